@@ -1,0 +1,45 @@
+//! CREMA-D: `VideoFlash/<clip>.flv` (+ `AudioWAV/<clip>.wav`, preferred for audio), the OGM-GE
+//! train/test lists, classes in the reference order NEU, HAP, SAD, FEA, DIS, ANG.
+
+use super::labels::{class_id, Collector};
+use super::{Manifest, MediaKey, Split};
+use crate::manifest_text::{lines, split_csv};
+use crate::Result;
+
+const STAT: &str = include_str!("../../manifests/cremad/ogm-ge_stat.csv");
+const LISTS: [(Split, &str, &str); 2] = [
+    (Split::Train, "cremad/ogm-ge_train.csv", include_str!("../../manifests/cremad/ogm-ge_train.csv")),
+    (Split::Test, "cremad/ogm-ge_test.csv", include_str!("../../manifests/cremad/ogm-ge_test.csv")),
+];
+
+pub(super) fn manifest() -> Result<Manifest> {
+    let classes: Vec<String> = lines(STAT).map(|l| l.text.trim().to_owned()).collect();
+    let mut out = Collector::default();
+    for (split, file, text) in LISTS {
+        for line in lines(text) {
+            let fields = match split_csv(line.text) {
+                Ok(f) if f.len() == 2 => f,
+                Ok(f) => {
+                    out.reject(file, line.number, format!("expected 2 fields `clip,EMO`, found {}", f.len()));
+                    continue;
+                }
+                Err(e) => {
+                    out.reject(file, line.number, e);
+                    continue;
+                }
+            };
+            let (clip, emotion) = (fields[0].trim(), fields[1].trim());
+            let Some(label) = class_id(&classes, emotion) else {
+                out.reject(file, line.number, format!("unknown emotion {emotion:?}"));
+                continue;
+            };
+            // ActorID_Sentence_Emotion_Level: the name carries the label too; they must agree.
+            if clip.split('_').nth(2) != Some(emotion) {
+                out.reject(file, line.number, format!("clip name {clip:?} disagrees with label {emotion:?}"));
+                continue;
+            }
+            out.push(file, line.number, clip.to_owned(), split, label, None, MediaKey::Stem(clip.to_owned()));
+        }
+    }
+    Ok(Manifest { classes, entries: out.entries, rejected: out.rejected })
+}

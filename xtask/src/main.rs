@@ -1,0 +1,123 @@
+//! `cargo xtask`: the one place for automation. Thin glue: it checks and installs what the machine
+//! needs, then runs the real binaries (`preprocess`, `trainer`) and `cargo test` with cargo.
+//! It links neither FFmpeg nor Burn, so it builds on a machine that has neither yet.
+
+mod python;
+mod system;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Automation for the OGM-GE toolkit")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what the machine lacks: FFmpeg development packages (apt) and the Python venv
+    /// used by interop tests and goldens.
+    Setup,
+    /// Turn raw datasets into shards (no --raw: generate the synthetic corpus). Arguments are
+    /// passed to the `preprocess` binary; `cargo xtask prepare-datasets -- --help` lists them.
+    PrepareDatasets {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The main job on the embedded default: synthetic corpus -> shards -> OGM-GE demo table.
+    Demo {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up, then run the whole test suite (`cargo test --workspace`).
+    Test {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Regenerate the golden files from the Python references (librosa, scipy, torchaudio).
+    Goldens,
+    /// Benchmarks: `preprocess` (vs a Python reference pipeline and a bare ffmpeg decode).
+    Bench {
+        #[arg(value_parser = ["preprocess"])]
+        what: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let root = project_root();
+    std::env::set_current_dir(&root).with_context(|| format!("cd {}", root.display()))?;
+    match cli.command {
+        Cmd::Setup => {
+            system::ensure_ffmpeg_dev()?;
+            python::ensure_venv(&root)?;
+            Ok(())
+        }
+        Cmd::PrepareDatasets { args } => {
+            system::ensure_ffmpeg_dev()?;
+            cargo(&["run", "--release", "--quiet", "-p", "preprocess", "--"], &args, &[])
+        }
+        Cmd::Demo { args } => {
+            system::ensure_ffmpeg_dev()?;
+            cargo(&["run", "--release", "--quiet", "-p", "preprocess", "--"], &[], &[])?;
+            cargo(&["run", "--release", "--quiet", "-p", "trainer", "--", "demo"], &args, &[])
+        }
+        Cmd::Test { args } => {
+            system::ensure_ffmpeg_dev()?;
+            let py = python::ensure_venv(&root)?;
+            let py = py.to_string_lossy().into_owned();
+            cargo(&["test", "--workspace"], &args, &[("OGMGE_PYTHON", &py)])
+        }
+        Cmd::Goldens => {
+            let py = python::ensure_venv_with(&root, python::GOLDEN_PACKAGES)?;
+            run_cmd(Command::new(py).arg("preprocess/goldens/make_goldens.py"))
+        }
+        Cmd::Bench { what, args } => {
+            system::ensure_ffmpeg_dev()?;
+            let py = python::ensure_venv_with(&root, python::BENCH_PACKAGES)?;
+            let py = py.to_string_lossy().into_owned();
+            let mut all = vec![what];
+            all.extend(args);
+            cargo(&["run", "--release", "--quiet", "-p", "preprocess", "--bin", "bench-preprocess", "--"], &all, &[("OGMGE_PYTHON", &py)])
+        }
+    }
+}
+
+fn project_root() -> std::path::PathBuf {
+    let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+fn cargo(base: &[&str], extra: &[String], env: &[(&str, &str)]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(base).args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_cmd(&mut cmd)
+}
+
+pub(crate) fn run_cmd(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("could not start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{:?} failed with {status}", cmd.get_program());
+    }
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! The Python virtualenv (`.venv`) for interop tests, goldens and benchmarks. Python stays out of
+//! the Rust build: only tests and scripts call it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// Readers the interop test checks against.
+pub const INTEROP_PACKAGES: &[&str] = &["pyarrow", "pandas", "datasets", "duckdb", "polars", "pillow", "numpy"];
+/// References for the golden files (torch/torchaudio pinned as a pair, CPU wheels).
+pub const GOLDEN_PACKAGES: &[&str] = &["librosa", "scipy", "soundfile", "numpy", "torch==2.11.0", "torchaudio==2.11.0"];
+/// The Python reference pipeline of the preprocessing benchmark.
+pub const BENCH_PACKAGES: &[&str] = &["librosa", "scipy", "soundfile", "numpy", "pillow"];
+
+pub fn ensure_venv(root: &Path) -> Result<PathBuf> {
+    ensure_venv_with(root, INTEROP_PACKAGES)
+}
+
+/// Creates `.venv` if needed and installs `packages` that are not importable yet.
+pub fn ensure_venv_with(root: &Path, packages: &[&str]) -> Result<PathBuf> {
+    let venv = root.join(".venv");
+    let py = venv.join("bin/python");
+    if !py.exists() {
+        let base = ["python3", "python"].into_iter().find(|p| Command::new(p).arg("--version").output().is_ok());
+        let Some(base) = base else { bail!("no python3 found; install python3 and python3-venv") };
+        crate::run_cmd(Command::new(base).args(["-m", "venv"]).arg(&venv))
+            .context("creating .venv (on Debian: apt-get install python3-venv)")?;
+    }
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            let module = import_name(p);
+            !Command::new(&py).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("xtask: installing into .venv: {}", missing.join(" "));
+        crate::run_cmd(Command::new(&py).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(&missing))?;
+    }
+    Ok(py)
+}
+
+fn import_name(package: &str) -> String {
+    let name = package.split(['=', '<', '>']).next().unwrap_or(package);
+    match name {
+        "pillow" => "PIL".into(),
+        other => other.replace('-', "_"),
+    }
+}

@@ -1,0 +1,60 @@
+//! System packages: FFmpeg's development files and libclang (bindgen) for `preprocess`.
+
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Result};
+
+pub const APT_PACKAGES: &[&str] = &[
+    "libavcodec-dev",
+    "libavformat-dev",
+    "libavutil-dev",
+    "libswscale-dev",
+    "libswresample-dev",
+    "libclang-dev",
+    "pkg-config",
+];
+
+fn ffmpeg_dev_present() -> bool {
+    let pkg = Command::new("pkg-config")
+        .args(["--exists", "libavcodec", "libavformat", "libavutil", "libswscale", "libswresample"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let clang = Command::new("sh")
+        .args(["-c", "ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1"])
+        .status()
+        .is_ok_and(|s| s.success());
+    pkg && clang
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"))
+}
+
+fn sudo_works() -> bool {
+    Command::new("sudo").args(["-n", "true"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// Installs FFmpeg's development packages when they are missing and we may (root or password-less
+/// sudo); otherwise stops with the exact command to run.
+pub fn ensure_ffmpeg_dev() -> Result<()> {
+    if ffmpeg_dev_present() {
+        return Ok(());
+    }
+    let install = format!("apt-get update && apt-get install -y --no-install-recommends {}", APT_PACKAGES.join(" "));
+    let prefix = if is_root() {
+        ""
+    } else if sudo_works() {
+        "sudo "
+    } else {
+        bail!(
+            "FFmpeg development packages are missing and this user cannot install them.\nRun:\n  sudo sh -c '{install}'"
+        );
+    };
+    eprintln!("xtask: installing FFmpeg development packages: {}", APT_PACKAGES.join(" "));
+    let script = format!("{prefix}sh -c 'export DEBIAN_FRONTEND=noninteractive; {install}'");
+    crate::run_cmd(Command::new("sh").args(["-c", &script]))?;
+    if !ffmpeg_dev_present() {
+        bail!("installed {} but pkg-config still cannot find FFmpeg", APT_PACKAGES.join(" "));
+    }
+    Ok(())
+}

@@ -19,6 +19,8 @@ pub mod preset;
 pub mod schema;
 pub mod shard;
 
+/// Re-exported so readers of shards use the same Arrow as the writer.
+pub use arrow;
 pub use catalog::{Catalog, ClipEntry, DatasetKind, Split};
 pub use error::{Error, Result};
 pub use preset::{AudioPreset, FramePreset, Preset};

@@ -1,1 +1,108 @@
+//! Fixtures shared by the cross-crate tests: deterministic shard rows with real JPEG frames, and
+//! the Python interpreter of the interop tests.
 
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::process::Command;
+
+use datasets::catalog::{DatasetKind, Split};
+use datasets::schema::ShardMeta;
+use datasets::shard::{ClipRecord, Frame, Provenance};
+use datasets::{AudioPreset, FramePreset, Preset};
+
+/// A small deterministic generator (SplitMix64), so fixtures need no `rand`.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+/// Metadata of a small synthetic shard: 6 classes, audio 8 x 12.
+pub fn sample_meta(split: Split) -> ShardMeta {
+    ShardMeta {
+        dataset: DatasetKind::Synthetic,
+        split,
+        preset: Preset { audio: AudioPreset::synthetic_stft(), frames: FramePreset::default() },
+        classes: ["beep", "boop", "buzz", "click", "hum", "whirr"].map(String::from).to_vec(),
+        audio_shape: [8, 12],
+        audio_dims: ["freq".into(), "time".into()],
+    }
+}
+
+/// A real JPEG of a `w` x `h` image whose colour encodes `seed`.
+pub fn jpeg(seed: u8, w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([seed, (x * 255 / w) as u8, (y * 255 / h) as u8]));
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).expect("jpeg encodes");
+    out.into_inner()
+}
+
+/// `n` deterministic rows for `meta`; row `i` has `1 + i % 3` frames and label `i % classes`.
+pub fn sample_records(meta: &ShardMeta, n: usize, seed: u64) -> Vec<ClipRecord> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|i| {
+            let label = (i % meta.classes.len()) as u32;
+            let frames = 1 + i % 3;
+            let clip_id = format!("clip_{seed}_{i:04}");
+            ClipRecord {
+                split: meta.split,
+                label,
+                label_name: meta.classes[label as usize].clone(),
+                audio: (0..meta.audio_len()).map(|_| rng.unit()).collect(),
+                frames: (0..frames)
+                    .map(|f| Frame { jpeg: jpeg((i * 40 + f) as u8, 32, 24), path: format!("{clip_id}/frame_{f:02}.jpg") })
+                    .collect(),
+                frame_times: (0..frames).map(|f| f as f32 + 0.5).collect(),
+                segment_labels: (i % 2 == 0).then(|| vec![label, 28, label]),
+                provenance: Provenance {
+                    source_path: format!("{}/{clip_id}.mp4", meta.split),
+                    audio_source_path: (i % 4 == 0).then(|| format!("wav/{clip_id}.wav")),
+                    source_bytes: 1000 + i as u64,
+                    source_sha256: format!("{:064x}", i),
+                    duration_s: 2.0 + i as f64 * 0.25,
+                    orig_fps: (i % 5 != 0).then_some(25.0),
+                    orig_width: Some(320),
+                    orig_height: Some(240),
+                    orig_sample_rate: Some(44100),
+                    orig_channels: Some(2),
+                    audio_tiled: i % 3 == 0,
+                },
+                clip_id,
+            }
+        })
+        .collect()
+}
+
+/// The Python of the interop tests: `$OGMGE_PYTHON` (set by `cargo xtask test`), else the repo's
+/// `.venv`. Panics with the set-up command when neither exists: an interop test never passes
+/// without running its readers.
+pub fn python() -> PathBuf {
+    let candidate = std::env::var_os("OGMGE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python")));
+    let ok = Command::new(&candidate).args(["-c", "import pyarrow, pandas, datasets, duckdb, polars"]).output();
+    match ok {
+        Ok(o) if o.status.success() => candidate,
+        _ => panic!(
+            "the interop test needs Python with pyarrow, pandas, datasets, duckdb and polars; \
+             run `cargo xtask setup` (or `cargo xtask test`), or set OGMGE_PYTHON ({} was not usable)",
+            candidate.display()
+        ),
+    }
+}

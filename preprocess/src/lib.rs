@@ -6,4 +6,5 @@
 //! - `clip`, `pipeline`: one clip to one shard row; the parallel, resumable run;
 //! - `synthetic`: the generated audio-visual corpus (real encoded video files).
 
+pub mod decode;
 pub mod spectrogram;

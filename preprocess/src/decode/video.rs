@@ -1,0 +1,187 @@
+//! Video: frames at `(i + phase) / fps` seconds, the frame on screen at that time (the last one
+//! whose timestamp is not after it), converted (swscale: RGB, short side resized) only when
+//! selected, and rotated as the stream's display matrix says (as `ffmpeg` autorotates).
+
+use std::path::Path;
+
+use ffmpeg::format::Pixel;
+use ffmpeg::software::scaling::{Context as Scaler, Flags};
+use ffmpeg::{codec, format, frame, media};
+use ffmpeg_next as ffmpeg;
+use image::RgbImage;
+
+use super::{ff, init, DecodeError};
+
+/// Which frames to take.
+#[derive(Debug, Clone, Copy)]
+pub struct FramePlan {
+    pub fps: f64,
+    pub phase: f64,
+    pub max_frames: usize,
+}
+
+/// What the source video is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    pub width: u32,
+    pub height: u32,
+    pub fps: Option<f64>,
+    /// Container (or stream) duration; `None` when the file does not say.
+    pub duration_s: Option<f64>,
+    /// Clockwise rotation applied to the frames, degrees (0, 90, 180, 270).
+    pub rotation: u32,
+    /// Packets of the stream the decoder rejected (corrupt or truncated data).
+    pub packet_errors: usize,
+}
+
+/// One selected frame: its timestamp and the image as displayed.
+#[derive(Debug, Clone)]
+pub struct SampledFrame {
+    pub time_s: f64,
+    pub image: RgbImage,
+}
+
+const MAX_PIXELS: u64 = 16384 * 16384;
+
+fn rotation(stream: &format::stream::Stream) -> u32 {
+    for sd in stream.side_data() {
+        if sd.kind() == codec::packet::side_data::Type::DisplayMatrix && sd.data().len() >= 36 {
+            let m: Vec<f64> = sd.data()[..8]
+                .chunks_exact(4)
+                .map(|c| f64::from(i32::from_ne_bytes([c[0], c[1], c[2], c[3]])) / 65536.0)
+                .collect();
+            let degrees = m[1].atan2(m[0]).to_degrees();
+            return ((degrees / 90.0).round() as i64).rem_euclid(4) as u32 * 90;
+        }
+    }
+    0
+}
+
+/// Output size with the shorter side `short_side`, aspect kept (rounded, even sizes not needed).
+pub fn scaled_size(width: u32, height: u32, short_side: u32) -> (u32, u32) {
+    let (w, h) = (f64::from(width), f64::from(height));
+    let s = f64::from(short_side) / w.min(h);
+    (((w * s).round() as u32).max(1), ((h * s).round() as u32).max(1))
+}
+
+struct Converter {
+    scaler: Option<(Scaler, (Pixel, u32, u32))>,
+    short_side: u32,
+    rotation: u32,
+}
+
+impl Converter {
+    fn convert(&mut self, f: &frame::Video) -> Result<RgbImage, DecodeError> {
+        let key = (f.format(), f.width(), f.height());
+        if self.scaler.as_ref().is_none_or(|(_, k)| *k != key) {
+            let (w, h) = scaled_size(key.1, key.2, self.short_side);
+            let s = Scaler::get(key.0, key.1, key.2, Pixel::RGB24, w, h, Flags::BILINEAR).map_err(ff("creating the scaler"))?;
+            self.scaler = Some((s, key));
+        }
+        let (scaler, _) = self.scaler.as_mut().expect("set above");
+        let mut rgb = frame::Video::empty();
+        scaler.run(f, &mut rgb).map_err(ff("scaling"))?;
+        let (w, h, stride) = (rgb.width(), rgb.height(), rgb.stride(0));
+        let data = rgb.data(0);
+        let mut pixels = Vec::with_capacity((w * h * 3) as usize);
+        for y in 0..h as usize {
+            pixels.extend_from_slice(&data[y * stride..y * stride + w as usize * 3]);
+        }
+        let img = RgbImage::from_raw(w, h, pixels).expect("buffer matches dimensions");
+        Ok(match self.rotation {
+            90 => image::imageops::rotate90(&img),
+            180 => image::imageops::rotate180(&img),
+            270 => image::imageops::rotate270(&img),
+            _ => img,
+        })
+    }
+}
+
+/// Decodes the best video stream of `path` and returns the frames `plan` selects.
+pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(VideoInfo, Vec<SampledFrame>), DecodeError> {
+    init();
+    let mut ictx = format::input(&path).map_err(DecodeError::Open)?;
+    let stream = ictx.streams().best(media::Type::Video).ok_or(DecodeError::NoVideoStream)?;
+    let index = stream.index();
+    let tb = f64::from(stream.time_base());
+    let start = if stream.start_time() == ffmpeg::ffi::AV_NOPTS_VALUE { 0 } else { stream.start_time() };
+    let rate = stream.avg_frame_rate();
+    let fps = (rate.denominator() != 0 && rate.numerator() > 0).then(|| f64::from(rate));
+    let duration_s = if ictx.duration() > 0 {
+        Some(ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE))
+    } else if stream.duration() > 0 {
+        Some(stream.duration() as f64 * tb)
+    } else {
+        None
+    };
+    let rotation = rotation(&stream);
+    let mut decoder = codec::context::Context::from_parameters(stream.parameters())
+        .and_then(|c| c.decoder().video())
+        .map_err(ff("opening the video decoder"))?;
+    let (width, height) = (decoder.width(), decoder.height());
+    if width == 0 || height == 0 || u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(DecodeError::AbsurdDimensions { width, height });
+    }
+    let mut info = VideoInfo { width, height, fps, duration_s, rotation, packet_errors: 0 };
+    let target = |i: usize| (i as f64 + plan.phase) / plan.fps;
+    let mut conv = Converter { scaler: None, short_side, rotation };
+    let mut selected: Vec<SampledFrame> = Vec::new();
+    // The last decoded frame and its time: the candidate for every target not yet passed.
+    let mut previous: Option<(f64, frame::Video)> = None;
+    let mut errors = 0usize;
+
+    let mut handle = |f: frame::Video, selected: &mut Vec<SampledFrame>, previous: &mut Option<(f64, frame::Video)>| -> Result<(), DecodeError> {
+        let ts = f.timestamp().or(f.pts()).map_or_else(
+            || previous.as_ref().map_or(0.0, |(t, _)| t + 1.0 / fps.unwrap_or(25.0)),
+            |t| (t - start) as f64 * tb,
+        );
+        // Non-monotonic timestamps: never go back in time.
+        let ts = previous.as_ref().map_or(ts, |(t, _)| ts.max(*t));
+        while selected.len() < plan.max_frames && ts > target(selected.len()) {
+            let (t, img) = match previous.as_ref() {
+                Some((t, p)) => (*t, conv.convert(p)?),
+                None => (ts, conv.convert(&f)?),
+            };
+            selected.push(SampledFrame { time_s: t, image: img });
+        }
+        *previous = Some((ts, f));
+        Ok(())
+    };
+    let mut receive = |decoder: &mut ffmpeg::decoder::Video, selected: &mut Vec<SampledFrame>, previous: &mut Option<(f64, frame::Video)>| -> Result<(), DecodeError> {
+        loop {
+            let mut f = frame::Video::empty();
+            if decoder.receive_frame(&mut f).is_err() {
+                return Ok(());
+            }
+            handle(f, selected, previous)?;
+        }
+    };
+    for (s, packet) in ictx.packets() {
+        if s.index() != index {
+            continue;
+        }
+        if decoder.send_packet(&packet).is_err() {
+            errors += 1;
+            continue;
+        }
+        receive(&mut decoder, &mut selected, &mut previous)?;
+        if selected.len() >= plan.max_frames {
+            break; // everything selectable is selected: stop decoding
+        }
+    }
+    if selected.len() < plan.max_frames {
+        let _ = decoder.send_eof();
+        receive(&mut decoder, &mut selected, &mut previous)?;
+    }
+    let Some((last_t, last)) = previous else { return Err(DecodeError::NoVideoFrames { errors }) };
+    // Targets after the last frame but inside the video's duration show the last frame.
+    let end = duration_s.unwrap_or(last_t + 1.0 / fps.unwrap_or(25.0)).max(last_t);
+    if selected.len() < plan.max_frames && (selected.is_empty() || target(selected.len()) < end) {
+        let img = conv.convert(&last)?;
+        while selected.len() < plan.max_frames && (selected.is_empty() || target(selected.len()) < end) {
+            selected.push(SampledFrame { time_s: last_t, image: img.clone() });
+        }
+    }
+    info.packet_errors = errors;
+    Ok((info, selected))
+}

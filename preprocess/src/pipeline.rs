@@ -1,0 +1,257 @@
+//! The run: plan shards deterministically, skip the ones already finished (verified by hash, not
+//! by name), process the rest in parallel with bounded memory, then write `index.json` and the
+//! dataset card once every shard exists.
+//!
+//! Resumption: each finished shard gets a state file (`.state/<shard>.json`) holding the plan's
+//! fingerprint, the shard's hash and its failed clips, written after the shard's atomic rename.
+//! A kill at any moment leaves finished shards (with state), at most hidden temporary files, and
+//! nothing half-visible; a rerun redoes exactly the shards without a valid state.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use datasets::catalog::{Catalog, ClipEntry};
+use datasets::index::{write_atomic, DatasetIndex, Failed, IndexedShard, INDEX_FILE};
+use datasets::preset::AudioTransform;
+use datasets::schema::ShardMeta;
+use datasets::shard::{file_sha256, shard_file_name, ShardInfo, ShardWriter, WriterOptions};
+use datasets::{card, Preset, Split};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::clip::{process_clip, ClipOptions};
+
+/// A share of the shards for one machine of an array job: shards with `index % count == part`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Part {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (i, n) = s.split_once('/').ok_or("expected i/n, e.g. 0/4")?;
+        let (index, count) = (i.parse().map_err(|_| "bad i")?, n.parse().map_err(|_| "bad n")?);
+        if count == 0 || index >= count {
+            return Err(format!("part {index}/{count}: need 0 <= i < n"));
+        }
+        Ok(Part { index, count })
+    }
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct PrepareOptions {
+    /// Output root; the dataset goes to `<out>/<dataset>/`.
+    pub out: PathBuf,
+    pub jobs: usize,
+    pub part: Option<Part>,
+    /// Do no processing: verify every shard and write the index (the merge step of an array job).
+    pub merge_only: bool,
+    pub clips_per_shard: usize,
+    pub writer: WriterOptions,
+    pub clip: ClipOptions,
+    pub progress: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub shards_total: usize,
+    pub shards_written: usize,
+    pub shards_verified: usize,
+    pub clips_processed: usize,
+    pub clips_failed_now: usize,
+    pub media_seconds: f64,
+    pub wall_seconds: f64,
+    /// Present when every shard exists and the index was written.
+    pub index: Option<DatasetIndex>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Data(#[from] datasets::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ShardState {
+    fingerprint: String,
+    shard: ShardInfo,
+    failed: Vec<Failed>,
+}
+
+struct PlannedShard<'a> {
+    split: Split,
+    name: String,
+    clips: Vec<&'a ClipEntry>,
+    fingerprint: String,
+}
+
+fn state_path(ds_out: &Path, name: &str) -> PathBuf {
+    ds_out.join(".state").join(format!("{}.json", name.replace('/', "__")))
+}
+
+/// The audio matrix shape every row of this preset has.
+pub fn fixed_shape(preset: &Preset) -> Result<([usize; 2], [&'static str; 2]), PipelineError> {
+    let variable = matches!(preset.audio.transform, AudioTransform::LogStft { .. } | AudioTransform::LogPsd { .. });
+    if variable && preset.audio.fixed_samples().is_none() {
+        return Err(PipelineError::Invalid(format!(
+            "preset {}: STFT/PSD presets need a sample rate and tile_to_seconds so every row has one shape",
+            preset.audio.name
+        )));
+    }
+    Ok(preset.audio.output_shape(0, preset.audio.sample_rate.unwrap_or(16000)))
+}
+
+fn plan<'a>(catalog: &'a Catalog, preset: &Preset, opts: &PrepareOptions) -> Vec<PlannedShard<'a>> {
+    let preset_json = serde_json::to_string(preset).expect("preset serialises");
+    let mut shards = Vec::new();
+    for split in Split::ALL {
+        let mut clips: Vec<&ClipEntry> = catalog.clips.iter().filter(|c| c.split == split).collect();
+        clips.sort_by(|a, b| a.clip_id.cmp(&b.clip_id));
+        let per = opts.clips_per_shard.max(1);
+        let count = clips.len().div_ceil(per);
+        for (k, chunk) in clips.chunks(per).enumerate() {
+            let mut h = Sha256::new();
+            h.update(preset_json.as_bytes());
+            h.update(format!("{:?}|{}", opts.writer.rows_per_group, opts.writer.zstd_level));
+            h.update(format!("{:?}", opts.clip.tolerate_decode_errors));
+            for c in chunk {
+                let size = std::fs::metadata(catalog.root.join(&c.video)).map(|m| m.len()).unwrap_or(0);
+                h.update(format!("{}|{}|{}|{:?}|{size}\n", c.clip_id, c.label, c.video.display(), c.audio));
+            }
+            shards.push(PlannedShard {
+                split,
+                name: shard_file_name(split, k, count),
+                clips: chunk.to_vec(),
+                fingerprint: hex::encode(h.finalize()),
+            });
+        }
+    }
+    shards
+}
+
+/// The shard's state when it is finished and intact: state present, same plan, same bytes.
+fn verified_state(ds_out: &Path, shard: &PlannedShard) -> Option<ShardState> {
+    let bytes = std::fs::read(state_path(ds_out, &shard.name)).ok()?;
+    let state: ShardState = serde_json::from_slice(&bytes).ok()?;
+    let path = ds_out.join(&shard.name);
+    (state.fingerprint == shard.fingerprint && file_sha256(&path).ok()? == state.shard.sha256).then_some(state)
+}
+
+/// Prepares one dataset.
+pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Result<Summary, PipelineError> {
+    let started = Instant::now();
+    let (shape, dims) = fixed_shape(preset)?;
+    let ds_out = opts.out.join(catalog.dataset.name());
+    let shards = plan(catalog, preset, opts);
+    let mine = |k: usize| opts.part.is_none_or(|p| k % p.count == p.index);
+    let mut summary = Summary { shards_total: shards.len(), ..Summary::default() };
+
+    let mut todo = Vec::new();
+    for (k, s) in shards.iter().enumerate() {
+        if verified_state(&ds_out, s).is_some() {
+            summary.shards_verified += 1;
+        } else if mine(k) && !opts.merge_only {
+            todo.push(s);
+        }
+    }
+    let clips_todo: usize = todo.iter().map(|s| s.clips.len()).sum();
+    let bar = if opts.progress { ProgressBar::new(clips_todo as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} clips {per_sec} eta {eta}")
+            .expect("valid template"),
+    );
+    bar.set_prefix(catalog.dataset.name());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()
+        .map_err(|e| PipelineError::Invalid(format!("thread pool: {e}")))?;
+    let media_ms = AtomicUsize::new(0);
+    for shard in todo {
+        let meta = ShardMeta {
+            dataset: catalog.dataset,
+            split: shard.split,
+            preset: preset.clone(),
+            classes: catalog.classes.clone(),
+            audio_shape: shape,
+            audio_dims: dims.map(String::from),
+        };
+        let mut writer = ShardWriter::create(&ds_out, &shard.name, &meta, opts.writer)?;
+        let mut failed = Vec::new();
+        // Bounded memory: at most one window of decoded rows is held at a time.
+        let window = opts.writer.rows_per_group.max(opts.jobs * 2).max(1);
+        for chunk in shard.clips.chunks(window) {
+            let results: Vec<_> = pool.install(|| {
+                chunk
+                    .par_iter()
+                    .map(|c| {
+                        let r = process_clip(&catalog.root, c, preset, shape, opts.clip);
+                        if let Ok(rec) = &r {
+                            media_ms.fetch_add((rec.provenance.duration_s * 1000.0) as usize, Ordering::Relaxed);
+                        }
+                        bar.inc(1);
+                        r
+                    })
+                    .collect()
+            });
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (c, r) in chunk.iter().zip(results) {
+                match r {
+                    Ok(rec) => rows.push(rec),
+                    Err(reason) => {
+                        tracing::warn!(clip = %c.clip_id, "{reason}");
+                        failed.push(Failed {
+                            clip_id: c.clip_id.clone(),
+                            split: c.split,
+                            source_path: c.video.to_string_lossy().into_owned(),
+                            reason,
+                        });
+                    }
+                }
+            }
+            summary.clips_processed += chunk.len();
+            summary.clips_failed_now += chunk.len() - rows.len();
+            writer.write(&rows)?;
+        }
+        let info = writer.finish()?;
+        let state = ShardState { fingerprint: shard.fingerprint.clone(), shard: info, failed };
+        let json = serde_json::to_vec_pretty(&state).expect("state serialises");
+        write_atomic(&state_path(&ds_out, &shard.name), &json)?;
+        summary.shards_written += 1;
+    }
+    bar.finish_and_clear();
+    summary.media_seconds = media_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+
+    // The index, once every shard is there (a part run writes it when it finishes the last one).
+    let states: Vec<Option<ShardState>> = shards.iter().map(|s| verified_state(&ds_out, s)).collect();
+    let incomplete = states.iter().filter(|s| s.is_none()).count();
+    if incomplete == 0 {
+        let mut index = DatasetIndex::new(catalog.dataset, preset.clone(), catalog.classes.clone());
+        for (s, st) in shards.iter().zip(states.into_iter().flatten()) {
+            index.shards.push(IndexedShard { split: s.split, info: st.shard });
+            index.failed.extend(st.failed);
+        }
+        index.missing = catalog.missing.clone();
+        index.rejected = catalog.rejected.clone();
+        index.normalise();
+        index.write(&ds_out.join(INDEX_FILE))?;
+        write_atomic(&ds_out.join("README.md"), card::render(&index).as_bytes())?;
+        summary.index = Some(index);
+    } else if opts.merge_only {
+        return Err(PipelineError::Invalid(format!(
+            "{}: {incomplete} of {} shards are not finished; run the remaining parts first",
+            catalog.dataset,
+            shards.len()
+        )));
+    }
+    summary.wall_seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}

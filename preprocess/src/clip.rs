@@ -43,7 +43,7 @@ pub fn process_clip(root: &Path, clip: &ClipEntry, preset: &Preset, shape: [usiz
 
     let fp = &preset.frames;
     let max_frames = fp.exact_frames.or(fp.max_frames).unwrap_or(u32::MAX) as usize;
-    let plan = FramePlan { fps: fp.fps, phase: fp.phase, max_frames };
+    let plan = FramePlan { fps: fp.fps, phase: fp.phase, max_frames, skip_unneeded: true };
     let (info, mut sampled) = sample_frames(&video_path, &plan, fp.short_side).map_err(|e| in_file("video", &clip.video, &e))?;
     if info.packet_errors > 0 && !opts.tolerate_decode_errors {
         return Err(in_file("video", &clip.video, &format!("{} undecodable packets (corrupt or truncated data)", info.packet_errors)));

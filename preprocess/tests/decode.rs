@@ -12,7 +12,7 @@ fn media(name: &str) -> PathBuf {
 /// Tracks that are digital near-silence (max -91 dB by ffmpeg's volumedetect).
 const SILENT: &[&str] = &["h264_aac_small.mp4", "no_duration.webm", "transparent.webm"];
 
-const PLAN: FramePlan = FramePlan { fps: 1.0, phase: 0.5, max_frames: 10 };
+const PLAN: FramePlan = FramePlan { fps: 1.0, phase: 0.5, max_frames: 10, skip_unneeded: true };
 
 /// (file, audio decodes, source channels, video frames at 1 fps mid-second: one per i + 0.5 s
 ///  inside the duration ffprobe reports, at most 10 (None = fails),
@@ -124,7 +124,7 @@ fn downmix_is_the_mean_of_the_channels() {
 /// orientation would.
 #[test]
 fn rotation_matches_ffmpeg_autorotate() {
-    let first = FramePlan { fps: 1.0, phase: 0.0, max_frames: 1 };
+    let first = FramePlan { fps: 1.0, phase: 0.0, max_frames: 1, skip_unneeded: true };
     for name in ["video_90.mov", "fire2.mp4"] {
         let (info, frames) = sample_frames(&media(name), &first, 64).unwrap();
         assert_ne!(info.rotation, 0, "{name} carries a display matrix");
@@ -146,5 +146,28 @@ fn rotation_matches_ffmpeg_autorotate() {
         let flipped = mad(&image::imageops::rotate180(ours), &reference);
         println!("{name}: rotation {} mean |diff| {same:.2} vs {flipped:.2} rotated 180", info.rotation);
         assert!(same < 6.0 && same * 3.0 < flipped, "{name}: {same} vs {flipped}");
+    }
+}
+
+/// Skipping non-reference frames far from every target changes nothing that is selected.
+#[test]
+fn skipping_unneeded_frames_selects_the_same_frames() {
+    let full = FramePlan { skip_unneeded: false, ..PLAN };
+    for &(name, _, _, frames, _) in CASES {
+        if frames.is_none() {
+            continue;
+        }
+        let (info, a) = sample_frames(&media(name), &PLAN, 64).unwrap();
+        let (_, b) = sample_frames(&media(name), &full, 64).unwrap();
+        if info.packet_errors > 0 {
+            // Corrupt data (corrupted.mp4): error concealment depends on which frames were
+            // decoded. The pipeline fails such clips unless told to tolerate them.
+            continue;
+        }
+        assert_eq!(a.len(), b.len(), "{name}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.time_s, y.time_s, "{name}");
+            assert!(x.image == y.image, "{name}: frame at {} differs", x.time_s);
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling::{Context as Scaler, Flags};
+use ffmpeg::codec::discard::Discard;
 use ffmpeg::{codec, format, frame, media};
 use ffmpeg_next as ffmpeg;
 use image::RgbImage;
@@ -18,7 +19,13 @@ pub struct FramePlan {
     pub fps: f64,
     pub phase: f64,
     pub max_frames: usize,
+    /// Ask the decoder to skip non-reference frames whose timestamps are far before the next
+    /// target (they can never be selected, and nothing else depends on them).
+    pub skip_unneeded: bool,
 }
+
+/// Frames closer than this before a target are always decoded.
+const SKIP_MARGIN_S: f64 = 0.3;
 
 /// What the source video is.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,9 +163,17 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
             handle(f, selected, previous)?;
         }
     };
+    let mut skipping = false;
     for (s, packet) in ictx.packets() {
         if s.index() != index {
             continue;
+        }
+        if plan.skip_unneeded {
+            let far = packet.pts().is_some_and(|p| ((p - start) as f64 * tb) < target(selected.len()) - SKIP_MARGIN_S);
+            if far != skipping {
+                decoder.skip_frame(if far { Discard::NonReference } else { Discard::Default });
+                skipping = far;
+            }
         }
         if decoder.send_packet(&packet).is_err() {
             errors += 1;

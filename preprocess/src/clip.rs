@@ -11,7 +11,7 @@ use datasets::shard::{file_sha256, ClipRecord, Frame, Provenance};
 use datasets::Preset;
 use image::codecs::jpeg::JpegEncoder;
 
-use crate::decode::{decode_audio, sample_frames, FramePlan};
+use crate::decode::{decode_audio_prefix, sample_frames, FramePlan};
 use crate::spectrogram::compute;
 
 /// Policies of clip processing.
@@ -32,7 +32,9 @@ pub fn process_clip(root: &Path, clip: &ClipEntry, preset: &Preset, shape: [usiz
     let audio_path = join_under(root, audio_rel).map_err(|e| e.to_string())?;
     let in_file = |what: &str, p: &Path, e: &dyn std::fmt::Display| format!("{what} {}: {e}", p.display());
 
-    let audio = decode_audio(&audio_path, preset.audio.sample_rate).map_err(|e| in_file("audio of", audio_rel, &e))?;
+    // A preset that cuts to a fixed length needs only that much audio decoded.
+    let audio = decode_audio_prefix(&audio_path, preset.audio.sample_rate, preset.audio.fixed_samples())
+        .map_err(|e| in_file("audio of", audio_rel, &e))?;
     if audio.packet_errors > 0 && !opts.tolerate_decode_errors {
         return Err(in_file("audio of", audio_rel, &format!("{} undecodable packets (corrupt or truncated data)", audio.packet_errors)));
     }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use preprocess::decode::{decode_audio, sample_frames, FramePlan};
+use preprocess::decode::{decode_audio, decode_audio_prefix, sample_frames, FramePlan};
 
 fn media(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/media").join(name)
@@ -169,5 +169,16 @@ fn skipping_unneeded_frames_selects_the_same_frames() {
             assert_eq!(x.time_s, y.time_s, "{name}");
             assert!(x.image == y.image, "{name}: frame at {} differs", x.time_s);
         }
+    }
+}
+
+/// Decoding only the prefix a preset needs gives exactly the first samples of a full decode.
+#[test]
+fn audio_prefix_equals_the_start_of_the_full_decode() {
+    for name in ["big_buck_bunny_0_30.webm", "chaplin.mp4", "nasa_13013.mp4", "stereo16k.wav"] {
+        let full = decode_audio(&media(name), Some(22050)).unwrap();
+        let prefix = decode_audio_prefix(&media(name), Some(22050), Some(66150)).unwrap();
+        assert_eq!(prefix.samples.len(), 66150, "{name}");
+        assert_eq!(prefix.samples[..], full.samples[..66150], "{name}");
     }
 }

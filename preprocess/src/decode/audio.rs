@@ -77,6 +77,12 @@ impl Downmixer {
 
 /// Decodes the best audio stream of `path` to mono f32 at `target_rate` (native when `None`).
 pub fn decode_audio(path: &Path, target_rate: Option<u32>) -> Result<DecodedAudio, DecodeError> {
+    decode_audio_prefix(path, target_rate, None)
+}
+
+/// Like [`decode_audio`], but stops once `max_samples` output samples exist (a preset that cuts
+/// to a fixed length needs no more); the result is then exactly `max_samples` long.
+pub fn decode_audio_prefix(path: &Path, target_rate: Option<u32>, max_samples: Option<usize>) -> Result<DecodedAudio, DecodeError> {
     init();
     let mut ictx = format::input(&path).map_err(DecodeError::Open)?;
     let stream = ictx.streams().best(media::Type::Audio).ok_or(DecodeError::NoAudioStream)?;
@@ -104,10 +110,18 @@ pub fn decode_audio(path: &Path, target_rate: Option<u32>) -> Result<DecodedAudi
             continue;
         }
         drain(&mut decoder, &mut mix)?;
+        if max_samples.is_some_and(|m| mix.out.len() >= m) {
+            break;
+        }
     }
-    let _ = decoder.send_eof();
-    drain(&mut decoder, &mut mix)?;
-    mix.flush()?;
+    if max_samples.is_none_or(|m| mix.out.len() < m) {
+        let _ = decoder.send_eof();
+        drain(&mut decoder, &mut mix)?;
+        mix.flush()?;
+    }
+    if let Some(m) = max_samples {
+        mix.out.truncate(m);
+    }
     if mix.out.is_empty() {
         return Err(DecodeError::NoAudioSamples { errors });
     }

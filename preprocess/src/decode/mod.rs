@@ -3,7 +3,7 @@
 mod audio;
 mod video;
 
-pub use audio::{decode_audio, DecodedAudio};
+pub use audio::{decode_audio, decode_audio_prefix, DecodedAudio};
 pub use video::{sample_frames, FramePlan, SampledFrame, VideoInfo};
 
 use ffmpeg_next as ffmpeg;

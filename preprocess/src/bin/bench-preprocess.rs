@@ -1,0 +1,132 @@
+//! `cargo xtask bench preprocess`: on the same clips in one run, (a) this pipeline, (b) the
+//! reference Python pipeline (`bench/reference_pipeline.py`: ffmpeg CLI + librosa + PIL, as the
+//! original scripts), (c) a bare `ffmpeg -i clip -f null -` full decode as the floor. Reports
+//! wall and CPU time (user + system, children included) and the ratios.
+//!
+//! Usage: bench-preprocess preprocess [--media DIR] [--copies N] [--jobs N]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use datasets::{AudioPreset, DatasetKind, Preset};
+use preprocess::decode::{decode_audio, sample_frames, FramePlan};
+use preprocess::pipeline::{prepare, PrepareOptions};
+
+/// CPU seconds of this process and of its waited-for children, from /proc/self/stat.
+fn cpu_seconds() -> Result<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let fields: Vec<&str> = stat.rsplit_once(')').context("stat")?.1.split_whitespace().collect();
+    let tick = 100.0; // USER_HZ on Linux
+    let f = |i: usize| fields[i - 3].parse::<f64>().map(|v| v / tick);
+    Ok((f(14)? + f(15)?, f(16)? + f(17)?))
+}
+
+struct Measure {
+    wall: f64,
+    cpu: f64,
+}
+
+fn measure(children: bool, f: impl FnOnce() -> Result<()>) -> Result<Measure> {
+    let (s0, c0) = cpu_seconds()?;
+    let t = Instant::now();
+    f()?;
+    let wall = t.elapsed().as_secs_f64();
+    let (s1, c1) = cpu_seconds()?;
+    Ok(Measure { wall, cpu: if children { c1 - c0 } else { s1 - s0 } })
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let media = PathBuf::from(get("--media").unwrap_or_else(|| "../shared/media".into()));
+    let copies: usize = get("--copies").map_or(Ok(3), |v| v.parse())?;
+    let jobs: usize = get("--jobs").map_or_else(|| Ok(std::thread::available_parallelism().map_or(1, |n| n.get())), |v| v.parse())?;
+    let python = std::env::var("OGMGE_PYTHON").unwrap_or_else(|_| ".venv/bin/python".into());
+
+    // The clips: every file of the media folder that has both streams and decodes cleanly.
+    let mut clips: Vec<PathBuf> = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(&media).with_context(|| media.display().to_string())?.map(|e| e.unwrap().path()).collect();
+    names.sort();
+    let probe = FramePlan { fps: 1.0, phase: 0.5, max_frames: 1, skip_unneeded: true };
+    for p in names {
+        let audio_ok = decode_audio(&p, None).is_ok_and(|a| a.packet_errors == 0);
+        if audio_ok && sample_frames(&p, &probe, 64).is_ok_and(|(i, _)| i.packet_errors == 0) {
+            clips.push(p.canonicalize()?);
+        }
+    }
+    if clips.is_empty() {
+        bail!("no audio-visual clips in {}", media.display());
+    }
+    let tmp = tempfile::tempdir()?;
+    let root = tmp.path().join("raw/synthetic");
+    std::fs::create_dir_all(root.join("train"))?;
+    let mut manifest = String::from("clip_id,split,class\n");
+    let mut list = String::new();
+    for c in 0..copies {
+        for p in &clips {
+            let id = format!("c{c}_{}", p.file_stem().unwrap().to_string_lossy());
+            let ext = p.extension().unwrap().to_string_lossy();
+            std::os::unix::fs::symlink(p, root.join("train").join(format!("{id}.{ext}")))?;
+            manifest += &format!("{id},train,real\n");
+            list += &format!("{}\n", p.display());
+        }
+    }
+    std::fs::write(root.join("manifest.csv"), manifest)?;
+    std::fs::write(root.join("classes.txt"), "real\n")?;
+    std::fs::write(tmp.path().join("list.txt"), &list)?;
+    let n = clips.len() * copies;
+    let media_s: f64 = clips.iter().map(|p| decode_audio(p, Some(16000)).map_or(0.0, |a| a.duration_s)).sum::<f64>() * copies as f64;
+    println!("{n} clips ({} distinct files x {copies}), {media_s:.0} s of media, {jobs} jobs", clips.len());
+
+    // (a) this pipeline, in process, the reference's preset (cremad-stft, 1 fps, short side 256).
+    let catalog = DatasetKind::Synthetic.scan(&root)?;
+    let preset = Preset { audio: AudioPreset::cremad_stft(), frames: DatasetKind::Cremad.default_preset().frames };
+    let opts = PrepareOptions {
+        out: tmp.path().join("out"),
+        jobs,
+        part: None,
+        merge_only: false,
+        clips_per_shard: 256,
+        writer: Default::default(),
+        clip: Default::default(),
+        progress: false,
+    };
+    let ours = measure(false, || {
+        let s = prepare(&catalog, &preset, &opts)?;
+        anyhow::ensure!(s.clips_failed_now == 0, "{} clips failed", s.clips_failed_now);
+        Ok(())
+    })?;
+
+    // (b) the Python reference, sequential as the original scripts.
+    let python_run = measure(true, || {
+        let out = Command::new(&python)
+            .arg("preprocess/bench/reference_pipeline.py")
+            .arg(tmp.path().join("list.txt"))
+            .arg(tmp.path().join("py"))
+            .output()
+            .with_context(|| format!("running {python} (cargo xtask bench installs it)"))?;
+        anyhow::ensure!(out.status.success(), "reference pipeline: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    })?;
+
+    // (c) the floor: a bare full decode of each file.
+    let bare = measure(true, || {
+        for p in list.lines() {
+            let s = Command::new("ffmpeg").args(["-v", "error", "-i", p, "-f", "null", "-"]).status()?;
+            anyhow::ensure!(s.success(), "ffmpeg -f null {p}");
+        }
+        Ok(())
+    })?;
+
+    println!("\n| run | wall s | CPU s | clips/s | media s per wall s |\n|---|---|---|---|---|");
+    for (name, m) in [("ours (Rust, FFmpeg libs)", &ours), ("reference (Python + ffmpeg CLI)", &python_run), ("bare ffmpeg -f null", &bare)] {
+        println!("| {name} | {:.2} | {:.2} | {:.1} | {:.1} |", m.wall, m.cpu, n as f64 / m.wall, media_s / m.wall);
+    }
+    println!("\nthroughput vs reference: {:.1}x (target >= 10x)", python_run.wall / ours.wall);
+    println!("CPU vs bare full decode: {:.2}x (target <= 1.0x)", ours.cpu / bare.cpu);
+    println!("CPU vs reference:        {:.2}x", ours.cpu / python_run.cpu);
+    let _ = Path::new("");
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! `cargo run -p trainer -- train|demo`: thin glue over the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use trainer::balance::Balance;
+use trainer::model::{FusionKind, ModelPreset};
+use trainer::train::{train, TrainConfig};
+
+#[derive(Parser)]
+#[command(name = "trainer", version, about = "OGM-GE training on Parquet shards (Burn; Flex on CPU, CUDA with --features cuda)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Train one run.
+    Train(TrainArgs),
+    /// The demo: `none` vs `ogm-ge` over several seeds on the synthetic shards, `tiny` model.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// A dataset's shard folder (made by `cargo xtask prepare-datasets`).
+    #[arg(long, default_value = "out/synthetic")]
+    data: PathBuf,
+    /// Where run folders go.
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value_t = FusionKind::Concat)]
+    fusion: FusionKind,
+    /// OGM-GE's alpha.
+    #[arg(long, default_value_t = 0.8)]
+    alpha: f64,
+    /// First epoch (0-based, inclusive) of the modulation window.
+    #[arg(long, default_value_t = 0)]
+    modulation_start: usize,
+    /// Last epoch (inclusive) of the modulation window.
+    #[arg(long, default_value_t = 50)]
+    modulation_end: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f64,
+    #[arg(long, default_value_t = 1e-4)]
+    weight_decay: f64,
+    /// StepLR step, epochs.
+    #[arg(long, default_value_t = 70)]
+    lr_step: usize,
+    #[arg(long, default_value_t = 0.1)]
+    lr_gamma: f64,
+    /// Frames per clip (T).
+    #[arg(long, default_value_t = 3)]
+    frames: usize,
+    /// Fraction of train held out for model selection.
+    #[arg(long, default_value_t = 0.1)]
+    val_fraction: f64,
+    /// Select the model on the test split, as the reference does (not recommended).
+    #[arg(long)]
+    select_on_test: bool,
+    #[arg(long, default_value_t = 1024)]
+    shuffle_buffer: usize,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, value_enum, default_value_t = ModelPreset::Paper)]
+    model: ModelPreset,
+    #[arg(long, value_enum, default_value_t = Balance::OgmGe)]
+    balance: Balance,
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run name (default: derived from the settings).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+}
+
+fn config(c: &Common, model: ModelPreset, balance: Balance, epochs: usize, batch_size: usize, seed: u64, name: String) -> TrainConfig {
+    TrainConfig {
+        data: c.data.clone(),
+        out: c.out.clone(),
+        name,
+        model,
+        fusion: c.fusion,
+        balance,
+        alpha: c.alpha,
+        modulation_start: c.modulation_start,
+        modulation_end: c.modulation_end,
+        epochs,
+        batch_size,
+        lr: c.lr,
+        momentum: c.momentum,
+        weight_decay: c.weight_decay,
+        lr_step: c.lr_step,
+        lr_gamma: c.lr_gamma,
+        frames: c.frames,
+        seed,
+        val_fraction: c.val_fraction,
+        select_on_test: c.select_on_test,
+        shuffle_buffer: c.shuffle_buffer,
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let device = Default::default();
+    match Cli::parse().command {
+        Cmd::Train(a) => {
+            let name = a.name.clone().unwrap_or_else(|| {
+                format!("{:?}-{:?}-{:?}-seed{}", a.model, a.common.fusion, a.balance, a.seed).to_lowercase()
+            });
+            let cfg = config(&a.common, a.model, a.balance, a.epochs, a.batch_size, a.seed, name);
+            let s = train::<trainer::Backend>(&cfg, &device, true)?;
+            println!(
+                "best epoch {}: test acc {:.4} (audio {:.4}, visual {:.4}), macro-F1 {:.4}, mAP {:.4}; run in {}",
+                s.best_epoch, s.test.fused.accuracy, s.test.audio.accuracy, s.test.visual.accuracy, s.test.fused.macro_f1, s.test.fused.map,
+                s.run_dir.display()
+            );
+        }
+        Cmd::Demo(a) => {
+            let mut rows = Vec::new();
+            for balance in [Balance::None, Balance::OgmGe] {
+                for seed in 0..a.seeds {
+                    let name = format!("demo-{:?}-seed{seed}", balance).to_lowercase();
+                    let cfg = config(&a.common, ModelPreset::Tiny, balance, a.epochs, a.batch_size, seed, name);
+                    let s = train::<trainer::Backend>(&cfg, &device, true)?;
+                    rows.push((balance, seed, s));
+                }
+            }
+            println!("\n| balance | seed | fused acc | audio acc | visual acc | best epoch |\n|---|---|---|---|---|---|");
+            for (b, seed, s) in &rows {
+                println!("| {b:?} | {seed} | {:.3} | {:.3} | {:.3} | {} |", s.test.fused.accuracy, s.test.audio.accuracy, s.test.visual.accuracy, s.best_epoch);
+            }
+            for b in [Balance::None, Balance::OgmGe] {
+                let sel: Vec<_> = rows.iter().filter(|r| r.0 == b).collect();
+                let m = |f: fn(&trainer::train::RunSummary) -> f64| sel.iter().map(|r| f(&r.2)).sum::<f64>() / sel.len() as f64;
+                println!("| {b:?} | mean | {:.3} | {:.3} | {:.3} | |", m(|s| s.test.fused.accuracy), m(|s| s.test.audio.accuracy), m(|s| s.test.visual.accuracy));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! The audio-visual classifier of the reference: two ResNet18 trunks (audio 1 channel, visual 3
+//! channels with T frames through the 2-D trunk and one average pool over T x H x W) and a fusion
+//! head with uni-modal logits. `paper` is the reference widths (64..512); `tiny` the same topology
+//! at 1/8 width for CPU tests and the demo.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::{relu, sigmoid};
+use serde::{Deserialize, Serialize};
+
+/// Model size presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelPreset {
+    /// ResNet18 widths 64/128/256/512 (the paper).
+    Paper,
+    /// Widths 8/16/32/64: same topology, for CPU tests and the demo.
+    Tiny,
+}
+
+impl ModelPreset {
+    pub fn base_width(self) -> usize {
+        match self {
+            Self::Paper => 64,
+            Self::Tiny => 8,
+        }
+    }
+    /// Side of the square frames fed to the visual trunk.
+    pub fn image_size(self) -> usize {
+        match self {
+            Self::Paper => 224,
+            Self::Tiny => 64,
+        }
+    }
+}
+
+/// How audio and visual features are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FusionKind {
+    Sum,
+    Concat,
+    Film,
+    Gated,
+}
+
+fn conv(cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Conv2dConfig {
+    Conv2dConfig::new([cin, cout], [k, k])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_bias(false)
+        // kaiming_normal_(mode='fan_out', nonlinearity='relu')
+        .with_initializer(Initializer::KaimingNormal { gain: std::f64::consts::SQRT_2, fan_out_only: true })
+}
+
+/// `Linear` with xavier_normal_ weights and zero bias (the reference's `weight_init`).
+fn linear<B: Backend>(d_in: usize, d_out: usize, device: &B::Device) -> Linear<B> {
+    let mut l = LinearConfig::new(d_in, d_out).with_initializer(Initializer::XavierNormal { gain: 1.0 }).init(device);
+    l.bias = Some(Param::from_tensor(Tensor::zeros([d_out], device)));
+    l
+}
+
+#[derive(Module, Debug)]
+pub struct Downsample<B: Backend> {
+    conv: Conv2d<B>,
+    bn: BatchNorm<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct BasicBlock<B: Backend> {
+    conv1: Conv2d<B>,
+    bn1: BatchNorm<B>,
+    conv2: Conv2d<B>,
+    bn2: BatchNorm<B>,
+    downsample: Option<Downsample<B>>,
+}
+
+impl<B: Backend> BasicBlock<B> {
+    fn new(cin: usize, cout: usize, stride: usize, device: &B::Device) -> Self {
+        let downsample = (stride != 1 || cin != cout).then(|| Downsample {
+            conv: conv(cin, cout, 1, stride, 0).init(device),
+            bn: BatchNormConfig::new(cout).init(device),
+        });
+        Self {
+            conv1: conv(cin, cout, 3, stride, 1).init(device),
+            bn1: BatchNormConfig::new(cout).init(device),
+            conv2: conv(cout, cout, 3, 1, 1).init(device),
+            bn2: BatchNormConfig::new(cout).init(device),
+            downsample,
+        }
+    }
+
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
+        let out = self.bn2.forward(self.conv2.forward(out));
+        let identity = match &self.downsample {
+            Some(d) => d.bn.forward(d.conv.forward(x)),
+            None => x,
+        };
+        relu(out + identity)
+    }
+}
+
+/// ResNet18 without avgpool/fc: `[N, C, H, W] -> [N, 8w, H/32, W/32]`.
+#[derive(Module, Debug)]
+pub struct ResNet<B: Backend> {
+    conv1: Conv2d<B>,
+    bn1: BatchNorm<B>,
+    maxpool: MaxPool2d,
+    blocks: Vec<BasicBlock<B>>,
+}
+
+impl<B: Backend> ResNet<B> {
+    pub fn new(in_channels: usize, width: usize, device: &B::Device) -> Self {
+        let widths = [width, width * 2, width * 4, width * 8];
+        let mut blocks = Vec::new();
+        let mut cin = width;
+        for (i, &w) in widths.iter().enumerate() {
+            blocks.push(BasicBlock::new(cin, w, if i == 0 { 1 } else { 2 }, device));
+            blocks.push(BasicBlock::new(w, w, 1, device));
+            cin = w;
+        }
+        Self {
+            conv1: conv(in_channels, width, 7, 2, 3).init(device),
+            bn1: BatchNormConfig::new(width).init(device),
+            maxpool: MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(),
+            blocks,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let mut x = self.maxpool.forward(relu(self.bn1.forward(self.conv1.forward(x))));
+        for b in &self.blocks {
+            x = b.forward(x);
+        }
+        x
+    }
+}
+
+/// Fusion heads. Each returns fused logits and well-defined uni-modal logits.
+#[derive(Module, Debug)]
+pub struct Fusion<B: Backend> {
+    /// sum: fc_x, fc_y (d -> n). gated: fc_x, fc_y (d -> d).
+    fc_x: Option<Linear<B>>,
+    fc_y: Option<Linear<B>>,
+    /// concat: (2d -> n); film, gated: (d -> n).
+    fc_out: Option<Linear<B>>,
+    /// film: (d -> 2d), gamma and beta from audio.
+    film: Option<Linear<B>>,
+}
+
+/// Fused and uni-modal logits.
+#[derive(Debug, Clone)]
+pub struct Logits<B: Backend> {
+    pub fused: Tensor<B, 2>,
+    pub audio: Tensor<B, 2>,
+    pub visual: Tensor<B, 2>,
+}
+
+impl<B: Backend> Fusion<B> {
+    pub fn new(kind: FusionKind, d: usize, n: usize, device: &B::Device) -> Self {
+        let l = |i, o| Some(linear(i, o, device));
+        match kind {
+            FusionKind::Sum => Self { fc_x: l(d, n), fc_y: l(d, n), fc_out: None, film: None },
+            FusionKind::Concat => Self { fc_x: None, fc_y: None, fc_out: l(2 * d, n), film: None },
+            FusionKind::Film => Self { fc_x: None, fc_y: None, fc_out: l(d, n), film: l(d, 2 * d) },
+            FusionKind::Gated => Self { fc_x: l(d, d), fc_y: l(d, d), fc_out: l(d, n), film: None },
+        }
+    }
+
+    pub fn kind(&self) -> FusionKind {
+        match (&self.fc_x, &self.fc_out, &self.film) {
+            (Some(_), None, _) => FusionKind::Sum,
+            (None, Some(_), None) => FusionKind::Concat,
+            (_, _, Some(_)) => FusionKind::Film,
+            _ => FusionKind::Gated,
+        }
+    }
+
+    /// `a`, `v`: `[B, d]` features.
+    ///
+    /// - sum: `out = fc_x(a) + fc_y(v)`; uni-modal = each branch with its full bias (reference).
+    /// - concat: `out = W [a; v] + b`; uni-modal = each half of W with `b / 2` (reference).
+    /// - film: `out = fc_out(gamma(a) * v + beta(a))`; visual = `fc_out(v)` (no modulation),
+    ///   audio = `fc_out(beta(a))` (what audio alone adds). The reference crashes here.
+    /// - gated: `out = fc_out(sigmoid(fc_x(a)) * fc_y(v))`; visual = `fc_out(0.5 * fc_y(v))` (an
+    ///   uninformative gate), audio = `fc_out(sigmoid(fc_x(a)) * mean(fc_y(v)))`.
+    pub fn forward(&self, a: Tensor<B, 2>, v: Tensor<B, 2>) -> Logits<B> {
+        match self.kind() {
+            FusionKind::Sum => {
+                let (fx, fy) = (self.fc_x.as_ref().unwrap(), self.fc_y.as_ref().unwrap());
+                let (audio, visual) = (fx.forward(a), fy.forward(v));
+                Logits { fused: audio.clone() + visual.clone(), audio, visual }
+            }
+            FusionKind::Concat => {
+                let fc = self.fc_out.as_ref().unwrap();
+                let fused = fc.forward(Tensor::cat(vec![a.clone(), v.clone()], 1));
+                let w = fc.weight.val(); // [2d, n]
+                let [two_d, n] = w.dims();
+                let d = two_d / 2;
+                let half_bias = fc.bias.as_ref().unwrap().val().reshape([1, n]) / 2.0;
+                let audio = a.matmul(w.clone().slice([0..d, 0..n])) + half_bias.clone();
+                let visual = v.matmul(w.slice([d..two_d, 0..n])) + half_bias;
+                Logits { fused, audio, visual }
+            }
+            FusionKind::Film => {
+                let (fc, film) = (self.fc_out.as_ref().unwrap(), self.film.as_ref().unwrap());
+                let gb = film.forward(a);
+                let d = v.dims()[1];
+                let b = gb.dims()[0];
+                let gamma = gb.clone().slice([0..b, 0..d]);
+                let beta = gb.slice([0..b, d..2 * d]);
+                let fused = fc.forward(gamma * v.clone() + beta.clone());
+                Logits { fused, audio: fc.forward(beta), visual: fc.forward(v) }
+            }
+            FusionKind::Gated => {
+                let (fx, fy, fc) = (self.fc_x.as_ref().unwrap(), self.fc_y.as_ref().unwrap(), self.fc_out.as_ref().unwrap());
+                let gate = sigmoid(fx.forward(a));
+                let oy = fy.forward(v);
+                let fused = fc.forward(gate.clone() * oy.clone());
+                let mean_oy = oy.clone().mean_dim(0);
+                Logits { fused, audio: fc.forward(gate * mean_oy), visual: fc.forward(oy * 0.5) }
+            }
+        }
+    }
+}
+
+/// The whole classifier.
+#[derive(Module, Debug)]
+pub struct AvClassifier<B: Backend> {
+    pub audio_net: ResNet<B>,
+    pub visual_net: ResNet<B>,
+    pub fusion: Fusion<B>,
+}
+
+impl<B: Backend> AvClassifier<B> {
+    pub fn new(preset: ModelPreset, fusion: FusionKind, classes: usize, device: &B::Device) -> Self {
+        let w = preset.base_width();
+        Self {
+            audio_net: ResNet::new(1, w, device),
+            visual_net: ResNet::new(3, w, device),
+            fusion: Fusion::new(fusion, 8 * w, classes, device),
+        }
+    }
+
+    /// `audio`: `[B, 1, F, T]`; `frames`: `[B * T, 3, H, W]`, the T frames of each clip together.
+    pub fn forward(&self, audio: Tensor<B, 4>, frames: Tensor<B, 4>) -> Logits<B> {
+        let b = audio.dims()[0];
+        let a = self.audio_net.forward(audio);
+        let [_, d, h, w] = a.dims();
+        let a = a.reshape([b, d, h * w]).mean_dim(2).reshape([b, d]);
+        let v = self.visual_net.forward(frames);
+        let [bt, d, h, w] = v.dims();
+        // One average over T x H x W, as the reference's adaptive_avg_pool3d.
+        let v = v.reshape([b, bt / b, d, h * w]).swap_dims(1, 2).reshape([b, d, (bt / b) * h * w]).mean_dim(2).reshape([b, d]);
+        self.fusion.forward(a, v)
+    }
+}

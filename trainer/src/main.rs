@@ -43,8 +43,9 @@ struct Common {
     /// Last epoch (inclusive) of the modulation window.
     #[arg(long, default_value_t = 50)]
     modulation_end: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
+    /// Learning rate (train: 1e-3 as the reference; demo: 1e-2, for a tiny model in few epochs).
+    #[arg(long)]
+    lr: Option<f64>,
     #[arg(long, default_value_t = 0.9)]
     momentum: f64,
     #[arg(long, default_value_t = 1e-4)]
@@ -54,9 +55,9 @@ struct Common {
     lr_step: usize,
     #[arg(long, default_value_t = 0.1)]
     lr_gamma: f64,
-    /// Frames per clip (T).
-    #[arg(long, default_value_t = 3)]
-    frames: usize,
+    /// Frames per clip, T (train: 3 as the reference; demo: 2, the synthetic clips' length in s).
+    #[arg(long)]
+    frames: Option<usize>,
     /// Fraction of train held out for model selection.
     #[arg(long, default_value_t = 0.1)]
     val_fraction: f64,
@@ -90,7 +91,7 @@ struct TrainArgs {
 struct DemoArgs {
     #[command(flatten)]
     common: Common,
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 5)]
     epochs: usize,
     #[arg(long, default_value_t = 3)]
     seeds: u64,
@@ -98,7 +99,17 @@ struct DemoArgs {
     batch_size: usize,
 }
 
-fn config(c: &Common, model: ModelPreset, balance: Balance, epochs: usize, batch_size: usize, seed: u64, name: String) -> TrainConfig {
+/// Defaults that differ between `train` (the reference's) and `demo` (tiny model, few epochs).
+struct Defaults {
+    lr: f64,
+    frames: usize,
+}
+
+const TRAIN_DEFAULTS: Defaults = Defaults { lr: 1e-3, frames: 3 };
+const DEMO_DEFAULTS: Defaults = Defaults { lr: 1e-2, frames: 2 };
+
+#[allow(clippy::too_many_arguments)]
+fn config(c: &Common, d: Defaults, model: ModelPreset, balance: Balance, epochs: usize, batch_size: usize, seed: u64, name: String) -> TrainConfig {
     TrainConfig {
         data: c.data.clone(),
         out: c.out.clone(),
@@ -111,12 +122,12 @@ fn config(c: &Common, model: ModelPreset, balance: Balance, epochs: usize, batch
         modulation_end: c.modulation_end,
         epochs,
         batch_size,
-        lr: c.lr,
+        lr: c.lr.unwrap_or(d.lr),
         momentum: c.momentum,
         weight_decay: c.weight_decay,
         lr_step: c.lr_step,
         lr_gamma: c.lr_gamma,
-        frames: c.frames,
+        frames: c.frames.unwrap_or(d.frames),
         seed,
         val_fraction: c.val_fraction,
         select_on_test: c.select_on_test,
@@ -145,7 +156,7 @@ fn run() -> Result<()> {
             let name = a.name.clone().unwrap_or_else(|| {
                 format!("{:?}-{:?}-{:?}-seed{}", a.model, a.common.fusion, a.balance, a.seed).to_lowercase()
             });
-            let cfg = config(&a.common, a.model, a.balance, a.epochs, a.batch_size, a.seed, name);
+            let cfg = config(&a.common, TRAIN_DEFAULTS, a.model, a.balance, a.epochs, a.batch_size, a.seed, name);
             let s = train::<trainer::Backend>(&cfg, &device, true)?;
             println!(
                 "best epoch {}: test acc {:.4} (audio {:.4}, visual {:.4}), macro-F1 {:.4}, mAP {:.4}; run in {}",
@@ -158,7 +169,7 @@ fn run() -> Result<()> {
             for balance in [Balance::None, Balance::OgmGe] {
                 for seed in 0..a.seeds {
                     let name = format!("demo-{:?}-seed{seed}", balance).to_lowercase();
-                    let cfg = config(&a.common, ModelPreset::Tiny, balance, a.epochs, a.batch_size, seed, name);
+                    let cfg = config(&a.common, DEMO_DEFAULTS, ModelPreset::Tiny, balance, a.epochs, a.batch_size, seed, name);
                     let s = train::<trainer::Backend>(&cfg, &device, true)?;
                     rows.push((balance, seed, s));
                 }

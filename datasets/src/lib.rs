@@ -16,6 +16,7 @@ mod error;
 pub mod index;
 pub mod manifest_text;
 pub mod preset;
+pub mod rng;
 pub mod schema;
 pub mod shard;
 

@@ -8,29 +8,8 @@ use std::process::Command;
 use datasets::catalog::{DatasetKind, Split};
 use datasets::schema::ShardMeta;
 use datasets::shard::{ClipRecord, Frame, Provenance};
+use datasets::rng::Rng;
 use datasets::{AudioPreset, FramePreset, Preset};
-
-/// A small deterministic generator (SplitMix64), so fixtures need no `rand`.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1).
-    pub fn unit(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-}
 
 /// Metadata of a small synthetic shard: 6 classes, audio 8 x 12.
 pub fn sample_meta(split: Split) -> ShardMeta {
@@ -64,7 +43,7 @@ pub fn sample_records(meta: &ShardMeta, n: usize, seed: u64) -> Vec<ClipRecord> 
                 split: meta.split,
                 label,
                 label_name: meta.classes[label as usize].clone(),
-                audio: (0..meta.audio_len()).map(|_| rng.unit()).collect(),
+                audio: (0..meta.audio_len()).map(|_| rng.uniform() as f32 * 2.0 - 1.0).collect(),
                 frames: (0..frames)
                     .map(|f| Frame { jpeg: jpeg((i * 40 + f) as u8, 32, 24), path: format!("{clip_id}/frame_{f:02}.jpg") })
                     .collect(),

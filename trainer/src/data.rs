@@ -16,7 +16,7 @@ use datasets::shard::ShardReader;
 use datasets::Split;
 use rayon::prelude::*;
 
-use crate::rng::{fnv1a, Rng};
+use datasets::rng::{fnv1a, Rng};
 use crate::transform::{select_frames, transform};
 
 /// Which rows of a split a loader yields: all, or the two sides of a validation hold-out carved

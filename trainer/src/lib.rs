@@ -9,7 +9,6 @@ pub mod balance;
 pub mod data;
 pub mod metrics;
 pub mod model;
-pub mod rng;
 pub mod train;
 pub mod transform;
 

@@ -6,7 +6,7 @@
 use image::imageops::{self, FilterType};
 use image::RgbImage;
 
-use crate::rng::Rng;
+use datasets::rng::Rng;
 
 const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const STD: [f32; 3] = [0.229, 0.224, 0.225];

@@ -13,6 +13,7 @@ mod encode;
 use std::path::Path;
 
 use datasets::catalog::synthetic::{CLASSES, MANIFEST};
+use datasets::rng::Rng;
 use image::{Rgb, RgbImage};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -67,32 +68,6 @@ const COLOURS: [[u8; 3]; 8] = [
     [250, 140, 20],
     [240, 240, 240],
 ];
-
-/// SplitMix64: small, seedable, and stable across platforms.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed ^ 0x5851_F42D_4C95_7F2D)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.uniform() * n as f64) as usize % n.max(1)
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform().max(1e-12), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
 
 /// The tone frequency of a class: spread over 300..3000 Hz.
 fn tone_hz(class: usize) -> f64 {

@@ -1,5 +1,6 @@
-//! SplitMix64 and FNV-1a: small, seedable, identical on every platform, so data order and
-//! augmentation are reproducible from (seed, epoch, clip).
+//! SplitMix64 and FNV-1a: small, seedable, identical on every platform. The synthetic corpus,
+//! the trainer's data order and augmentation, and test fixtures all draw from it, so everything
+//! random in the toolkit is reproducible from its seeds.
 
 /// SplitMix64.
 #[derive(Debug, Clone)]
@@ -40,6 +41,12 @@ impl Rng {
         } else {
             (self.uniform() * n as f64) as usize % n
         }
+    }
+
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform().max(1e-12), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
     }
 
     pub fn shuffle<T>(&mut self, v: &mut [T]) {

@@ -85,6 +85,9 @@ struct TrainArgs {
     /// Run name (default: derived from the settings).
     #[arg(long)]
     name: Option<String>,
+    /// Continue the run folder's last checkpoint (same settings), e.g. after a kill.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Args)]
@@ -157,7 +160,7 @@ fn run() -> Result<()> {
                 format!("{:?}-{:?}-{:?}-seed{}", a.model, a.common.fusion, a.balance, a.seed).to_lowercase()
             });
             let cfg = config(&a.common, TRAIN_DEFAULTS, a.model, a.balance, a.epochs, a.batch_size, a.seed, name);
-            let s = train::<trainer::Backend>(&cfg, &device, true)?;
+            let s = train::<trainer::Backend>(&cfg, &device, true, a.resume)?;
             println!(
                 "best epoch {}: test acc {:.4} (audio {:.4}, visual {:.4}), macro-F1 {:.4}, mAP {:.4}; run in {}",
                 s.best_epoch, s.test.fused.accuracy, s.test.audio.accuracy, s.test.visual.accuracy, s.test.fused.macro_f1, s.test.fused.map,
@@ -170,7 +173,7 @@ fn run() -> Result<()> {
                 for seed in 0..a.seeds {
                     let name = format!("demo-{:?}-seed{seed}", balance).to_lowercase();
                     let cfg = config(&a.common, DEMO_DEFAULTS, ModelPreset::Tiny, balance, a.epochs, a.batch_size, seed, name);
-                    let s = train::<trainer::Backend>(&cfg, &device, true)?;
+                    let s = train::<trainer::Backend>(&cfg, &device, true, false)?;
                     rows.push((balance, seed, s));
                 }
             }

@@ -13,6 +13,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
@@ -128,21 +129,95 @@ pub fn run_dir(cfg: &TrainConfig) -> PathBuf {
     cfg.out.join(&cfg.name)
 }
 
+/// Where a run stands; `checkpoint/progress.json`, written after the epoch's model and optimiser
+/// files, is the commit point of a checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Progress {
+    next_epoch: usize,
+    step: usize,
+    best: Option<(f64, usize, EvalMetrics)>,
+}
+
+type Rec = BinFileRecorder<FullPrecisionSettings>;
+
+fn checkpoint_stem(dir: &Path, what: &str, epoch: usize) -> PathBuf {
+    dir.join("checkpoint").join(format!("{what}-e{epoch:04}"))
+}
+
+/// Keeps only log lines of epochs before `next_epoch` (a resumed run rewrites the rest).
+fn truncate_log(path: &Path, next_epoch: usize) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let kept: String = text
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["epoch"].as_u64()).is_some_and(|e| (e as usize) < next_epoch))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(path, kept)?;
+    Ok(())
+}
+
+const CSV_HEADER: &str = "epoch,lr,train_loss,mean_k_a,mean_k_v,mean_ratio_a,val_acc,val_acc_audio,val_acc_visual,test_loss,test_acc,test_acc_audio,test_acc_visual,test_macro_f1,test_map,seconds";
+
+fn csv_row(l: &EpochLog) -> String {
+    let v = |m: Option<EvalMetrics>, f: fn(&EvalMetrics) -> f64| m.map_or(String::new(), |m| format!("{:.6}", f(&m)));
+    format!(
+        "{},{},{:.6},{:.6},{:.6},{:.6},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.2}",
+        l.epoch, l.lr, l.train_loss, l.mean_k_a, l.mean_k_v, l.mean_ratio_a,
+        v(l.val, |m| m.fused.accuracy), v(l.val, |m| m.audio.accuracy), v(l.val, |m| m.visual.accuracy),
+        l.test.loss, l.test.fused.accuracy, l.test.audio.accuracy, l.test.visual.accuracy, l.test.fused.macro_f1, l.test.fused.map, l.seconds
+    )
+}
+
+/// `epochs.csv` is derived from `epochs.jsonl` (the source of truth) when a run (re)starts.
+fn rewrite_csv(dir: &Path, next_epoch: usize) -> Result<()> {
+    let mut out = format!("{CSV_HEADER}\n");
+    if let Ok(text) = std::fs::read_to_string(dir.join("epochs.jsonl")) {
+        for l in text.lines() {
+            let log: EpochLog = serde_json::from_str(l)?;
+            if log.epoch < next_epoch {
+                out += &format!("{}\n", csv_row(&log));
+            }
+        }
+    }
+    std::fs::write(dir.join("epochs.csv"), out)?;
+    Ok(())
+}
+
+fn append_csv(path: &Path, log: &EpochLog) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).with_context(|| path.display().to_string())?;
+    writeln!(f, "{}", csv_row(log))?;
+    Ok(())
+}
+
 fn append_line(path: &Path, value: &impl Serialize) -> Result<()> {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| path.display().to_string())?;
     writeln!(f, "{}", serde_json::to_string(value)?)?;
     Ok(())
 }
 
-/// Trains one run on backend `B`.
-pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress: bool) -> Result<RunSummary> {
+/// Trains one run on backend `B`. With `resume`, continues from the run folder's last
+/// checkpoint (same config required) and ends exactly as an uninterrupted run would.
+pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress: bool, resume: bool) -> Result<RunSummary> {
     B::seed(device, cfg.seed);
     let dir = run_dir(cfg);
-    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
-    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(cfg)?)?;
+    std::fs::create_dir_all(dir.join("checkpoint")).with_context(|| dir.display().to_string())?;
+    let config_json = serde_json::to_string_pretty(cfg)?;
+    let progress_path = dir.join("checkpoint/progress.json");
+    let resumed: Option<Progress> = if resume && progress_path.exists() {
+        let saved = std::fs::read_to_string(dir.join("config.json")).context("resume: no config.json in the run folder")?;
+        anyhow::ensure!(saved == config_json, "resume: {} was made with another config; start a new run (other --name)", dir.display());
+        Some(serde_json::from_slice(&std::fs::read(&progress_path)?)?)
+    } else {
+        // A fresh run: a checkpoint left by an earlier run of this name must never be resumed.
+        let _ = std::fs::remove_file(&progress_path);
+        None
+    };
+    std::fs::write(dir.join("config.json"), &config_json)?;
+    let next_epoch = resumed.as_ref().map_or(0, |p| p.next_epoch);
     for f in ["epochs.jsonl", "steps.jsonl"] {
-        let _ = std::fs::remove_file(dir.join(f));
+        truncate_log(&dir.join(f), next_epoch)?;
     }
+    rewrite_csv(&dir, next_epoch)?;
     let train_set = ShardSet::open(&cfg.data, Split::Train)?;
     let test_set = ShardSet::open(&cfg.data, Split::Test)?;
     let classes = train_set.meta.classes.len();
@@ -166,16 +241,27 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
     };
 
     let mut model = AvClassifier::<B>::new(cfg.model, cfg.fusion, classes, device);
-    let (audio_ids, visual_ids) = encoder_conv_ids(&model.audio_net, &model.visual_net);
     let mut optim = SgdConfig::new()
         .with_momentum(Some(MomentumConfig { momentum: cfg.momentum, dampening: 0.0, nesterov: false }))
         .with_weight_decay(Some(WeightDecayConfig { penalty: cfg.weight_decay as f32 }))
         .init::<B, AvClassifier<B>>();
+    let rec = Rec::new();
+    let (mut best, mut step) = (None, 0usize);
+    if let Some(p) = &resumed {
+        let last = p.next_epoch - 1;
+        model = model.load_file(checkpoint_stem(&dir, "model", last), &rec, device).context("resume: loading the model")?;
+        optim = optim.load_record(rec.load(checkpoint_stem(&dir, "optim", last), device).context("resume: loading the optimiser")?);
+        (best, step) = (p.best, p.step);
+        if progress {
+            eprintln!("{}: resuming at epoch {}", cfg.name, p.next_epoch);
+        }
+    }
+    let (audio_ids, visual_ids) = encoder_conv_ids(&model.audio_net, &model.visual_net);
     let ce = CrossEntropyLossConfig::new().init(device);
-    let mut best: Option<(f64, usize, EvalMetrics)> = None;
-    let mut step = 0usize;
-    for epoch in 0..cfg.epochs {
+    for epoch in next_epoch..cfg.epochs {
         let started = Instant::now();
+        // Reseeded per epoch, so the GE noise of a resumed run is the uninterrupted run's.
+        B::seed(device, cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
         let lr = cfg.lr * cfg.lr_gamma.powi((epoch / cfg.lr_step.max(1)) as i32);
         let active = cfg.modulation_start <= epoch && epoch <= cfg.modulation_end;
         let (mut loss_sum, mut seen, mut ks) = (0.0, 0usize, Vec::<Coefficients>::new());
@@ -214,6 +300,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
             seconds: started.elapsed().as_secs_f64(),
         };
         append_line(&dir.join("epochs.jsonl"), &log)?;
+        append_csv(&dir.join("epochs.csv"), &log)?;
         if progress {
             eprintln!(
                 "{} epoch {epoch:3}: loss {:.3}  test acc {:.3} (audio {:.3}, visual {:.3})  k_a {:.2} k_v {:.2}  {:.1}s",
@@ -221,8 +308,18 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
             );
         }
         let score = val.map_or(test.fused.accuracy, |v| v.fused.accuracy);
-        if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
+        if best.as_ref().is_none_or(|(s, _, _): &(f64, usize, EvalMetrics)| score > *s) {
             best = Some((score, epoch, test));
+        }
+        // Checkpoint: model and optimiser files first, then the progress file that names them.
+        model.clone().save_file(checkpoint_stem(&dir, "model", epoch), &rec).context("saving the model")?;
+        rec.record(optim.to_record(), checkpoint_stem(&dir, "optim", epoch)).context("saving the optimiser")?;
+        let p = Progress { next_epoch: epoch + 1, step, best };
+        datasets::index::write_atomic(&progress_path, serde_json::to_string_pretty(&p)?.as_bytes())?;
+        if epoch > 0 {
+            for what in ["model", "optim"] {
+                let _ = std::fs::remove_file(checkpoint_stem(&dir, what, epoch - 1).with_extension("bin"));
+            }
         }
     }
     let (_, best_epoch, test) = best.context("no epoch ran")?;

@@ -1,52 +1,13 @@
 //! The shard loader: deterministic from (seed, epoch), every row exactly once per epoch, the
 //! validation hold-out disjoint from the rows it is carved from.
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use datasets::catalog::DatasetKind;
-use datasets::schema::ShardMeta;
-use datasets::shard::{ClipRecord, Frame, Provenance, ShardWriter, WriterOptions};
-use datasets::{AudioPreset, FramePreset, Preset, Split};
+use common::shards;
+use datasets::Split;
 use trainer::data::{LoaderConfig, ShardSet, Subset};
-
-fn jpeg(c: u8) -> Vec<u8> {
-    let img = image::RgbImage::from_pixel(40, 30, image::Rgb([c, 255 - c, 7]));
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
-    out.into_inner()
-}
-
-/// 3 shards of train rows with distinct audio, a few row groups each.
-fn shards(dir: &std::path::Path, rows: usize) {
-    let meta = ShardMeta {
-        dataset: DatasetKind::Synthetic,
-        split: Split::Train,
-        preset: Preset { audio: AudioPreset::synthetic_stft(), frames: FramePreset::default() },
-        classes: vec!["a".into(), "b".into()],
-        audio_shape: [4, 6],
-        audio_dims: ["freq".into(), "time".into()],
-    };
-    let per = rows.div_ceil(3);
-    for s in 0..3 {
-        let name = format!("train/train-{s:05}-of-00003.parquet");
-        let mut w = ShardWriter::create(dir, &name, &meta, WriterOptions { rows_per_group: 5, zstd_level: 1 }).unwrap();
-        let recs: Vec<ClipRecord> = (s * per..((s + 1) * per).min(rows))
-            .map(|i| ClipRecord {
-                clip_id: format!("clip{i:04}"),
-                split: Split::Train,
-                label: (i % 2) as u32,
-                label_name: ["a", "b"][i % 2].into(),
-                audio: vec![i as f32; 24],
-                frames: (0..4).map(|f| Frame { jpeg: jpeg((i * 4 + f) as u8), path: String::new() }).collect(),
-                frame_times: vec![0.5, 1.5, 2.5, 3.5],
-                segment_labels: None,
-                provenance: Provenance::default(),
-            })
-            .collect();
-        w.write(&recs).unwrap();
-        w.finish().unwrap();
-    }
-}
 
 fn cfg(train: bool, seed: u64, subset: Subset) -> LoaderConfig {
     LoaderConfig { batch_size: 8, frames: 3, image_size: 16, train, seed, shuffle_buffer: 16, audio_crop: None, prefetch: 2, subset }
@@ -71,7 +32,7 @@ fn epoch_ids(set: &ShardSet, c: &LoaderConfig, epoch: u64) -> Vec<String> {
 #[test]
 fn every_row_once_per_epoch_and_deterministic() {
     let dir = tempfile::tempdir().unwrap();
-    shards(dir.path(), 61);
+    shards(dir.path(), Split::Train, 61);
     let set = ShardSet::open(dir.path(), Split::Train).unwrap();
     assert_eq!(set.rows(), 61);
     let train = cfg(true, 5, Subset::All);
@@ -98,7 +59,7 @@ fn every_row_once_per_epoch_and_deterministic() {
 #[test]
 fn the_validation_holdout_is_disjoint_and_complete() {
     let dir = tempfile::tempdir().unwrap();
-    shards(dir.path(), 200);
+    shards(dir.path(), Split::Train, 200);
     let set = ShardSet::open(dir.path(), Split::Train).unwrap();
     let fit = epoch_ids(&set, &cfg(true, 1, Subset::Fit { val_fraction: 0.2 }), 0);
     let held = epoch_ids(&set, &cfg(false, 1, Subset::Holdout { val_fraction: 0.2 }), 0);

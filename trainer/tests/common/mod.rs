@@ -1,0 +1,48 @@
+//! Shards written with the `datasets` writer (no FFmpeg needed): the trainer tests' fixture.
+#![allow(dead_code)]
+
+use datasets::catalog::DatasetKind;
+use datasets::schema::ShardMeta;
+use datasets::shard::{ClipRecord, Frame, Provenance, ShardWriter, WriterOptions};
+use datasets::{AudioPreset, FramePreset, Preset, Split};
+
+pub fn jpeg(c: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(40, 30, image::Rgb([c, 255 - c, 7]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// 3 shards of `split` rows with distinct audio (every value = the row index), 4 frames each,
+/// a few row groups per shard; label = row index % 2.
+pub fn shards(dir: &std::path::Path, split: Split, rows: usize) {
+    let meta = ShardMeta {
+        dataset: DatasetKind::Synthetic,
+        split,
+        preset: Preset { audio: AudioPreset::synthetic_stft(), frames: FramePreset::default() },
+        classes: vec!["a".into(), "b".into()],
+        audio_shape: [4, 6],
+        audio_dims: ["freq".into(), "time".into()],
+    };
+    let per = rows.div_ceil(3);
+    for s in 0..3 {
+        let name = format!("{split}/{split}-{s:05}-of-00003.parquet");
+        let mut w = ShardWriter::create(dir, &name, &meta, WriterOptions { rows_per_group: 5, zstd_level: 1 }).unwrap();
+        let recs: Vec<ClipRecord> = (s * per..((s + 1) * per).min(rows))
+            .map(|i| ClipRecord {
+                clip_id: format!("clip{i:04}"),
+                split,
+                label: (i % 2) as u32,
+                label_name: ["a", "b"][i % 2].into(),
+                audio: vec![i as f32; 24],
+                frames: (0..4).map(|f| Frame { jpeg: jpeg((i * 4 + f) as u8), path: String::new() }).collect(),
+                frame_times: vec![0.5, 1.5, 2.5, 3.5],
+                segment_labels: None,
+                provenance: Provenance::default(),
+            })
+            .collect();
+        w.write(&recs).unwrap();
+        w.finish().unwrap();
+    }
+}
+

@@ -40,9 +40,10 @@ enum Cmd {
     },
     /// Regenerate the golden files from the Python references (librosa, scipy, torchaudio).
     Goldens,
-    /// Benchmarks: `preprocess` (vs a Python reference pipeline and a bare ffmpeg decode).
+    /// Benchmarks: `preprocess` (vs a Python reference pipeline and a bare ffmpeg decode);
+    /// `trainer` (loader samples/s, ms per training step).
     Bench {
-        #[arg(value_parser = ["preprocess"])]
+        #[arg(value_parser = ["preprocess", "trainer"])]
         what: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -87,6 +88,9 @@ fn run() -> Result<()> {
         Cmd::Goldens => {
             let py = python::ensure_venv_with(&root, python::GOLDEN_PACKAGES)?;
             run_cmd(Command::new(py).arg("preprocess/goldens/make_goldens.py"))
+        }
+        Cmd::Bench { what, args } if what == "trainer" => {
+            cargo(&["run", "--release", "--quiet", "-p", "trainer", "--bin", "bench-trainer", "--"], &args, &[])
         }
         Cmd::Bench { what, args } => {
             system::ensure_ffmpeg_dev()?;

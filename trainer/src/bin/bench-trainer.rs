@@ -1,0 +1,97 @@
+//! `cargo xtask bench trainer`: the loader's samples/s alone (one training epoch, decode and
+//! augmentation included), and the median ms per OGM-GE training step of a model preset on
+//! random inputs of a given shape.
+//!
+//! Usage: bench-trainer [--data out/synthetic] [--model tiny|paper] [--batch 16] [--steps 5]
+//!                      [--audio 257x188] [--frames 3] [--balance none|ogm-ge]
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::prelude::*;
+use burn::tensor::{Distribution, TensorData};
+use datasets::Split;
+use trainer::balance::{coefficients, encoder_conv_ids, modulate, Balance};
+use trainer::data::{LoaderConfig, ShardSet, Subset};
+use trainer::model::{AvClassifier, FusionKind, ModelPreset};
+
+type B = trainer::Backend;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let model = match get("--model").as_deref() {
+        Some("paper") => ModelPreset::Paper,
+        _ => ModelPreset::Tiny,
+    };
+    let batch: usize = get("--batch").map_or(Ok(16), |v| v.parse())?;
+    let steps: usize = get("--steps").map_or(Ok(5), |v| v.parse())?;
+    let frames: usize = get("--frames").map_or(Ok(3), |v| v.parse())?;
+    let image = model.image_size();
+    let balance = match get("--balance").as_deref() {
+        Some("none") => Balance::None,
+        _ => Balance::OgmGe,
+    };
+
+    if let Some(data) = get("--data") {
+        let set = ShardSet::open(data.as_ref(), Split::Train)?;
+        let cfg = LoaderConfig {
+            batch_size: batch,
+            frames,
+            image_size: image as u32,
+            train: true,
+            seed: 0,
+            shuffle_buffer: 1024,
+            audio_crop: None,
+            prefetch: 2,
+            subset: Subset::All,
+        };
+        let t = Instant::now();
+        let mut n = 0;
+        for b in set.epoch(&cfg, 0) {
+            n += b?.len();
+        }
+        let s = t.elapsed().as_secs_f64();
+        println!("loader: {n} samples in {s:.2} s = {:.0} samples/s ({} threads, {frames} frames of {image}px)", n as f64 / s, rayon::current_num_threads());
+    }
+
+    let (f, t) = get("--audio")
+        .map(|s| {
+            let (a, b) = s.split_once('x').context("--audio FxT")?;
+            Ok::<_, anyhow::Error>((a.parse()?, b.parse()?))
+        })
+        .transpose()?
+        .unwrap_or((257, 188));
+    let device = Default::default();
+    let mut m = AvClassifier::<B>::new(model, FusionKind::Concat, 6, &device);
+    let (ia, iv) = encoder_conv_ids(&m.audio_net, &m.visual_net);
+    let mut optim = SgdConfig::new().init::<B, AvClassifier<B>>();
+    let ce = burn::nn::loss::CrossEntropyLossConfig::new().init(&device);
+    let mut times = Vec::new();
+    for i in 0..steps + 1 {
+        let audio = Tensor::<B, 4>::random([batch, 1, f, t], Distribution::Normal(0.0, 1.0), &device);
+        let vis = Tensor::<B, 4>::random([batch * frames, 3, image, image], Distribution::Normal(0.0, 1.0), &device);
+        let labels: Vec<i64> = (0..batch as i64).map(|k| k % 6).collect();
+        let y = Tensor::from_data(TensorData::new(labels.clone(), [batch]), &device);
+        let start = Instant::now();
+        let out = m.forward(audio, vis);
+        let loss = ce.forward(out.fused.clone(), y);
+        let la = out.audio.detach().into_data().convert::<f32>().to_vec::<f32>().unwrap();
+        let lv = out.visual.detach().into_data().convert::<f32>().to_vec::<f32>().unwrap();
+        let c = coefficients(&la, &lv, &labels, 6, 0.8);
+        let mut g = GradientsParams::from_grads(loss.backward(), &m);
+        modulate::<B>(balance, &c, true, &ia, &iv, &mut g);
+        m = optim.step(1e-3, m, g);
+        // Force the step to finish before stopping the clock.
+        let _ = m.valid().fusion.clone();
+        let _: f32 = m.audio_net.clone().valid().forward(Tensor::zeros([1, 1, 32, 32], &device)).sum().into_scalar().elem();
+        if i > 0 {
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    println!("step: {model:?} batch {batch}, audio {f}x{t}, {frames} frames of {image}px, {balance:?}: median {:.0} ms over {steps} steps", times[times.len() / 2]);
+    Ok(())
+}

@@ -72,12 +72,12 @@ fn run() -> Result<()> {
         }
         Cmd::PrepareDatasets { args } => {
             system::ensure_ffmpeg_dev()?;
-            cargo(&["run", "--release", "--quiet", "-p", "preprocess", "--"], &args, &[])
+            cargo(&["run", "--release", "--quiet", "-p", "preprocess", "--bin", "preprocess", "--"], &args, &[])
         }
         Cmd::Demo { args } => {
             system::ensure_ffmpeg_dev()?;
-            cargo(&["run", "--release", "--quiet", "-p", "preprocess", "--"], &[], &[])?;
-            cargo(&["run", "--release", "--quiet", "-p", "trainer", "--", "demo"], &args, &[])
+            cargo(&["run", "--release", "--quiet", "-p", "preprocess", "--bin", "preprocess", "--"], &[], &[])?;
+            cargo(&["run", "--release", "--quiet", "-p", "trainer", "--bin", "trainer", "--", "demo"], &args, &[])
         }
         Cmd::Test { args } => {
             system::ensure_ffmpeg_dev()?;

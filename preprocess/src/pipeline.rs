@@ -155,15 +155,12 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
     let mine = |k: usize| opts.part.is_none_or(|p| k % p.count == p.index);
     let mut summary = Summary { shards_total: shards.len(), ..Summary::default() };
 
-    let mut todo = Vec::new();
-    for (k, s) in shards.iter().enumerate() {
-        if verified_state(&ds_out, s).is_some() {
-            summary.shards_verified += 1;
-        } else if mine(k) && !opts.merge_only {
-            todo.push(s);
-        }
-    }
-    let clips_todo: usize = todo.iter().map(|s| s.clips.len()).sum();
+    // Each finished shard is hashed once per run: its verified state is kept for the index.
+    let mut states: Vec<Option<ShardState>> = shards.iter().map(|s| verified_state(&ds_out, s)).collect();
+    summary.shards_verified = states.iter().filter(|s| s.is_some()).count();
+    let todo: Vec<usize> =
+        (0..shards.len()).filter(|&k| states[k].is_none() && mine(k) && !opts.merge_only).collect();
+    let clips_todo: usize = todo.iter().map(|&k| shards[k].clips.len()).sum();
     let bar = if opts.progress { ProgressBar::new(clips_todo as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} clips {per_sec} eta {eta}")
@@ -175,7 +172,8 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
         .build()
         .map_err(|e| PipelineError::Invalid(format!("thread pool: {e}")))?;
     let media_ms = AtomicUsize::new(0);
-    for shard in todo {
+    for k in todo {
+        let shard = &shards[k];
         let meta = ShardMeta {
             dataset: catalog.dataset,
             split: shard.split,
@@ -225,13 +223,19 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
         let state = ShardState { fingerprint: shard.fingerprint.clone(), shard: info, failed };
         let json = serde_json::to_vec_pretty(&state).expect("state serialises");
         write_atomic(&state_path(&ds_out, &shard.name), &json)?;
+        states[k] = Some(state);
         summary.shards_written += 1;
     }
     bar.finish_and_clear();
     summary.media_seconds = media_ms.load(Ordering::Relaxed) as f64 / 1000.0;
 
-    // The index, once every shard is there (a part run writes it when it finishes the last one).
-    let states: Vec<Option<ShardState>> = shards.iter().map(|s| verified_state(&ds_out, s)).collect();
+    // The index, once every shard is there (a part run writes it when it finishes the last one):
+    // only shards still unknown (other parts' work) are checked again.
+    for (state, s) in states.iter_mut().zip(&shards) {
+        if state.is_none() {
+            *state = verified_state(&ds_out, s);
+        }
+    }
     let incomplete = states.iter().filter(|s| s.is_none()).count();
     if incomplete == 0 {
         let mut index = DatasetIndex::new(catalog.dataset, preset.clone(), catalog.classes.clone());

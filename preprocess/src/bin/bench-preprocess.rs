@@ -5,7 +5,7 @@
 //!
 //! Usage: bench-preprocess preprocess [--media DIR] [--copies N] [--jobs N]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -127,6 +127,5 @@ fn main() -> Result<()> {
     println!("\nthroughput vs reference: {:.1}x (target >= 10x)", python_run.wall / ours.wall);
     println!("CPU vs bare full decode: {:.2}x (target <= 1.0x)", ours.cpu / bare.cpu);
     println!("CPU vs reference:        {:.2}x", ours.cpu / python_run.cpu);
-    let _ = Path::new("");
     Ok(())
 }

@@ -11,7 +11,16 @@ use clap::Parser;
 use datasets::{AudioPreset, DatasetKind, Preset};
 use preprocess::clip::ClipOptions;
 use preprocess::pipeline::{prepare, Part, PrepareOptions, Summary};
-use preprocess::synthetic::{generate, SyntheticConfig};
+use preprocess::synthetic::{generate, generate_ave, SyntheticAveConfig, SyntheticConfig};
+
+/// The synthetic corpora `prepare-datasets` can generate when no `--raw` is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SyntheticKind {
+    /// 2-s clips of 6 classes, imbalanced (the OGM-GE classification demo): `<out>/synthetic`.
+    Classification,
+    /// 10-s clips with one event over known seconds, in AVE's raw layout (`trainer localize`): `<out>/ave`.
+    Ave,
+}
 
 #[derive(Parser, Debug)]
 #[command(name = "prepare-datasets", version, about = "Turn raw CREMA-D / Kinetics-Sounds / VGGSound / AVE downloads into Parquet shards. Without --raw, generate and prepare the synthetic corpus.")]
@@ -64,18 +73,21 @@ struct Cli {
     /// Keep clips whose streams have undecodable packets instead of failing them.
     #[arg(long)]
     tolerate_decode_errors: bool,
+    /// Which synthetic corpus to generate and prepare when --raw is not given.
+    #[arg(long, value_enum, default_value_t = SyntheticKind::Classification)]
+    synthetic: SyntheticKind,
     /// Where the synthetic corpus is generated when --raw is not given.
     #[arg(long, default_value = "raw-synthetic")]
     synthetic_raw: PathBuf,
     /// Seed of the synthetic corpus.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Synthetic training clips per class.
-    #[arg(long, default_value_t = SyntheticConfig::default().train_per_class)]
-    synthetic_train_per_class: usize,
-    /// Synthetic test clips per class.
-    #[arg(long, default_value_t = SyntheticConfig::default().test_per_class)]
-    synthetic_test_per_class: usize,
+    /// Synthetic training clips per class (default: 60 classification, 40 ave).
+    #[arg(long)]
+    synthetic_train_per_class: Option<usize>,
+    /// Synthetic test clips per class (default: 20 classification, 12 ave).
+    #[arg(long)]
+    synthetic_test_per_class: Option<usize>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -107,6 +119,9 @@ fn preset_for(cli: &Cli, kind: DatasetKind) -> Result<Preset> {
     }
     if let Some(s) = cli.tile_seconds {
         p.audio.tile_to_seconds = Some(s);
+    }
+    if kind == DatasetKind::Ave && cli.raw.is_none() {
+        p.frames.short_side = SyntheticAveConfig::default().size; // the generated frames' own size
     }
     if let Some(s) = cli.short_side {
         p.frames.short_side = s;
@@ -148,22 +163,32 @@ fn run() -> Result<bool> {
                 bail!("no dataset found under {} (expected folders like CREMA-D/, kinetics-sounds/, vggsound/, AVE_Dataset/)", raw.display());
             }
         }
+        None if cli.synthetic == SyntheticKind::Ave => {
+            let root = cli.synthetic_raw.join("AVE_Dataset");
+            let d = SyntheticAveConfig::default();
+            let cfg = SyntheticAveConfig {
+                seed: cli.seed,
+                train_per_class: cli.synthetic_train_per_class.unwrap_or(d.train_per_class),
+                test_per_class: cli.synthetic_test_per_class.unwrap_or(d.test_per_class),
+                ..d
+            };
+            let t = std::time::Instant::now();
+            let g = generate_ave(&root, &cfg).map_err(anyhow::Error::msg).context("generating the synthetic AVE corpus")?;
+            report_generated("synthetic AVE corpus", &root, g, t);
+            found.push((DatasetKind::Ave, root));
+        }
         None => {
             let root = cli.synthetic_raw.join("synthetic");
+            let d = SyntheticConfig::default();
             let cfg = SyntheticConfig {
                 seed: cli.seed,
-                train_per_class: cli.synthetic_train_per_class,
-                test_per_class: cli.synthetic_test_per_class,
-                ..SyntheticConfig::default()
+                train_per_class: cli.synthetic_train_per_class.unwrap_or(d.train_per_class),
+                test_per_class: cli.synthetic_test_per_class.unwrap_or(d.test_per_class),
+                ..d
             };
             let t = std::time::Instant::now();
             let g = generate(&root, &cfg).map_err(anyhow::Error::msg).context("generating the synthetic corpus")?;
-            eprintln!(
-                "synthetic corpus: {} clips in {} ({})",
-                g.clips,
-                root.display(),
-                if g.written { format!("generated in {:.1} s", t.elapsed().as_secs_f64()) } else { "already there".into() }
-            );
+            report_generated("synthetic corpus", &root, g, t);
             found.push((DatasetKind::Synthetic, root));
         }
     }
@@ -199,6 +224,11 @@ fn run() -> Result<bool> {
         clean &= print_summary(kind, &cli.out, &summary);
     }
     Ok(clean)
+}
+
+fn report_generated(what: &str, root: &std::path::Path, g: preprocess::synthetic::Generated, t: std::time::Instant) {
+    let how = if g.written { format!("generated in {:.1} s", t.elapsed().as_secs_f64()) } else { "already there".into() };
+    eprintln!("{what}: {} clips in {} ({how})", g.clips, root.display());
 }
 
 /// Prints what happened; returns false when the dataset has failed clips.

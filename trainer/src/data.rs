@@ -118,19 +118,31 @@ impl ShardSet {
         self.groups.iter().map(|g| g.2).sum()
     }
 
-    /// The batches of one epoch, produced on a background thread.
+    /// The classifier's batches of one epoch, produced on a background thread.
     pub fn epoch(&self, cfg: &LoaderConfig, epoch: u64) -> Receiver<Result<Batch>> {
+        self.epoch_with(cfg, epoch, assemble_clips)
+    }
+
+    /// The batches of one epoch, `assemble` turning each group of rows (already in epoch order)
+    /// into a batch on the background thread. Every consumer shares the order, shuffling and
+    /// hold-out logic; only what a batch holds differs.
+    pub fn epoch_with<T, F>(&self, cfg: &LoaderConfig, epoch: u64, assemble: F) -> Receiver<Result<T>>
+    where
+        T: Send + 'static,
+        F: Fn(&ShardMeta, &LoaderConfig, u64, Vec<RawRow>) -> Result<T> + Send + 'static,
+    {
         let (tx, rx) = sync_channel(cfg.prefetch.max(1));
         let (set, cfg) = (self.clone(), cfg.clone());
         std::thread::spawn(move || {
-            if let Err(e) = set.produce(&cfg, epoch, &|b| tx.send(Ok(b)).is_ok()) {
+            let emit = |rows: Vec<RawRow>| -> Result<bool> { Ok(tx.send(Ok(assemble(&set.meta, &cfg, epoch, rows)?)).is_ok()) };
+            if let Err(e) = set.produce(&cfg, epoch, &emit) {
                 let _ = tx.send(Err(e));
             }
         });
         rx
     }
 
-    fn produce(&self, cfg: &LoaderConfig, epoch: u64, emit: &dyn Fn(Batch) -> bool) -> Result<()> {
+    fn produce(&self, cfg: &LoaderConfig, epoch: u64, emit: &dyn Fn(Vec<RawRow>) -> Result<bool>) -> Result<()> {
         let mut order: Vec<usize> = (0..self.groups.len()).collect();
         let mut rng = Rng::derive(&[cfg.seed, epoch, 1]);
         if cfg.train {
@@ -142,8 +154,7 @@ impl ShardSet {
         let mut readers: Vec<Option<ShardReader>> = self.files.iter().map(|_| None).collect();
         let flush = |pending: &mut Vec<RawRow>, force: bool| -> Result<bool> {
             if pending.len() >= cfg.batch_size || (force && !pending.is_empty()) {
-                let rows: Vec<RawRow> = pending.drain(..).collect();
-                return Ok(emit(self.assemble(cfg, epoch, rows)?));
+                return emit(pending.drain(..).collect());
             }
             Ok(true)
         };
@@ -153,7 +164,7 @@ impl ShardSet {
                 readers[fi] = Some(ShardReader::open(&self.files[fi])?);
             }
             let reader = readers[fi].as_ref().expect("opened above");
-            let batch = reader.read_row_group(g, Some(&[col::CLIP_ID, col::LABEL, col::AUDIO, col::FRAMES]))?;
+            let batch = reader.read_row_group(g, Some(&[col::CLIP_ID, col::LABEL, col::AUDIO, col::FRAMES, col::SEGMENT_LABELS]))?;
             for row in raw_rows(&batch)? {
                 if cfg.subset.keeps(&row.clip_id) {
                     buffer.push(row);
@@ -177,60 +188,72 @@ impl ShardSet {
         flush(&mut pending, true)?;
         Ok(())
     }
-
-    fn assemble(&self, cfg: &LoaderConfig, epoch: u64, rows: Vec<RawRow>) -> Result<Batch> {
-        let [f, t_full] = self.meta.audio_shape;
-        let t = cfg.audio_crop.map_or(t_full, |c| c.min(t_full));
-        let s = cfg.image_size;
-        let per_frame = (3 * s * s) as usize;
-        let items: Vec<Result<(Vec<f32>, Vec<f32>)>> = rows
-            .par_iter()
-            .map(|r| {
-                let mut rng = Rng::derive(&[cfg.seed, epoch, fnv1a(&r.clip_id)]);
-                let start = if t < t_full {
-                    if cfg.train { rng.below(t_full - t + 1) } else { (t_full - t) / 2 }
-                } else {
-                    0
-                };
-                let mut audio = Vec::with_capacity(f * t);
-                for fi in 0..f {
-                    audio.extend_from_slice(&r.audio[fi * t_full + start..fi * t_full + start + t]);
-                }
-                if r.frames.is_empty() {
-                    bail!("clip {} has no frames", r.clip_id);
-                }
-                let picks = select_frames(r.frames.len(), cfg.frames, cfg.train, &mut rng);
-                let mut frames = vec![0f32; cfg.frames * per_frame];
-                for (k, &p) in picks.iter().enumerate() {
-                    let img = image::load_from_memory_with_format(&r.frames[p], image::ImageFormat::Jpeg)
-                        .with_context(|| format!("clip {}: frame {p}", r.clip_id))?
-                        .to_rgb8();
-                    transform(&img, s, cfg.train, &mut rng, &mut frames[k * per_frame..(k + 1) * per_frame]);
-                }
-                Ok((audio, frames))
-            })
-            .collect();
-        let mut batch = Batch {
-            audio: Vec::with_capacity(rows.len() * f * t),
-            audio_shape: [f, t],
-            frames: Vec::with_capacity(rows.len() * cfg.frames * per_frame),
-            labels: rows.iter().map(|r| r.label).collect(),
-            clip_ids: rows.iter().map(|r| r.clip_id.clone()).collect(),
-        };
-        for item in items {
-            let (a, fr) = item?;
-            batch.audio.extend(a);
-            batch.frames.extend(fr);
-        }
-        Ok(batch)
-    }
 }
 
-struct RawRow {
-    clip_id: String,
-    label: i64,
-    audio: Vec<f32>,
-    frames: Vec<Vec<u8>>,
+/// Decodes one frame's JPEG bytes.
+pub fn decode_jpeg(clip_id: &str, index: usize, bytes: &[u8]) -> Result<image::RgbImage> {
+    Ok(image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
+        .with_context(|| format!("clip {clip_id}: frame {index}"))?
+        .to_rgb8())
+}
+
+/// The classifier's batch: T frames per clip, the audio matrix (cropped where the preset asks).
+fn assemble_clips(meta: &ShardMeta, cfg: &LoaderConfig, epoch: u64, rows: Vec<RawRow>) -> Result<Batch> {
+    let [f, t_full] = meta.audio_shape;
+    let t = cfg.audio_crop.map_or(t_full, |c| c.min(t_full));
+    let s = cfg.image_size;
+    let per_frame = (3 * s * s) as usize;
+    let items: Vec<Result<(Vec<f32>, Vec<f32>)>> = rows
+        .par_iter()
+        .map(|r| {
+            let mut rng = Rng::derive(&[cfg.seed, epoch, fnv1a(&r.clip_id)]);
+            let start = if t < t_full {
+                if cfg.train { rng.below(t_full - t + 1) } else { (t_full - t) / 2 }
+            } else {
+                0
+            };
+            let mut audio = Vec::with_capacity(f * t);
+            for fi in 0..f {
+                audio.extend_from_slice(&r.audio[fi * t_full + start..fi * t_full + start + t]);
+            }
+            if r.frames.is_empty() {
+                bail!("clip {} has no frames", r.clip_id);
+            }
+            let picks = select_frames(r.frames.len(), cfg.frames, cfg.train, &mut rng);
+            let mut frames = vec![0f32; cfg.frames * per_frame];
+            for (k, &p) in picks.iter().enumerate() {
+                let img = decode_jpeg(&r.clip_id, p, &r.frames[p])?;
+                transform(&img, s, cfg.train, &mut rng, &mut frames[k * per_frame..(k + 1) * per_frame]);
+            }
+            Ok((audio, frames))
+        })
+        .collect();
+    let mut batch = Batch {
+        audio: Vec::with_capacity(rows.len() * f * t),
+        audio_shape: [f, t],
+        frames: Vec::with_capacity(rows.len() * cfg.frames * per_frame),
+        labels: rows.iter().map(|r| r.label).collect(),
+        clip_ids: rows.iter().map(|r| r.clip_id.clone()).collect(),
+    };
+    for item in items {
+        let (a, fr) = item?;
+        batch.audio.extend(a);
+        batch.frames.extend(fr);
+    }
+    Ok(batch)
+}
+
+/// One shard row as read, before decoding.
+#[derive(Debug, Clone)]
+pub struct RawRow {
+    pub clip_id: String,
+    pub label: i64,
+    /// The audio matrix, row-major `ShardMeta::audio_shape`.
+    pub audio: Vec<f32>,
+    /// JPEG bytes, in time order.
+    pub frames: Vec<Vec<u8>>,
+    /// Per-second labels (AVE), when the shard has them.
+    pub segment_labels: Option<Vec<i64>>,
 }
 
 fn raw_rows(batch: &datasets::arrow::array::RecordBatch) -> Result<Vec<RawRow>> {
@@ -242,6 +265,11 @@ fn raw_rows(batch: &datasets::arrow::array::RecordBatch) -> Result<Vec<RawRow>> 
     let frames = get(col::FRAMES)?.as_any().downcast_ref::<ListArray>().context("frames type")?;
     let structs = frames.values().as_any().downcast_ref::<StructArray>().context("frame structs")?;
     let bytes = structs.column(0).as_any().downcast_ref::<BinaryArray>().context("frame bytes")?;
+    let segments = batch.column_by_name(col::SEGMENT_LABELS).and_then(|c| c.as_any().downcast_ref::<ListArray>());
+    let segment_labels = |i: usize| -> Option<Vec<i64>> {
+        let s = segments.filter(|s| s.is_valid(i))?;
+        Some(s.value(i).as_any().downcast_ref::<Int64Array>()?.values().to_vec())
+    };
     let n = audio.value_length() as usize;
     let offsets = frames.value_offsets();
     Ok((0..batch.num_rows())
@@ -250,6 +278,7 @@ fn raw_rows(batch: &datasets::arrow::array::RecordBatch) -> Result<Vec<RawRow>> 
             label: labels.value(i),
             audio: values.values()[i * n..(i + 1) * n].to_vec(),
             frames: (offsets[i] as usize..offsets[i + 1] as usize).map(|j| bytes.value(j).to_vec()).collect(),
+            segment_labels: segment_labels(i),
         })
         .collect())
 }

@@ -3,12 +3,20 @@
 //! - [`model`]: ResNet18 trunks and fusion heads with uni-modal logits;
 //! - [`balance`]: the OGM / OGM-GE coefficient rule and gradient modulation;
 //! - [`data`]: the streaming shard loader; [`transform`]: frame selection and augmentation;
-//! - [`train`]: the loop, evaluation and run logs; [`metrics`]: accuracy, macro-F1, mAP.
+//! - [`train`]: the loop, evaluation and run logs; [`metrics`]: accuracy, macro-F1, mAP;
+//! - [`localize`]: the AVE event-localization model and its loop;
+//! - [`run_log`], [`plot`], [`progress`]: the run folder, its PNG plots, the progress bar;
+//! - [`config_file`]: a JSON config file under the command line's flags.
 
 pub mod balance;
+pub mod config_file;
 pub mod data;
+pub mod localize;
 pub mod metrics;
 pub mod model;
+pub mod plot;
+pub mod progress;
+pub mod run_log;
 pub mod train;
 pub mod transform;
 

@@ -1,12 +1,15 @@
-//! `cargo run -p trainer -- train|demo`: thin glue over the library.
+//! `cargo run -p trainer -- train|localize|demo`: thin glue over the library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use trainer::balance::Balance;
 use trainer::model::{FusionKind, ModelPreset};
+use trainer::config_file;
+use trainer::localize::{localize, LocalizeConfig};
 use trainer::train::{train, TrainConfig};
 
 #[derive(Parser)]
@@ -20,8 +23,57 @@ struct Cli {
 enum Cmd {
     /// Train one run.
     Train(TrainArgs),
+    /// Audio-visual event localization on AVE shards (AVGA-style head, with or without OGM-GE).
+    Localize(LocalizeArgs),
     /// The demo: `none` vs `ogm-ge` over several seeds on the synthetic shards, `tiny` model.
     Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct LocalizeArgs {
+    /// An AVE shard folder (`cargo xtask prepare-datasets --raw ...`, or `-- --synthetic ave`).
+    #[arg(long, default_value = "out/ave")]
+    data: PathBuf,
+    /// Where run folders go.
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value_t = ModelPreset::Paper)]
+    model: ModelPreset,
+    #[arg(long, value_enum, default_value_t = Balance::OgmGe)]
+    balance: Balance,
+    /// OGM-GE's alpha.
+    #[arg(long, default_value_t = 0.8)]
+    alpha: f64,
+    /// First epoch (0-based, inclusive) of the modulation window.
+    #[arg(long, default_value_t = 0)]
+    modulation_start: usize,
+    /// Last epoch (inclusive) of the modulation window.
+    #[arg(long, default_value_t = 50)]
+    modulation_end: usize,
+    /// Epochs (AVGA: 300).
+    #[arg(long, default_value_t = 300)]
+    epochs: usize,
+    /// Clips per batch, each 10 segments (AVGA: 64).
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Adam's learning rate (AVGA: 1e-3).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Learning-rate step, epochs (AVGA steps every 15000 iterations: ~290 epochs of AVE at batch 64).
+    #[arg(long, default_value_t = 290)]
+    lr_step: usize,
+    #[arg(long, default_value_t = 0.1)]
+    lr_gamma: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value_t = 1024)]
+    shuffle_buffer: usize,
+    /// Run name (default: derived from the settings).
+    #[arg(long)]
+    name: Option<String>,
+    /// A JSON config file (e.g. an earlier run's config.json); flags given here win over it.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -88,6 +140,9 @@ struct TrainArgs {
     /// Continue the run folder's last checkpoint (same settings), e.g. after a kill.
     #[arg(long)]
     resume: bool,
+    /// A JSON config file (e.g. an earlier run's config.json); flags given here win over it.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -152,19 +207,58 @@ fn main() -> ExitCode {
     }
 }
 
+/// Lays `file` (if any) under the flags given explicitly in `matches`.
+fn with_config_file<T: serde::Serialize + serde::de::DeserializeOwned>(cfg: T, file: Option<&PathBuf>, matches: &ArgMatches) -> Result<T> {
+    match file {
+        Some(f) => config_file::merge(&cfg, f, |key| matches!(matches.try_get_raw(key), Ok(Some(_))) && matches.value_source(key) == Some(ValueSource::CommandLine)),
+        None => Ok(cfg),
+    }
+}
+
 fn run() -> Result<()> {
     let device = Default::default();
-    match Cli::parse().command {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
+    let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
+    match cli.command {
         Cmd::Train(a) => {
             let name = a.name.clone().unwrap_or_else(|| {
                 format!("{:?}-{:?}-{:?}-seed{}", a.model, a.common.fusion, a.balance, a.seed).to_lowercase()
             });
             let cfg = config(&a.common, TRAIN_DEFAULTS, a.model, a.balance, a.epochs, a.batch_size, a.seed, name);
+            let cfg = with_config_file(cfg, a.config.as_ref(), &sub)?;
             let s = train::<trainer::Backend>(&cfg, &device, true, a.resume)?;
             println!(
                 "best epoch {}: test acc {:.4} (audio {:.4}, visual {:.4}), macro-F1 {:.4}, mAP {:.4}; run in {}",
                 s.best_epoch, s.test.fused.accuracy, s.test.audio.accuracy, s.test.visual.accuracy, s.test.fused.macro_f1, s.test.fused.map,
                 s.run_dir.display()
+            );
+        }
+        Cmd::Localize(a) => {
+            let name = a.name.clone().unwrap_or_else(|| format!("localize-{:?}-{:?}-seed{}", a.model, a.balance, a.seed).to_lowercase());
+            let cfg = LocalizeConfig {
+                data: a.data,
+                out: a.out,
+                name,
+                model: a.model,
+                balance: a.balance,
+                alpha: a.alpha,
+                modulation_start: a.modulation_start,
+                modulation_end: a.modulation_end,
+                epochs: a.epochs,
+                batch_size: a.batch_size,
+                lr: a.lr,
+                lr_step: a.lr_step,
+                lr_gamma: a.lr_gamma,
+                seed: a.seed,
+                shuffle_buffer: a.shuffle_buffer,
+            };
+            let cfg = with_config_file(cfg, a.config.as_ref(), &sub)?;
+            let s = localize::<trainer::Backend>(&cfg, &device, true)?;
+            let t = s.test;
+            println!(
+                "best epoch {}: test segment accuracy {:.4} (event {:.4}, background {:.4}; audio head {:.4}, visual head {:.4}) over {} segments; run in {}",
+                s.best_epoch, t.fused.all, t.fused.event, t.fused.background, t.audio.all, t.visual.all, t.segments, s.run_dir.display()
             );
         }
         Cmd::Demo(a) => {

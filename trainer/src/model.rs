@@ -57,7 +57,7 @@ fn conv(cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Conv2dC
 }
 
 /// `Linear` with xavier_normal_ weights and zero bias (the reference's `weight_init`).
-fn linear<B: Backend>(d_in: usize, d_out: usize, device: &B::Device) -> Linear<B> {
+pub(crate) fn linear<B: Backend>(d_in: usize, d_out: usize, device: &B::Device) -> Linear<B> {
     let mut l = LinearConfig::new(d_in, d_out).with_initializer(Initializer::XavierNormal { gain: 1.0 }).init(device);
     l.bias = Some(Param::from_tensor(Tensor::zeros([d_out], device)));
     l

@@ -24,6 +24,7 @@ use crate::balance::{coefficients, encoder_conv_ids, modulate, Balance, Coeffici
 use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
 use crate::metrics::{evaluate, HeadMetrics};
 use crate::model::{AvClassifier, FusionKind, ModelPreset};
+use crate::run_log::append_line;
 
 /// Everything that decides a run; saved as `config.json` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -168,6 +169,12 @@ fn csv_row(l: &EpochLog) -> String {
     )
 }
 
+/// The run's `epochs.jsonl`.
+fn read_epochs(dir: &Path) -> Result<Vec<EpochLog>> {
+    let text = std::fs::read_to_string(dir.join("epochs.jsonl")).unwrap_or_default();
+    text.lines().map(|l| Ok(serde_json::from_str(l)?)).collect()
+}
+
 /// `epochs.csv` is derived from `epochs.jsonl` (the source of truth) when a run (re)starts.
 fn rewrite_csv(dir: &Path, next_epoch: usize) -> Result<()> {
     let mut out = format!("{CSV_HEADER}\n");
@@ -186,12 +193,6 @@ fn rewrite_csv(dir: &Path, next_epoch: usize) -> Result<()> {
 fn append_csv(path: &Path, log: &EpochLog) -> Result<()> {
     let mut f = std::fs::OpenOptions::new().append(true).open(path).with_context(|| path.display().to_string())?;
     writeln!(f, "{}", csv_row(log))?;
-    Ok(())
-}
-
-fn append_line(path: &Path, value: &impl Serialize) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| path.display().to_string())?;
-    writeln!(f, "{}", serde_json::to_string(value)?)?;
     Ok(())
 }
 
@@ -258,6 +259,8 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
     }
     let (audio_ids, visual_ids) = encoder_conv_ids(&model.audio_net, &model.visual_net);
     let ce = CrossEntropyLossConfig::new().init(device);
+    let bar = crate::progress::epoch_bar(progress, cfg.epochs, &cfg.name);
+    bar.skip(next_epoch);
     for epoch in next_epoch..cfg.epochs {
         let started = Instant::now();
         // Reseeded per epoch, so the GE noise of a resumed run is the uninterrupted run's.
@@ -276,6 +279,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
             modulate::<B>(cfg.balance, &c, active, &audio_ids, &visual_ids, &mut grads);
             model = optim.step(lr, model, grads);
             append_line(&dir.join("steps.jsonl"), &serde_json::json!({"step": step, "epoch": epoch, "loss": loss_value, "ratio_a": c.ratio_a, "k_a": c.k_a, "k_v": c.k_v, "modulated": active && cfg.balance != Balance::None}))?;
+            bar.step(format!("step {step}: loss {loss_value:.3}, k_a {:.2}, k_v {:.2}", c.k_a, c.k_v));
             step += 1;
             loss_sum += loss_value * batch.len() as f64;
             seen += batch.len();
@@ -301,12 +305,11 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         };
         append_line(&dir.join("epochs.jsonl"), &log)?;
         append_csv(&dir.join("epochs.csv"), &log)?;
-        if progress {
-            eprintln!(
-                "{} epoch {epoch:3}: loss {:.3}  test acc {:.3} (audio {:.3}, visual {:.3})  k_a {:.2} k_v {:.2}  {:.1}s",
-                cfg.name, log.train_loss, test.fused.accuracy, test.audio.accuracy, test.visual.accuracy, log.mean_k_a, log.mean_k_v, log.seconds
-            );
-        }
+        crate::plot::classifier_plots(&dir, &read_epochs(&dir)?)?;
+        bar.epoch_done(format!(
+            "epoch {epoch:3}: loss {:.3}  test acc {:.3} (audio {:.3}, visual {:.3})  k_a {:.2} k_v {:.2}  {:.1}s",
+            log.train_loss, test.fused.accuracy, test.audio.accuracy, test.visual.accuracy, log.mean_k_a, log.mean_k_v, log.seconds
+        ));
         let score = val.map_or(test.fused.accuracy, |v| v.fused.accuracy);
         if best.as_ref().is_none_or(|(s, _, _): &(f64, usize, EvalMetrics)| score > *s) {
             best = Some((score, epoch, test));
@@ -322,6 +325,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
             }
         }
     }
+    bar.finish();
     let (_, best_epoch, test) = best.context("no epoch ran")?;
     let summary = RunSummary { best_epoch, test, run_dir: dir.clone() };
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;

@@ -8,6 +8,7 @@
 //! can therefore beat audio on the clips where the tone lies: what OGM-GE should help the joint
 //! model exploit.
 
+mod ave;
 mod encode;
 
 use std::path::Path;
@@ -18,6 +19,7 @@ use image::{Rgb, RgbImage};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use ave::{generate_ave, plan as plan_ave, AveClip, SyntheticAveConfig, CATEGORIES as AVE_CATEGORIES};
 pub use encode::write_mp4;
 
 /// Generator parameters; recorded in `generator.json` next to the corpus.

@@ -1,0 +1,139 @@
+//! PNG plots of a run, written next to its logs: accuracy per modality over epochs
+//! (`accuracy.png`), the OGM coefficients and the audio/visual score ratio over steps
+//! (`coefficients.png`, `ratio.png`). Drawn with plotters into a buffer, text in the embedded
+//! DejaVu Sans (no system fonts needed), saved as PNG with `image`.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::{anyhow, Context, Result};
+use plotters::prelude::*;
+
+use crate::localize::train::LocalizeEpoch;
+use crate::train::EpochLog;
+
+/// One named line.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Series {
+    pub fn new(name: &str, points: impl IntoIterator<Item = (f64, f64)>) -> Self {
+        Self { name: name.to_owned(), points: points.into_iter().collect() }
+    }
+}
+
+const SIZE: (u32, u32) = (960, 540);
+
+fn register_font() {
+    static FONT: Once = Once::new();
+    FONT.call_once(|| {
+        // Registration only fails for a malformed font, and the embedded one is well-formed.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+fn span(values: impl Iterator<Item = f64>) -> Option<Range<f64>> {
+    let (lo, hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+    (lo <= hi).then(|| if lo == hi { lo - 0.5..hi + 0.5 } else { lo..hi })
+}
+
+/// Draws `series` as lines into a PNG at `path`; `y` fixes the vertical range (else fitted).
+pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: &[Series], y: Option<Range<f64>>) -> Result<()> {
+    register_font();
+    let all = || series.iter().flat_map(|s| s.points.iter());
+    let Some(x) = span(all().map(|p| p.0)) else { return Ok(()) };
+    let y = match y {
+        Some(y) => y,
+        None => {
+            let r = span(all().map(|p| p.1)).unwrap_or(0.0..1.0);
+            let pad = (r.end - r.start) * 0.05;
+            r.start - pad..r.end + pad
+        }
+    };
+    let (w, h) = SIZE;
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let err = |e: &dyn std::fmt::Display| anyhow!("drawing {}: {e}", path.display());
+        let root = BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 24))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x, y)
+            .map_err(|e| err(&e))?;
+        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).label_style(("sans-serif", 15)).draw().map_err(|e| err(&e))?;
+        for (i, s) in series.iter().enumerate() {
+            let colour = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(2)))
+                .map_err(|e| err(&e))?
+                .label(s.name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    image::RgbImage::from_raw(w, h, buf).context("plot buffer size")?.save(path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `coefficients.png` (k_a, k_v per step) and `ratio.png` (score_a / score_v per step) from a
+/// run folder's `steps.jsonl`.
+pub fn coefficient_plot(dir: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(dir.join("steps.jsonl")).with_context(|| format!("{}/steps.jsonl", dir.display()))?;
+    let (mut ka, mut kv, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let (Some(step), Some(a), Some(b), Some(r)) = (v["step"].as_f64(), v["k_a"].as_f64(), v["k_v"].as_f64(), v["ratio_a"].as_f64()) else { continue };
+        // What the optimiser used: 1 outside the window or without modulation.
+        let on = v["modulated"].as_bool().unwrap_or(false);
+        ka.push((step, if on { a } else { 1.0 }));
+        kv.push((step, if on { b } else { 1.0 }));
+        ratio.push((step, r));
+    }
+    line_chart(&dir.join("coefficients.png"), "OGM coefficients applied", "step", "k", &[Series::new("k_a (audio)", ka), Series::new("k_v (visual)", kv)], Some(0.0..1.05))?;
+    line_chart(&dir.join("ratio.png"), "Uni-modal score ratio", "step", "score_a / score_v", &[Series::new("ratio_a", ratio)], None)
+}
+
+/// `accuracy.png` of a classifier run: test fused / audio / visual and val fused accuracy.
+pub fn classifier_plots(dir: &Path, logs: &[EpochLog]) -> Result<()> {
+    let e = |f: fn(&EpochLog) -> f64| logs.iter().map(move |l| (l.epoch as f64, f(l))).collect::<Vec<_>>();
+    let mut series = vec![
+        Series::new("test fused", e(|l| l.test.fused.accuracy)),
+        Series::new("test audio", e(|l| l.test.audio.accuracy)),
+        Series::new("test visual", e(|l| l.test.visual.accuracy)),
+    ];
+    let val: Vec<_> = logs.iter().filter_map(|l| Some((l.epoch as f64, l.val?.fused.accuracy))).collect();
+    if !val.is_empty() {
+        series.push(Series::new("val fused", val));
+    }
+    line_chart(&dir.join("accuracy.png"), "Accuracy per modality", "epoch", "accuracy", &series, Some(0.0..1.0))?;
+    coefficient_plot(dir)
+}
+
+/// `accuracy.png` of a localization run: segment accuracy of each head and of event /
+/// background segments.
+pub fn localization_plots(dir: &Path, logs: &[LocalizeEpoch]) -> Result<()> {
+    let e = |f: fn(&LocalizeEpoch) -> f64| logs.iter().map(move |l| (l.epoch as f64, f(l))).collect::<Vec<_>>();
+    let series = [
+        Series::new("test fused", e(|l| l.test.fused.all)),
+        Series::new("test fused, event segments", e(|l| l.test.fused.event)),
+        Series::new("test fused, background segments", e(|l| l.test.fused.background)),
+        Series::new("test audio", e(|l| l.test.audio.all)),
+        Series::new("test visual", e(|l| l.test.visual.all)),
+        Series::new("val fused", e(|l| l.val.fused.all)),
+    ];
+    line_chart(&dir.join("accuracy.png"), "Segment-level accuracy", "epoch", "accuracy", &series, Some(0.0..1.0))
+}

@@ -1,0 +1,51 @@
+//! The run folder: `config.json` (the resolved config), JSONL logs appended line by line, CSV
+//! tables derived from them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+/// A fresh run folder: created, its `config.json` written, logs of an earlier run of the same
+/// name removed.
+#[derive(Debug, Clone)]
+pub struct RunFolder {
+    dir: PathBuf,
+}
+
+impl RunFolder {
+    pub fn create(dir: PathBuf, config: &impl Serialize) -> Result<Self> {
+        std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+        for f in ["steps.jsonl", "epochs.jsonl", "epochs.csv", "summary.json"] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(config)?).with_context(|| dir.display().to_string())?;
+        Ok(Self { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// Appends one JSON line.
+pub fn append_line(path: &Path, value: &impl Serialize) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| path.display().to_string())?;
+    writeln!(f, "{}", serde_json::to_string(value)?)?;
+    Ok(())
+}
+
+/// Writes a CSV file: the header, then one line per row.
+pub fn write_csv(path: &Path, header: &str, rows: impl Iterator<Item = String>) -> Result<()> {
+    let mut out = format!("{header}\n");
+    for r in rows {
+        out += &r;
+        out.push('\n');
+    }
+    std::fs::write(path, out).with_context(|| path.display().to_string())
+}

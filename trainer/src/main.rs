@@ -10,7 +10,7 @@ use trainer::balance::Balance;
 use trainer::model::{FusionKind, ModelPreset};
 use trainer::config_file;
 use trainer::localize::{localize, LocalizeConfig};
-use trainer::train::{train, TrainConfig};
+use trainer::train::{train, RunSummary, TrainConfig, TrainHead};
 
 #[derive(Parser)]
 #[command(name = "trainer", version, about = "OGM-GE training on Parquet shards (Burn; Flex on CPU, CUDA with --features cuda)")]
@@ -122,6 +122,10 @@ struct Common {
 
 #[derive(Args)]
 struct TrainArgs {
+    /// Which logits the loss trains: fused (the method), or audio / visual alone (the
+    /// uni-modal ceiling: that encoder and its share of the classifier, with --balance none).
+    #[arg(long, value_enum, default_value_t = TrainHead::Fused)]
+    train_head: TrainHead,
     #[command(flatten)]
     common: Common,
     #[arg(long, value_enum, default_value_t = ModelPreset::Paper)]
@@ -155,6 +159,10 @@ struct DemoArgs {
     seeds: u64,
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
+    /// Also train audio alone and vision alone (per seed) and report their accuracy: the
+    /// uni-modal ceilings the joint model's heads are compared with.
+    #[arg(long)]
+    ceilings: bool,
 }
 
 /// Defaults that differ between `train` (the reference's) and `demo` (tiny model, few epochs).
@@ -167,7 +175,7 @@ const TRAIN_DEFAULTS: Defaults = Defaults { lr: 1e-3, frames: 3 };
 const DEMO_DEFAULTS: Defaults = Defaults { lr: 1e-2, frames: 2 };
 
 #[allow(clippy::too_many_arguments)]
-fn config(c: &Common, d: Defaults, model: ModelPreset, balance: Balance, epochs: usize, batch_size: usize, seed: u64, name: String) -> TrainConfig {
+fn config(c: &Common, d: Defaults, model: ModelPreset, balance: Balance, epochs: usize, batch_size: usize, seed: u64, name: String, train_head: TrainHead) -> TrainConfig {
     TrainConfig {
         data: c.data.clone(),
         out: c.out.clone(),
@@ -190,6 +198,7 @@ fn config(c: &Common, d: Defaults, model: ModelPreset, balance: Balance, epochs:
         val_fraction: c.val_fraction,
         select_on_test: c.select_on_test,
         shuffle_buffer: c.shuffle_buffer,
+        train_head,
     }
 }
 
@@ -225,7 +234,7 @@ fn run() -> Result<()> {
             let name = a.name.clone().unwrap_or_else(|| {
                 format!("{:?}-{:?}-{:?}-seed{}", a.model, a.common.fusion, a.balance, a.seed).to_lowercase()
             });
-            let cfg = config(&a.common, TRAIN_DEFAULTS, a.model, a.balance, a.epochs, a.batch_size, a.seed, name);
+            let cfg = config(&a.common, TRAIN_DEFAULTS, a.model, a.balance, a.epochs, a.batch_size, a.seed, name, a.train_head);
             let cfg = with_config_file(cfg, a.config.as_ref(), &sub)?;
             let s = train::<trainer::Backend>(&cfg, &device, true, a.resume)?;
             println!(
@@ -262,23 +271,35 @@ fn run() -> Result<()> {
             );
         }
         Cmd::Demo(a) => {
-            let mut rows = Vec::new();
-            for balance in [Balance::None, Balance::OgmGe] {
+            let mut variants = vec![("none", Balance::None, TrainHead::Fused), ("ogm-ge", Balance::OgmGe, TrainHead::Fused)];
+            if a.ceilings {
+                variants.extend([("audio alone", Balance::None, TrainHead::Audio), ("vision alone", Balance::None, TrainHead::Visual)]);
+            }
+            let mut rows: Vec<(&str, u64, RunSummary)> = Vec::new();
+            for &(label, balance, head) in &variants {
                 for seed in 0..a.seeds {
-                    let name = format!("demo-{:?}-seed{seed}", balance).to_lowercase();
-                    let cfg = config(&a.common, DEMO_DEFAULTS, ModelPreset::Tiny, balance, a.epochs, a.batch_size, seed, name);
+                    let name = format!("demo-{}-seed{seed}", label.replace(' ', "-"));
+                    let cfg = config(&a.common, DEMO_DEFAULTS, ModelPreset::Tiny, balance, a.epochs, a.batch_size, seed, name, head);
                     let s = train::<trainer::Backend>(&cfg, &device, true, false)?;
-                    rows.push((balance, seed, s));
+                    rows.push((label, seed, s));
                 }
             }
-            println!("\n| balance | seed | fused acc | audio acc | visual acc | best epoch |\n|---|---|---|---|---|---|");
-            for (b, seed, s) in &rows {
-                println!("| {b:?} | {seed} | {:.3} | {:.3} | {:.3} | {} |", s.test.fused.accuracy, s.test.audio.accuracy, s.test.visual.accuracy, s.best_epoch);
+            println!("\n| run | seed | fused acc | audio acc | visual acc | best epoch |\n|---|---|---|---|---|---|");
+            for (label, seed, s) in &rows {
+                println!("| {label} | {seed} | {:.3} | {:.3} | {:.3} | {} |", s.test.fused.accuracy, s.test.audio.accuracy, s.test.visual.accuracy, s.best_epoch);
             }
-            for b in [Balance::None, Balance::OgmGe] {
-                let sel: Vec<_> = rows.iter().filter(|r| r.0 == b).collect();
-                let m = |f: fn(&trainer::train::RunSummary) -> f64| sel.iter().map(|r| f(&r.2)).sum::<f64>() / sel.len() as f64;
-                println!("| {b:?} | mean | {:.3} | {:.3} | {:.3} | |", m(|s| s.test.fused.accuracy), m(|s| s.test.audio.accuracy), m(|s| s.test.visual.accuracy));
+            for &(label, _, _) in &variants {
+                let sel: Vec<&RunSummary> = rows.iter().filter(|r| r.0 == label).map(|r| &r.2).collect();
+                let stat = |f: fn(&RunSummary) -> f64| {
+                    let v: Vec<f64> = sel.iter().map(|s| f(s)).collect();
+                    let mean = v.iter().sum::<f64>() / v.len() as f64;
+                    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64).sqrt();
+                    format!("{mean:.3} ± {sd:.3}")
+                };
+                println!("| {label} | mean ± sd | {} | {} | {} | |", stat(|s| s.test.fused.accuracy), stat(|s| s.test.audio.accuracy), stat(|s| s.test.visual.accuracy));
+            }
+            if a.ceilings {
+                println!("(audio alone / vision alone: read the audio / visual column; the fused column of a uni-modal run is not meaningful)");
             }
         }
     }

@@ -51,6 +51,22 @@ pub struct TrainConfig {
     pub val_fraction: f64,
     pub select_on_test: bool,
     pub shuffle_buffer: usize,
+    /// Which logits the loss trains: `fused` (the method), or one modality's share alone, which
+    /// trains that encoder and its half of the classifier only: the uni-modal ceiling.
+    #[serde(default)]
+    pub train_head: TrainHead,
+}
+
+/// The logits the training loss is computed on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainHead {
+    #[default]
+    Fused,
+    /// Audio alone (the other encoder gets no gradient).
+    Audio,
+    /// Vision alone.
+    Visual,
 }
 
 /// Evaluation of one split.
@@ -213,6 +229,11 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         let _ = std::fs::remove_file(&progress_path);
         None
     };
+    anyhow::ensure!(
+        cfg.train_head == TrainHead::Fused || cfg.balance == Balance::None,
+        "a uni-modal run (train head {:?}) has nothing to balance: use --balance none",
+        cfg.train_head
+    );
     std::fs::write(dir.join("config.json"), &config_json)?;
     let next_epoch = resumed.as_ref().map_or(0, |p| p.next_epoch);
     for f in ["epochs.jsonl", "steps.jsonl"] {
@@ -272,7 +293,12 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
             let batch = batch?;
             let (a, f, y) = tensors::<B>(&batch, image, device);
             let out = model.forward(a, f);
-            let loss = ce.forward(out.fused.clone(), y);
+            let trained = match cfg.train_head {
+                TrainHead::Fused => out.fused.clone(),
+                TrainHead::Audio => out.audio.clone(),
+                TrainHead::Visual => out.visual.clone(),
+            };
+            let loss = ce.forward(trained, y);
             let c = coefficients(&to_vec(out.audio.detach()), &to_vec(out.visual.detach()), &batch.labels, classes, cfg.alpha);
             let loss_value: f64 = loss.clone().into_scalar().elem();
             let mut grads = GradientsParams::from_grads(loss.backward(), &model);

@@ -11,13 +11,14 @@ use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::record::{to_batch, ClipRecord};
 use super::TMP_SUFFIX;
 use crate::error::io;
-use crate::schema::{arrow_schema, ShardMeta};
+use crate::schema::{arrow_schema, col, ShardMeta};
 use crate::{Error, Result};
 
 /// Knobs of the Parquet encoding.
@@ -99,8 +100,13 @@ impl ShardWriter {
         let schema = arrow_schema(meta);
         let level = ZstdLevel::try_new(options.zstd_level)
             .map_err(|e| Error::Invalid(format!("zstd level {}: {e}", options.zstd_level)))?;
+        // Dictionary encoding only where values repeat: on the spectrogram floats and JPEG bytes
+        // the dictionary page fills up and is then abandoned, and still stored (+50% size).
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))
+            .set_dictionary_enabled(false)
+            .set_column_dictionary_enabled(ColumnPath::from(col::SPLIT), true)
+            .set_column_dictionary_enabled(ColumnPath::from(col::LABEL_NAME), true)
             .set_max_row_group_row_count(Some(options.rows_per_group.max(1)))
             .build();
         let sink = HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };

@@ -164,27 +164,60 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
         }
     };
     let mut skipping = false;
-    for (s, packet) in ictx.packets() {
-        if s.index() != index {
-            continue;
-        }
+    let packet_time = |p: &ffmpeg::Packet| p.pts().or(p.dts()).map(|t| (t - start) as f64 * tb);
+    let mut feed = |packet: &ffmpeg::Packet, decoder: &mut ffmpeg::decoder::Video, selected: &mut Vec<SampledFrame>, previous: &mut Option<(f64, frame::Video)>| -> Result<bool, DecodeError> {
         if plan.skip_unneeded {
-            let far = packet.pts().is_some_and(|p| ((p - start) as f64 * tb) < target(selected.len()) - SKIP_MARGIN_S);
+            let far = packet_time(packet).is_some_and(|t| t < target(selected.len()) - SKIP_MARGIN_S);
             if far != skipping {
                 decoder.skip_frame(if far { Discard::NonReference } else { Discard::Default });
                 skipping = far;
             }
         }
-        if decoder.send_packet(&packet).is_err() {
-            errors += 1;
+        if decoder.send_packet(packet).is_err() {
+            return Ok(false);
+        }
+        receive(decoder, selected, previous)?;
+        Ok(true)
+    };
+    // Packets far before the next target wait here undecoded; a keyframe at or before the next
+    // target makes every packet before it useless (the frame on screen at the target is the
+    // keyframe or a later one), so they are dropped without decoding: the decode a seek to the
+    // last keyframe before each target would do, with no seek and no index needed.
+    let mut pending: Vec<ffmpeg::Packet> = Vec::new();
+    for (s, packet) in ictx.packets() {
+        if s.index() != index {
             continue;
         }
-        receive(&mut decoder, &mut selected, &mut previous)?;
+        if plan.skip_unneeded {
+            let next = target(selected.len());
+            let t = packet_time(&packet);
+            if packet.is_key() && t.is_some_and(|t| t <= next) && !pending.is_empty() {
+                // As after a seek: the decoder restarts at this keyframe (frames it still holds
+                // are all before it, so before the next target, and never selected).
+                pending.clear();
+                decoder.flush();
+            }
+            if t.is_some_and(|t| t < next - SKIP_MARGIN_S) {
+                pending.push(packet);
+                continue;
+            }
+        }
+        for p in pending.drain(..).chain(std::iter::once(packet)) {
+            if !feed(&p, &mut decoder, &mut selected, &mut previous)? {
+                errors += 1;
+            }
+        }
         if selected.len() >= plan.max_frames {
             break; // everything selectable is selected: stop decoding
         }
     }
     if selected.len() < plan.max_frames {
+        // Targets past the last packet show the last frame: decode what is still waiting.
+        for p in pending.drain(..) {
+            if !feed(&p, &mut decoder, &mut selected, &mut previous)? {
+                errors += 1;
+            }
+        }
         let _ = decoder.send_eof();
         receive(&mut decoder, &mut selected, &mut previous)?;
     }

@@ -4,6 +4,8 @@
 //!
 //! Usage: bench-trainer [--data out/synthetic] [--model tiny|paper] [--batch 16] [--steps 5]
 //!                      [--audio 257x188] [--frames 3] [--balance none|ogm-ge]
+//!        bench-trainer --localizer [--model tiny|paper] [--batch 16] [--steps 5] [--audio 257x100]
+//!   (--localizer: the AVE localizer's step, `batch` clips of 10 one-second segments)
 
 use std::time::Instant;
 
@@ -64,6 +66,10 @@ fn main() -> Result<()> {
         .transpose()?
         .unwrap_or((257, 188));
     let device = Default::default();
+    if args.iter().any(|a| a == "--localizer") {
+        let (f, t) = if get("--audio").is_some() { (f, t) } else { (257, 100) };
+        return bench_localizer(model, batch, steps, f, t, balance, &device);
+    }
     let mut m = AvClassifier::<B>::new(model, FusionKind::Concat, 6, &device);
     let (ia, iv) = encoder_conv_ids(&m.audio_net, &m.visual_net);
     let mut optim = SgdConfig::new().init::<B, AvClassifier<B>>();
@@ -91,5 +97,45 @@ fn main() -> Result<()> {
     }
     times.sort_by(f64::total_cmp);
     println!("step: {model:?} batch {batch}, audio {f}x{t}, {frames} frames of {image}px, {balance:?}: median {:.0} ms over {steps} steps", times[times.len() / 2]);
+    Ok(())
+}
+
+/// Median ms per localizer training step (Adam, per-segment CE, the balancing rule) on random
+/// inputs: `batch` clips x 10 segments of `f` x `t` audio and one frame each.
+fn bench_localizer(model: ModelPreset, batch: usize, steps: usize, f: usize, t: usize, balance: Balance, device: &burn::tensor::Device<B>) -> Result<()> {
+    use burn::optim::AdamConfig;
+    use trainer::localize::model::{AvLocalizer, LocalizerSize};
+    let segments = 10;
+    let n = batch * segments;
+    let image = LocalizerSize::of(model).image;
+    let mut m = AvLocalizer::<B>::new(model, 29, device);
+    let (ia, iv) = encoder_conv_ids(&m.audio_net, &m.visual_net);
+    let mut optim = AdamConfig::new().init::<B, AvLocalizer<B>>();
+    let ce = burn::nn::loss::CrossEntropyLossConfig::new().init(device);
+    let mut times = Vec::new();
+    for i in 0..steps + 1 {
+        let audio = Tensor::<B, 4>::random([n, 1, f, t], Distribution::Normal(0.0, 1.0), device);
+        let vis = Tensor::<B, 4>::random([n, 3, image, image], Distribution::Normal(0.0, 1.0), device);
+        let labels: Vec<i64> = (0..n as i64).map(|k| if k % 3 == 0 { 28 } else { k % 28 }).collect();
+        let y = Tensor::from_data(TensorData::new(labels.clone(), [n]), device);
+        let start = Instant::now();
+        let out = m.forward(audio, vis, segments);
+        let loss = ce.forward(out.fused.clone(), y);
+        let la = out.audio.detach().into_data().convert::<f32>().to_vec::<f32>().unwrap();
+        let lv = out.visual.detach().into_data().convert::<f32>().to_vec::<f32>().unwrap();
+        let c = coefficients(&la, &lv, &labels, 29, 0.8);
+        let mut g = GradientsParams::from_grads(loss.backward(), &m);
+        modulate::<B>(balance, &c, true, &ia, &iv, &mut g);
+        m = optim.step(1e-3, m, g);
+        B::sync(device).context("device sync")?;
+        if i > 0 {
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "localizer step: {model:?} batch {batch} clips x {segments} segments, audio {f}x{t}, frames of {image}px, {balance:?}: median {:.0} ms over {steps} steps",
+        times[times.len() / 2]
+    );
     Ok(())
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The GPU check, run from the repo root on a CUDA machine with PyTorch (no Rust toolchain there):
+# release binaries built elsewhere in $BIN/cuda (--features cuda) and $BIN/cpu (default build),
+# synthetic shards in $DATA. Prints every measurement; copies plots and logs to $OUT.
+#   BIN=.gpu/bin DATA=.gpu/out/synthetic OUT=/tmp/out bash trainer/bench/gpu_check.sh
+set -uo pipefail
+BIN=${BIN:-.gpu/bin}; DATA=${DATA:-.gpu/out/synthetic}; OUT=${OUT:-/tmp/gpu-check}; mkdir -p "$OUT"
+# Binaries may travel xz-compressed.
+for f in "$BIN"/*/*.xz; do [ -e "$f" ] && python3 -c 'import lzma, sys; open(sys.argv[1][:-3], "wb").write(lzma.open(sys.argv[1]).read())' "$f" && chmod +x "${f%.xz}"; done
+export PYTHONUNBUFFERED=1
+# cudarc loads the driver and NVRTC at run time.
+for d in /usr/local/cuda/lib64 /usr/local/nvidia/lib64 $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, "cu13/lib") for p in nvidia.__path__))' 2>/dev/null); do
+  [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
+done
+step() { echo; echo "== $*"; }
+nvidia-smi -L; nproc
+
+step "training step, paper model, batch 64, CREMA-D shapes (257x188 audio, 3 frames of 224 px): Burn CUDA vs PyTorch CUDA"
+for bal in none ogm-ge; do
+  timeout 240 "$BIN/cuda/bench-trainer" --model paper --batch 64 --steps 15 --audio 257x188 --frames 3 --balance $bal
+  timeout 120 python3 trainer/bench/reference_step.py --device cuda --batch 64 --steps 15 --balance $bal
+done
+
+step "AVE localizer step, paper model, 16 clips x 10 segments (257x100 audio slices, 224-px frames), Burn CUDA"
+timeout 200 "$BIN/cuda/bench-trainer" --localizer --model paper --batch 16 --steps 10 --balance ogm-ge
+
+step "loader alone (16 cores) feeding the paper model's 224-px frames"
+timeout 120 "$BIN/cuda/bench-trainer" --data "$DATA" --model paper --batch 64 --steps 2 --frames 2 --audio 129x251
+
+if [ -x "$BIN/cpu/bench-trainer" ]; then
+  step "training step on the CPU of this machine, paper model, batch 16: Burn Flex vs PyTorch CPU"
+  timeout 150 "$BIN/cpu/bench-trainer" --model paper --batch 16 --steps 3 --balance ogm-ge
+  timeout 100 python3 trainer/bench/reference_step.py --device cpu --batch 16 --steps 3 --balance ogm-ge
+fi
+
+step "the real CUDA training path: shards -> loader -> paper model, 2 epochs"
+timeout 200 "$BIN/cuda/trainer" train --data "$DATA" --model paper --frames 2 --epochs 2 --batch-size 64 --lr 0.01 --out /tmp/runs --name paper-cuda
+cp /tmp/runs/paper-cuda/{summary.json,epochs.csv,accuracy.png} "$OUT/" 2>/dev/null
+
+step "the demo on CUDA: tiny model, 20 epochs, 3 seeds, with uni-modal ceilings"
+timeout "${DEMO_TIMEOUT:-300}" "$BIN/cuda/trainer" demo --data "$DATA" --epochs "${DEMO_EPOCHS:-20}" --seeds 3 --ceilings --out /tmp/demo | tee "$OUT/demo-table.md"
+# Whatever finished, even if the demo ran out of time: test accuracy at the selected epoch.
+python3 - <<'PY'
+import glob, json
+for f in sorted(glob.glob("/tmp/demo/*/summary.json")):
+    s = json.load(open(f)); t = s["test"]
+    print(f'{f.split("/")[3]}: best epoch {s["best_epoch"]}, fused {t["fused"]["accuracy"]:.3f}, audio {t["audio"]["accuracy"]:.3f}, visual {t["visual"]["accuracy"]:.3f}')
+PY
+for r in none-seed0 ogm-ge-seed0; do
+  cp /tmp/demo/demo-$r/accuracy.png "$OUT/demo-$r-accuracy.png" 2>/dev/null
+done
+cp /tmp/demo/demo-ogm-ge-seed0/coefficients.png "$OUT/demo-ogm-ge-seed0-coefficients.png" 2>/dev/null
+exit 0

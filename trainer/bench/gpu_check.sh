@@ -14,6 +14,11 @@ for d in /usr/local/cuda/lib64 /usr/local/nvidia/lib64 $(python3 -c 'import nvid
 done
 step() { echo; echo "== $*"; }
 nvidia-smi -L; nproc
+# CubeCL compiles kernels at run time and autotunes them; its log says where the time goes.
+export CUBECL_AUTOTUNE_LEVEL=${CUBECL_AUTOTUNE_LEVEL:-minimal}
+
+step "smoke: each first CUDA operation, timed (CubeCL's log in \$OUT/cubecl-smoke.log)"
+CUBECL_DEBUG_LOG="$OUT/cubecl-smoke.log" timeout 90 "$BIN/cuda/bench-trainer" --smoke || { echo "smoke failed or timed out: stopping"; exit 1; }
 
 step "training step, paper model, batch 64, CREMA-D shapes (257x188 audio, 3 frames of 224 px): Burn CUDA vs PyTorch CUDA"
 for bal in none ogm-ge; do

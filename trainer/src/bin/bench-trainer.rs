@@ -6,6 +6,9 @@
 //!                      [--audio 257x188] [--frames 3] [--balance none|ogm-ge]
 //!        bench-trainer --localizer [--model tiny|paper] [--batch 16] [--steps 5] [--audio 257x100]
 //!   (--localizer: the AVE localizer's step, `batch` clips of 10 one-second segments)
+//!        bench-trainer --smoke
+//!   (--smoke: times each first: device, a reduction, a conv forward/backward, one tiny step;
+//!    the first thing to run on a new GPU machine, with CUBECL_DEBUG_LOG=stderr)
 
 use std::time::Instant;
 
@@ -66,6 +69,9 @@ fn main() -> Result<()> {
         .transpose()?
         .unwrap_or((257, 188));
     let device = Default::default();
+    if args.iter().any(|a| a == "--smoke") {
+        return smoke(&device);
+    }
     if args.iter().any(|a| a == "--localizer") {
         let (f, t) = if get("--audio").is_some() { (f, t) } else { (257, 100) };
         return bench_localizer(model, batch, steps, f, t, balance, &device);
@@ -137,5 +143,29 @@ fn bench_localizer(model: ModelPreset, batch: usize, steps: usize, f: usize, t: 
         "localizer step: {model:?} batch {batch} clips x {segments} segments, audio {f}x{t}, frames of {image}px, {balance:?}: median {:.0} ms over {steps} steps",
         times[times.len() / 2]
     );
+    Ok(())
+}
+
+/// Each first operation on the device, timed: where a new machine's time goes (kernel
+/// compilation, autotuning) before any step completes.
+fn smoke(device: &burn::tensor::Device<B>) -> Result<()> {
+    let t0 = Instant::now();
+    let lap = |what: &str| eprintln!("smoke: {what} done at {:.2} s", t0.elapsed().as_secs_f64());
+    let x = Tensor::<B, 2>::ones([256, 256], device);
+    lap("allocation");
+    let s: f32 = x.clone().sum().into_scalar().elem();
+    lap(&format!("first reduction (sum {s})"));
+    let y: f32 = x.clone().matmul(x).sum().into_scalar().elem();
+    lap(&format!("first matmul (sum {y})"));
+    let conv = burn::nn::conv::Conv2dConfig::new([3, 8], [3, 3]).init::<B>(device);
+    let img = Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), device).require_grad();
+    let out = conv.forward(img.clone()).sum();
+    let v: f32 = out.clone().into_scalar().elem();
+    lap(&format!("first conv forward ({v:.3})"));
+    let g = out.backward();
+    let gi: f32 = img.grad(&g).context("input gradient")?.sum().into_scalar().elem();
+    lap(&format!("first conv backward ({gi:.3})"));
+    B::sync(device).context("device sync")?;
+    println!("smoke: ok in {:.2} s", t0.elapsed().as_secs_f64());
     Ok(())
 }

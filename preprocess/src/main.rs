@@ -163,34 +163,7 @@ fn run() -> Result<bool> {
                 bail!("no dataset found under {} (expected folders like CREMA-D/, kinetics-sounds/, vggsound/, AVE_Dataset/)", raw.display());
             }
         }
-        None if cli.synthetic == SyntheticKind::Ave => {
-            let root = cli.synthetic_raw.join("AVE_Dataset");
-            let d = SyntheticAveConfig::default();
-            let cfg = SyntheticAveConfig {
-                seed: cli.seed,
-                train_per_class: cli.synthetic_train_per_class.unwrap_or(d.train_per_class),
-                test_per_class: cli.synthetic_test_per_class.unwrap_or(d.test_per_class),
-                ..d
-            };
-            let t = std::time::Instant::now();
-            let g = generate_ave(&root, &cfg).map_err(anyhow::Error::msg).context("generating the synthetic AVE corpus")?;
-            report_generated("synthetic AVE corpus", &root, g, t);
-            found.push((DatasetKind::Ave, root));
-        }
-        None => {
-            let root = cli.synthetic_raw.join("synthetic");
-            let d = SyntheticConfig::default();
-            let cfg = SyntheticConfig {
-                seed: cli.seed,
-                train_per_class: cli.synthetic_train_per_class.unwrap_or(d.train_per_class),
-                test_per_class: cli.synthetic_test_per_class.unwrap_or(d.test_per_class),
-                ..d
-            };
-            let t = std::time::Instant::now();
-            let g = generate(&root, &cfg).map_err(anyhow::Error::msg).context("generating the synthetic corpus")?;
-            report_generated("synthetic corpus", &root, g, t);
-            found.push((DatasetKind::Synthetic, root));
-        }
+        None => found.push(generate_synthetic(&cli)?),
     }
     if !wanted.is_empty() {
         found.retain(|(k, _)| wanted.contains(k));
@@ -226,9 +199,31 @@ fn run() -> Result<bool> {
     Ok(clean)
 }
 
-fn report_generated(what: &str, root: &std::path::Path, g: preprocess::synthetic::Generated, t: std::time::Instant) {
+/// Generates the synthetic corpus `--synthetic` names (kept if already there); where it is.
+fn generate_synthetic(cli: &Cli) -> Result<(DatasetKind, PathBuf)> {
+    let t = std::time::Instant::now();
+    let (kind, root, g) = match cli.synthetic {
+        SyntheticKind::Ave => {
+            let root = cli.synthetic_raw.join("AVE_Dataset");
+            let d = SyntheticAveConfig::default();
+            let train_per_class = cli.synthetic_train_per_class.unwrap_or(d.train_per_class);
+            let test_per_class = cli.synthetic_test_per_class.unwrap_or(d.test_per_class);
+            let cfg = SyntheticAveConfig { seed: cli.seed, train_per_class, test_per_class, ..d };
+            (DatasetKind::Ave, root.clone(), generate_ave(&root, &cfg))
+        }
+        SyntheticKind::Classification => {
+            let root = cli.synthetic_raw.join("synthetic");
+            let d = SyntheticConfig::default();
+            let train_per_class = cli.synthetic_train_per_class.unwrap_or(d.train_per_class);
+            let test_per_class = cli.synthetic_test_per_class.unwrap_or(d.test_per_class);
+            let cfg = SyntheticConfig { seed: cli.seed, train_per_class, test_per_class, ..d };
+            (DatasetKind::Synthetic, root.clone(), generate(&root, &cfg))
+        }
+    };
+    let g = g.map_err(anyhow::Error::msg).with_context(|| format!("generating the synthetic corpus in {}", root.display()))?;
     let how = if g.written { format!("generated in {:.1} s", t.elapsed().as_secs_f64()) } else { "already there".into() };
-    eprintln!("{what}: {} clips in {} ({how})", g.clips, root.display());
+    eprintln!("synthetic {kind} corpus: {} clips in {} ({how})", g.clips, root.display());
+    Ok((kind, root))
 }
 
 /// Prints what happened; returns false when the dataset has failed clips.

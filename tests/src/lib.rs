@@ -85,3 +85,17 @@ pub fn python() -> PathBuf {
         ),
     }
 }
+
+/// Pipeline options of the end-to-end tests: 2 jobs, 64 clips per shard, no progress bar.
+pub fn prepare_options(out: PathBuf) -> preprocess::pipeline::PrepareOptions {
+    preprocess::pipeline::PrepareOptions {
+        out,
+        jobs: 2,
+        part: None,
+        merge_only: false,
+        clips_per_shard: 64,
+        writer: Default::default(),
+        clip: Default::default(),
+        progress: false,
+    }
+}

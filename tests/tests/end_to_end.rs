@@ -2,7 +2,7 @@
 //! (`tiny`, Flex) -> well above chance.
 
 use datasets::DatasetKind;
-use preprocess::pipeline::{prepare, PrepareOptions};
+use preprocess::pipeline::prepare;
 use preprocess::synthetic::{generate, SyntheticConfig};
 use trainer::balance::Balance;
 use trainer::model::{FusionKind, ModelPreset};
@@ -16,16 +16,7 @@ fn synthetic_corpus_trains_well_above_chance() {
     generate(&raw, &cfg).unwrap();
     let catalog = DatasetKind::Synthetic.scan(&raw).unwrap();
     let out = tmp.path().join("out");
-    let opts = PrepareOptions {
-        out: out.clone(),
-        jobs: 2,
-        part: None,
-        merge_only: false,
-        clips_per_shard: 64,
-        writer: Default::default(),
-        clip: Default::default(),
-        progress: false,
-    };
+    let opts = tests::prepare_options(out.clone());
     let s = prepare(&catalog, &DatasetKind::Synthetic.default_preset(), &opts).unwrap();
     assert_eq!(s.index.unwrap().total_clips(), cfg.classes * 40);
 

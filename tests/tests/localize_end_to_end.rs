@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use datasets::catalog::{segment_labels, AVE_BACKGROUND, AVE_SEGMENTS};
 use datasets::shard::ShardReader;
 use datasets::DatasetKind;
-use preprocess::pipeline::{prepare, PrepareOptions};
+use preprocess::pipeline::prepare;
 use preprocess::synthetic::{generate_ave, plan_ave, SyntheticAveConfig, AVE_CATEGORIES};
 use trainer::balance::Balance;
 use trainer::localize::data::segment_ranges;
@@ -43,16 +43,7 @@ fn synthetic_ave_localizes_well_above_chance_with_and_without_ogm_ge() {
     }
 
     let out = tmp.path().join("out");
-    let opts = PrepareOptions {
-        out: out.clone(),
-        jobs: 2,
-        part: None,
-        merge_only: false,
-        clips_per_shard: 64,
-        writer: Default::default(),
-        clip: Default::default(),
-        progress: false,
-    };
+    let opts = tests::prepare_options(out.clone());
     let mut preset = DatasetKind::Ave.default_preset();
     preset.frames.short_side = cfg.size;
     let s = prepare(&catalog, &preset, &opts).unwrap();

@@ -10,8 +10,8 @@
 //!   to both encoders' conv-weight gradients, `std` being the unbiased std of the unscaled tensor.
 //!   BatchNorm and fusion parameters are never touched.
 
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
-use burn::optim::GradientsParams;
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Distribution;
@@ -124,6 +124,105 @@ pub fn modulate<B: AutodiffBackend>(
                 out = out + g.random_like(Distribution::Normal(0.0, std));
             }
             grads.register::<B::InnerBackend, 4>(id, out);
+        }
+    }
+}
+
+/// What one training step needs of the rule: the method, alpha, the encoders' conv weights.
+#[derive(Debug, Clone)]
+pub struct StepRule {
+    pub method: Balance,
+    pub alpha: f64,
+    pub audio_ids: Vec<ParamId>,
+    pub visual_ids: Vec<ParamId>,
+}
+
+/// What a step did, as `steps.jsonl` records it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StepRecord {
+    pub step: usize,
+    pub epoch: usize,
+    pub loss: f64,
+    pub ratio_a: f64,
+    pub k_a: f64,
+    pub k_v: f64,
+    /// Whether the rule changed the gradients (method not `none`, epoch inside the window).
+    pub modulated: bool,
+}
+
+impl StepRecord {
+    pub fn new(step: usize, epoch: usize, loss: f64, c: &Coefficients, modulated: bool) -> Self {
+        Self { step, epoch, loss, ratio_a: c.ratio_a, k_a: c.k_a, k_v: c.k_v, modulated }
+    }
+}
+
+/// A tensor's values as `f32`, row-major (logits brought back from the device).
+pub fn logits_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits")
+}
+
+/// One optimiser step with the rule: coefficients from the uni-modal logits (`[n, classes]`
+/// rows against `labels`), backward, the rule on the encoders' conv-weight gradients while
+/// `active`, the update. Returns the updated model, the loss value and the coefficients.
+#[allow(clippy::too_many_arguments)]
+pub fn balanced_step<B, M, O>(
+    model: M,
+    optim: &mut O,
+    lr: f64,
+    loss: Tensor<B, 1>,
+    audio_logits: Tensor<B, 2>,
+    visual_logits: Tensor<B, 2>,
+    labels: &[i64],
+    rule: &StepRule,
+    active: bool,
+) -> (M, f64, Coefficients)
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
+    let classes = audio_logits.dims()[1];
+    let c = coefficients(&logits_vec(audio_logits.detach()), &logits_vec(visual_logits.detach()), labels, classes, rule.alpha);
+    let loss_value: f64 = loss.clone().into_scalar().elem();
+    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+    modulate::<B>(rule.method, &c, active, &rule.audio_ids, &rule.visual_ids, &mut grads);
+    (optim.step(lr, model, grads), loss_value, c)
+}
+
+/// An epoch's training totals, as the epoch logs report them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainStats {
+    /// Mean loss per sample (clip).
+    pub train_loss: f64,
+    pub mean_k_a: f64,
+    pub mean_k_v: f64,
+    /// Mean of `score_a / score_v`.
+    pub mean_ratio_a: f64,
+}
+
+/// Running totals of an epoch's steps.
+#[derive(Debug, Default)]
+pub struct EpochTally {
+    loss_sum: f64,
+    samples: usize,
+    coeffs: Vec<Coefficients>,
+}
+
+impl EpochTally {
+    /// One step: its mean loss over `samples` samples and its coefficients.
+    pub fn add(&mut self, loss: f64, samples: usize, c: Coefficients) {
+        self.loss_sum += loss * samples as f64;
+        self.samples += samples;
+        self.coeffs.push(c);
+    }
+
+    pub fn stats(&self) -> TrainStats {
+        let mean = |f: fn(&Coefficients) -> f64| self.coeffs.iter().map(f).sum::<f64>() / self.coeffs.len().max(1) as f64;
+        TrainStats {
+            train_loss: self.loss_sum / self.samples.max(1) as f64,
+            mean_k_a: mean(|c| c.k_a),
+            mean_k_v: mean(|c| c.k_v),
+            mean_ratio_a: mean(|c| c.ratio_a),
         }
     }
 }

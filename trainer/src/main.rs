@@ -41,15 +41,8 @@ struct LocalizeArgs {
     model: ModelPreset,
     #[arg(long, value_enum, default_value_t = Balance::OgmGe)]
     balance: Balance,
-    /// OGM-GE's alpha.
-    #[arg(long, default_value_t = 0.8)]
-    alpha: f64,
-    /// First epoch (0-based, inclusive) of the modulation window.
-    #[arg(long, default_value_t = 0)]
-    modulation_start: usize,
-    /// Last epoch (inclusive) of the modulation window.
-    #[arg(long, default_value_t = 50)]
-    modulation_end: usize,
+    #[command(flatten)]
+    rule: RuleFlags,
     /// Epochs (AVGA: 300).
     #[arg(long, default_value_t = 300)]
     epochs: usize,
@@ -76,6 +69,20 @@ struct LocalizeArgs {
     config: Option<PathBuf>,
 }
 
+/// The balancing rule's parameters, shared by `train`, `localize` and `demo`.
+#[derive(Args, Clone)]
+struct RuleFlags {
+    /// OGM-GE's alpha.
+    #[arg(long, default_value_t = 0.8)]
+    alpha: f64,
+    /// First epoch (0-based, inclusive) of the modulation window.
+    #[arg(long, default_value_t = 0)]
+    modulation_start: usize,
+    /// Last epoch (inclusive) of the modulation window.
+    #[arg(long, default_value_t = 50)]
+    modulation_end: usize,
+}
+
 #[derive(Args, Clone)]
 struct Common {
     /// A dataset's shard folder (made by `cargo xtask prepare-datasets`).
@@ -86,15 +93,8 @@ struct Common {
     out: PathBuf,
     #[arg(long, value_enum, default_value_t = FusionKind::Concat)]
     fusion: FusionKind,
-    /// OGM-GE's alpha.
-    #[arg(long, default_value_t = 0.8)]
-    alpha: f64,
-    /// First epoch (0-based, inclusive) of the modulation window.
-    #[arg(long, default_value_t = 0)]
-    modulation_start: usize,
-    /// Last epoch (inclusive) of the modulation window.
-    #[arg(long, default_value_t = 50)]
-    modulation_end: usize,
+    #[command(flatten)]
+    rule: RuleFlags,
     /// Learning rate (train: 1e-3 as the reference; demo: 1e-2, for a tiny model in few epochs).
     #[arg(long)]
     lr: Option<f64>,
@@ -183,9 +183,9 @@ fn config(c: &Common, d: Defaults, model: ModelPreset, balance: Balance, epochs:
         model,
         fusion: c.fusion,
         balance,
-        alpha: c.alpha,
-        modulation_start: c.modulation_start,
-        modulation_end: c.modulation_end,
+        alpha: c.rule.alpha,
+        modulation_start: c.rule.modulation_start,
+        modulation_end: c.rule.modulation_end,
         epochs,
         batch_size,
         lr: c.lr.unwrap_or(d.lr),
@@ -251,9 +251,9 @@ fn run() -> Result<()> {
                 name,
                 model: a.model,
                 balance: a.balance,
-                alpha: a.alpha,
-                modulation_start: a.modulation_start,
-                modulation_end: a.modulation_end,
+                alpha: a.rule.alpha,
+                modulation_start: a.rule.modulation_start,
+                modulation_end: a.rule.modulation_end,
                 epochs: a.epochs,
                 batch_size: a.batch_size,
                 lr: a.lr,

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::balance::StepRecord;
+use crate::progress::EpochBar;
+
 /// A fresh run folder: created, its `config.json` written, logs of an earlier run of the same
 /// name removed.
 #[derive(Debug, Clone)]
@@ -48,4 +51,11 @@ pub fn write_csv(path: &Path, header: &str, rows: impl Iterator<Item = String>) 
         out.push('\n');
     }
     std::fs::write(path, out).with_context(|| path.display().to_string())
+}
+
+/// Appends a step's line to `steps.jsonl` (`path`) and shows the step on the bar.
+pub fn record_step(path: &Path, bar: &EpochBar, r: &StepRecord) -> Result<()> {
+    append_line(path, r)?;
+    bar.step(format!("step {}: loss {:.3}, k_a {:.2}, k_v {:.2}", r.step, r.loss, r.k_a, r.k_v));
+    Ok(())
 }

@@ -12,7 +12,7 @@ use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::optim::{Optimizer, SgdConfig};
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -20,11 +20,11 @@ use burn::tensor::TensorData;
 use datasets::Split;
 use serde::{Deserialize, Serialize};
 
-use crate::balance::{coefficients, encoder_conv_ids, modulate, Balance, Coefficients};
+use crate::balance::{balanced_step, encoder_conv_ids, logits_vec, Balance, EpochTally, StepRecord, StepRule, TrainStats};
 use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
 use crate::metrics::{evaluate, HeadMetrics};
 use crate::model::{AvClassifier, FusionKind, ModelPreset};
-use crate::run_log::append_line;
+use crate::run_log::{append_line, record_step};
 
 /// Everything that decides a run; saved as `config.json` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,10 +83,8 @@ pub struct EvalMetrics {
 pub struct EpochLog {
     pub epoch: usize,
     pub lr: f64,
-    pub train_loss: f64,
-    pub mean_k_a: f64,
-    pub mean_k_v: f64,
-    pub mean_ratio_a: f64,
+    #[serde(flatten)]
+    pub train: TrainStats,
     pub val: Option<EvalMetrics>,
     pub test: EvalMetrics,
     pub seconds: f64,
@@ -111,10 +109,6 @@ fn tensors<B: Backend>(b: &Batch, image: usize, device: &B::Device) -> (Tensor<B
     (audio, frames, labels)
 }
 
-fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data")
-}
-
 /// Evaluates a model (no autodiff) on one loader.
 pub fn eval_split<B: Backend>(model: &AvClassifier<B>, set: &ShardSet, cfg: &LoaderConfig, image: usize, device: &B::Device) -> Result<EvalMetrics> {
     let classes = set.meta.classes.len();
@@ -128,9 +122,9 @@ pub fn eval_split<B: Backend>(model: &AvClassifier<B>, set: &ShardSet, cfg: &Loa
         let loss: f64 = ce.forward(out.fused.clone(), y).into_scalar().elem();
         loss_sum += loss * batch.len() as f64;
         n += batch.len();
-        fused.extend(to_vec(out.fused));
-        audio.extend(to_vec(out.audio));
-        visual.extend(to_vec(out.visual));
+        fused.extend(logits_vec(out.fused));
+        audio.extend(logits_vec(out.audio));
+        visual.extend(logits_vec(out.visual));
         labels.extend(batch.labels);
     }
     Ok(EvalMetrics {
@@ -179,7 +173,7 @@ fn csv_row(l: &EpochLog) -> String {
     let v = |m: Option<EvalMetrics>, f: fn(&EvalMetrics) -> f64| m.map_or(String::new(), |m| format!("{:.6}", f(&m)));
     format!(
         "{},{},{:.6},{:.6},{:.6},{:.6},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.2}",
-        l.epoch, l.lr, l.train_loss, l.mean_k_a, l.mean_k_v, l.mean_ratio_a,
+        l.epoch, l.lr, l.train.train_loss, l.train.mean_k_a, l.train.mean_k_v, l.train.mean_ratio_a,
         v(l.val, |m| m.fused.accuracy), v(l.val, |m| m.audio.accuracy), v(l.val, |m| m.visual.accuracy),
         l.test.loss, l.test.fused.accuracy, l.test.audio.accuracy, l.test.visual.accuracy, l.test.fused.macro_f1, l.test.fused.map, l.seconds
     )
@@ -279,6 +273,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         }
     }
     let (audio_ids, visual_ids) = encoder_conv_ids(&model.audio_net, &model.visual_net);
+    let rule = StepRule { method: cfg.balance, alpha: cfg.alpha, audio_ids, visual_ids };
     let ce = CrossEntropyLossConfig::new().init(device);
     let bar = crate::progress::epoch_bar(progress, cfg.epochs, &cfg.name);
     bar.skip(next_epoch);
@@ -288,7 +283,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         B::seed(device, cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
         let lr = cfg.lr * cfg.lr_gamma.powi((epoch / cfg.lr_step.max(1)) as i32);
         let active = cfg.modulation_start <= epoch && epoch <= cfg.modulation_end;
-        let (mut loss_sum, mut seen, mut ks) = (0.0, 0usize, Vec::<Coefficients>::new());
+        let mut tally = EpochTally::default();
         for batch in train_set.epoch(&loader(true, fit), epoch as u64) {
             let batch = batch?;
             let (a, f, y) = tensors::<B>(&batch, image, device);
@@ -299,17 +294,11 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
                 TrainHead::Visual => out.visual.clone(),
             };
             let loss = ce.forward(trained, y);
-            let c = coefficients(&to_vec(out.audio.detach()), &to_vec(out.visual.detach()), &batch.labels, classes, cfg.alpha);
-            let loss_value: f64 = loss.clone().into_scalar().elem();
-            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-            modulate::<B>(cfg.balance, &c, active, &audio_ids, &visual_ids, &mut grads);
-            model = optim.step(lr, model, grads);
-            append_line(&dir.join("steps.jsonl"), &serde_json::json!({"step": step, "epoch": epoch, "loss": loss_value, "ratio_a": c.ratio_a, "k_a": c.k_a, "k_v": c.k_v, "modulated": active && cfg.balance != Balance::None}))?;
-            bar.step(format!("step {step}: loss {loss_value:.3}, k_a {:.2}, k_v {:.2}", c.k_a, c.k_v));
+            let (next, loss_value, c) = balanced_step(model, &mut optim, lr, loss, out.audio, out.visual, &batch.labels, &rule, active);
+            model = next;
+            record_step(&dir.join("steps.jsonl"), &bar, &StepRecord::new(step, epoch, loss_value, &c, active && cfg.balance != Balance::None))?;
             step += 1;
-            loss_sum += loss_value * batch.len() as f64;
-            seen += batch.len();
-            ks.push(c);
+            tally.add(loss_value, batch.len(), c);
         }
         let valid = model.valid();
         let val = match holdout {
@@ -317,14 +306,10 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
             None => None,
         };
         let test = eval_split(&valid, &test_set, &loader(false, Subset::All), image, device)?;
-        let mean = |f: fn(&Coefficients) -> f64| ks.iter().map(f).sum::<f64>() / ks.len().max(1) as f64;
         let log = EpochLog {
             epoch,
             lr,
-            train_loss: loss_sum / seen.max(1) as f64,
-            mean_k_a: mean(|c| c.k_a),
-            mean_k_v: mean(|c| c.k_v),
-            mean_ratio_a: mean(|c| c.ratio_a),
+            train: tally.stats(),
             val,
             test,
             seconds: started.elapsed().as_secs_f64(),
@@ -334,7 +319,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         crate::plot::classifier_plots(&dir, &read_epochs(&dir)?)?;
         bar.epoch_done(format!(
             "epoch {epoch:3}: loss {:.3}  test acc {:.3} (audio {:.3}, visual {:.3})  k_a {:.2} k_v {:.2}  {:.1}s",
-            log.train_loss, test.fused.accuracy, test.audio.accuracy, test.visual.accuracy, log.mean_k_a, log.mean_k_v, log.seconds
+            log.train.train_loss, test.fused.accuracy, test.audio.accuracy, test.visual.accuracy, log.train.mean_k_a, log.train.mean_k_v, log.seconds
         ));
         let score = val.map_or(test.fused.accuracy, |v| v.fused.accuracy);
         if best.as_ref().is_none_or(|(s, _, _): &(f64, usize, EvalMetrics)| score > *s) {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::AdamConfig;
 use burn::prelude::*;
 use burn::record::{BinFileRecorder, FullPrecisionSettings};
 use burn::tensor::backend::AutodiffBackend;
@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 
 use super::data::{assemble_segments, SegmentBatch};
 use super::model::{AvLocalizer, LocalizerSize};
-use crate::balance::{coefficients, encoder_conv_ids, modulate, Balance, Coefficients};
+use crate::balance::{balanced_step, encoder_conv_ids, logits_vec, Balance, EpochTally, StepRecord, StepRule, TrainStats};
 use crate::data::{LoaderConfig, ShardSet, Subset};
 use crate::model::ModelPreset;
-use crate::run_log::{append_line, write_csv, RunFolder};
+use crate::run_log::{append_line, record_step, write_csv, RunFolder};
 
 /// Everything that decides a localization run; saved as `config.json` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,10 +92,8 @@ pub struct LocalizeMetrics {
 pub struct LocalizeEpoch {
     pub epoch: usize,
     pub lr: f64,
-    pub train_loss: f64,
-    pub mean_k_a: f64,
-    pub mean_k_v: f64,
-    pub mean_ratio_a: f64,
+    #[serde(flatten)]
+    pub train: TrainStats,
     pub val: LocalizeMetrics,
     pub test: LocalizeMetrics,
     pub seconds: f64,
@@ -118,10 +116,6 @@ fn tensors<B: Backend>(b: &SegmentBatch, image: usize, device: &B::Device) -> (T
     (audio, frames, labels)
 }
 
-fn to_vec<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data")
-}
-
 /// Evaluates a localizer (no autodiff) on one split.
 pub fn eval_localizer<B: Backend>(model: &AvLocalizer<B>, set: &ShardSet, cfg: &LoaderConfig, device: &B::Device) -> Result<LocalizeMetrics> {
     let classes = set.meta.classes.len() + 1;
@@ -133,9 +127,9 @@ pub fn eval_localizer<B: Backend>(model: &AvLocalizer<B>, set: &ShardSet, cfg: &
         let out = model.forward(a, f, batch.segments);
         let loss: f64 = ce.forward(out.fused.clone(), y).into_scalar().elem();
         loss_sum += loss * batch.labels.len() as f64;
-        fused.extend(to_vec(out.fused));
-        audio.extend(to_vec(out.audio));
-        visual.extend(to_vec(out.visual));
+        fused.extend(logits_vec(out.fused));
+        audio.extend(logits_vec(out.audio));
+        visual.extend(logits_vec(out.visual));
         labels.extend(batch.labels);
     }
     let bg = i64::from(AVE_BACKGROUND);
@@ -153,7 +147,7 @@ const CSV_HEADER: &str = "epoch,lr,train_loss,mean_k_a,mean_k_v,mean_ratio_a,val
 fn csv_row(l: &LocalizeEpoch) -> String {
     format!(
         "{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.2}",
-        l.epoch, l.lr, l.train_loss, l.mean_k_a, l.mean_k_v, l.mean_ratio_a, l.val.fused.all, l.test.loss, l.test.fused.all,
+        l.epoch, l.lr, l.train.train_loss, l.train.mean_k_a, l.train.mean_k_v, l.train.mean_ratio_a, l.val.fused.all, l.test.loss, l.test.fused.all,
         l.test.fused.event, l.test.fused.background, l.test.audio.all, l.test.visual.all, l.seconds
     )
 }
@@ -183,6 +177,7 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
     let mut model = AvLocalizer::<B>::new(cfg.model, classes, device);
     let mut optim = AdamConfig::new().init::<B, AvLocalizer<B>>();
     let (audio_ids, visual_ids) = encoder_conv_ids(&model.audio_net, &model.visual_net);
+    let rule = StepRule { method: cfg.balance, alpha: cfg.alpha, audio_ids, visual_ids };
     let ce = CrossEntropyLossConfig::new().init(device);
     let (mut best, mut step, mut logs) = (None::<(f64, usize, LocalizeMetrics)>, 0usize, Vec::new());
     let bar = crate::progress::epoch_bar(progress, cfg.epochs, &cfg.name);
@@ -191,36 +186,26 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
         B::seed(device, cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
         let lr = cfg.lr * cfg.lr_gamma.powi((epoch / cfg.lr_step.max(1)) as i32);
         let active = cfg.modulation_start <= epoch && epoch <= cfg.modulation_end;
-        let (mut loss_sum, mut seen, mut ks) = (0.0, 0usize, Vec::<Coefficients>::new());
+        let mut tally = EpochTally::default();
         for batch in train_set.epoch_with(&loader(true), epoch as u64, assemble_segments(AVE_SEGMENTS)) {
             let batch = batch?;
             let (a, f, y) = tensors::<B>(&batch, size.image, device);
             let out = model.forward(a, f, batch.segments);
-            let loss = ce.forward(out.fused.clone(), y);
+            let loss = ce.forward(out.fused, y);
             // Uni-modal scores summed over every segment of the batch.
-            let c = coefficients(&to_vec(out.audio.detach()), &to_vec(out.visual.detach()), &batch.labels, classes, cfg.alpha);
-            let loss_value: f64 = loss.clone().into_scalar().elem();
-            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-            modulate::<B>(cfg.balance, &c, active, &audio_ids, &visual_ids, &mut grads);
-            model = optim.step(lr, model, grads);
-            append_line(&folder.path("steps.jsonl"), &serde_json::json!({"step": step, "epoch": epoch, "loss": loss_value, "ratio_a": c.ratio_a, "k_a": c.k_a, "k_v": c.k_v, "modulated": active && cfg.balance != Balance::None}))?;
-            bar.step(format!("step {step}: loss {loss_value:.3}, k_a {:.2}, k_v {:.2}", c.k_a, c.k_v));
+            let (next, loss_value, c) = balanced_step(model, &mut optim, lr, loss, out.audio, out.visual, &batch.labels, &rule, active);
+            model = next;
+            record_step(&folder.path("steps.jsonl"), &bar, &StepRecord::new(step, epoch, loss_value, &c, active && cfg.balance != Balance::None))?;
             step += 1;
-            loss_sum += loss_value * batch.clips() as f64;
-            seen += batch.clips();
-            ks.push(c);
+            tally.add(loss_value, batch.clips(), c);
         }
         let valid = model.valid();
         let val = eval_localizer(&valid, &val_set, &loader(false), device)?;
         let test = eval_localizer(&valid, &test_set, &loader(false), device)?;
-        let mean = |f: fn(&Coefficients) -> f64| ks.iter().map(f).sum::<f64>() / ks.len().max(1) as f64;
         let log = LocalizeEpoch {
             epoch,
             lr,
-            train_loss: loss_sum / seen.max(1) as f64,
-            mean_k_a: mean(|c| c.k_a),
-            mean_k_v: mean(|c| c.k_v),
-            mean_ratio_a: mean(|c| c.ratio_a),
+            train: tally.stats(),
             val,
             test,
             seconds: started.elapsed().as_secs_f64(),
@@ -228,7 +213,7 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
         append_line(&folder.path("epochs.jsonl"), &log)?;
         bar.epoch_done(format!(
             "epoch {epoch}: loss {:.3}  test segment acc {:.3} (event {:.3}, background {:.3}; audio {:.3}, visual {:.3})  k_a {:.2} k_v {:.2}",
-            log.train_loss, test.fused.all, test.fused.event, test.fused.background, test.audio.all, test.visual.all, log.mean_k_a, log.mean_k_v
+            log.train.train_loss, test.fused.all, test.fused.event, test.fused.background, test.audio.all, test.visual.all, log.train.mean_k_a, log.train.mean_k_v
         ));
         if best.as_ref().is_none_or(|(s, _, _)| val.fused.all > *s) {
             best = Some((val.fused.all, epoch, test));

@@ -3,6 +3,11 @@
 # release binaries built elsewhere in $BIN/cuda (--features cuda) and $BIN/cpu (default build),
 # synthetic shards in $DATA. Prints every measurement; copies plots and logs to $OUT.
 #   BIN=.gpu/bin DATA=.gpu/out/synthetic OUT=/tmp/out bash trainer/bench/gpu_check.sh
+# Getting there (the device tool carries at most 64 MiB): build here with
+#   CUDARC_CUDA_VERSION=13000 cargo build --release -p trainer --features cuda --bins
+# (13000 for a CUDA 13 driver), strip trainer and bench-trainer and xz them into .gpu/dev/bin/cuda/
+# (46 MB -> 8 MB each), prepare the default synthetic shards into .gpu/dev/out (31 MB), list
+# /.gpu/ in .git/info/exclude, and carry [".gpu/dev"] with BIN=.gpu/dev/bin DATA=.gpu/dev/out/synthetic.
 set -uo pipefail
 BIN=${BIN:-.gpu/bin}; DATA=${DATA:-.gpu/out/synthetic}; OUT=${OUT:-/tmp/gpu-check}; mkdir -p "$OUT"
 # Binaries may travel xz-compressed.

@@ -153,7 +153,9 @@ struct TrainArgs {
 struct DemoArgs {
     #[command(flatten)]
     common: Common,
-    #[arg(long, default_value_t = 5)]
+    /// Epochs per run: OGM-GE's effect on the default corpus shows after ~15-20 (vision is the
+    /// slow modality); fewer runs faster but can show the opposite.
+    #[arg(long, default_value_t = 20)]
     epochs: usize,
     #[arg(long, default_value_t = 3)]
     seeds: u64,

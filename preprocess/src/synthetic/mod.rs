@@ -7,6 +7,12 @@
 //! square at a random place under noise) is always right but slower to learn. Vision trained alone
 //! can therefore beat audio on the clips where the tone lies: what OGM-GE should help the joint
 //! model exploit.
+//!
+//! The defaults were chosen by measurement (tiny model, 20 epochs): with a 14-px square under
+//! noise 40 vision alone reached 0.99 and became the dominant modality by score after ~3 epochs,
+//! so OGM-GE damped the better modality; with 8 px under noise 70 vision stayed near chance in
+//! 20 epochs. A 10-px square under noise 50 with the tone right 80% of the time keeps audio
+//! dominant throughout while vision alone reaches ~0.8.
 
 mod ave;
 mod encode;
@@ -52,9 +58,9 @@ impl Default for SyntheticConfig {
             fps: 8,
             size: 64,
             sample_rate: 16000,
-            audio_reliability: 0.7,
-            square: 14,
-            visual_noise: 40.0,
+            audio_reliability: 0.8,
+            square: 10,
+            visual_noise: 50.0,
         }
     }
 }

@@ -137,8 +137,15 @@ pub struct StepRule {
     pub visual_ids: Vec<ParamId>,
 }
 
+impl StepRule {
+    /// Whether the rule changes the gradients of a step in an epoch where the window is `active`.
+    pub fn applies(&self, active: bool) -> bool {
+        active && self.method != Balance::None
+    }
+}
+
 /// What a step did, as `steps.jsonl` records it.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct StepRecord {
     pub step: usize,
     pub epoch: usize,

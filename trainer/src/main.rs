@@ -31,7 +31,7 @@ enum Cmd {
 
 #[derive(Args)]
 struct LocalizeArgs {
-    /// An AVE shard folder (`cargo xtask prepare-datasets --raw ...`, or `-- --synthetic ave`).
+    /// An AVE shard folder (`cargo xtask prepare-datasets --raw ...`, or `--synthetic ave`).
     #[arg(long, default_value = "out/ave")]
     data: PathBuf,
     /// Where run folders go.

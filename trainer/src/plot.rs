@@ -10,6 +10,7 @@ use std::sync::Once;
 use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
 
+use crate::balance::StepRecord;
 use crate::localize::train::LocalizeEpoch;
 use crate::train::EpochLog;
 
@@ -89,26 +90,18 @@ pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: 
     image::RgbImage::from_raw(w, h, buf).context("plot buffer size")?.save(path).with_context(|| format!("writing {}", path.display()))
 }
 
-/// `coefficients.png` (k_a, k_v per step) and `ratio.png` (score_a / score_v per step) from a
-/// run folder's `steps.jsonl`.
-pub fn coefficient_plot(dir: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(dir.join("steps.jsonl")).with_context(|| format!("{}/steps.jsonl", dir.display()))?;
-    let (mut ka, mut kv, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-    for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line)?;
-        let (Some(step), Some(a), Some(b), Some(r)) = (v["step"].as_f64(), v["k_a"].as_f64(), v["k_v"].as_f64(), v["ratio_a"].as_f64()) else { continue };
-        // What the optimiser used: 1 outside the window or without modulation.
-        let on = v["modulated"].as_bool().unwrap_or(false);
-        ka.push((step, if on { a } else { 1.0 }));
-        kv.push((step, if on { b } else { 1.0 }));
-        ratio.push((step, r));
-    }
-    line_chart(&dir.join("coefficients.png"), "OGM coefficients applied", "step", "k", &[Series::new("k_a (audio)", ka), Series::new("k_v (visual)", kv)], Some(0.0..1.05))?;
+/// `coefficients.png` (the k_a, k_v the optimiser used per step: 1 outside the window or
+/// without modulation) and `ratio.png` (score_a / score_v per step).
+pub fn coefficient_plot(dir: &Path, steps: &[StepRecord]) -> Result<()> {
+    let k = |f: fn(&StepRecord) -> f64| steps.iter().map(move |r| (r.step as f64, if r.modulated { f(r) } else { 1.0 })).collect::<Vec<_>>();
+    let ratio = steps.iter().map(|r| (r.step as f64, r.ratio_a));
+    line_chart(&dir.join("coefficients.png"), "OGM coefficients applied", "step", "k", &[Series::new("k_a (audio)", k(|r| r.k_a)), Series::new("k_v (visual)", k(|r| r.k_v))], Some(0.0..1.05))?;
     line_chart(&dir.join("ratio.png"), "Uni-modal score ratio", "step", "score_a / score_v", &[Series::new("ratio_a", ratio)], None)
 }
 
-/// `accuracy.png` of a classifier run: test fused / audio / visual and val fused accuracy.
-pub fn classifier_plots(dir: &Path, logs: &[EpochLog]) -> Result<()> {
+/// `accuracy.png` of a classifier run (test fused / audio / visual and val fused accuracy) and
+/// the coefficient plots.
+pub fn classifier_plots(dir: &Path, logs: &[EpochLog], steps: &[StepRecord]) -> Result<()> {
     let e = |f: fn(&EpochLog) -> f64| logs.iter().map(move |l| (l.epoch as f64, f(l))).collect::<Vec<_>>();
     let mut series = vec![
         Series::new("test fused", e(|l| l.test.fused.accuracy)),
@@ -120,12 +113,12 @@ pub fn classifier_plots(dir: &Path, logs: &[EpochLog]) -> Result<()> {
         series.push(Series::new("val fused", val));
     }
     line_chart(&dir.join("accuracy.png"), "Accuracy per modality", "epoch", "accuracy", &series, Some(0.0..1.0))?;
-    coefficient_plot(dir)
+    coefficient_plot(dir, steps)
 }
 
-/// `accuracy.png` of a localization run: segment accuracy of each head and of event /
-/// background segments.
-pub fn localization_plots(dir: &Path, logs: &[LocalizeEpoch]) -> Result<()> {
+/// `accuracy.png` of a localization run (segment accuracy of each head and of event /
+/// background segments) and the coefficient plots.
+pub fn localization_plots(dir: &Path, logs: &[LocalizeEpoch], steps: &[StepRecord]) -> Result<()> {
     let e = |f: fn(&LocalizeEpoch) -> f64| logs.iter().map(move |l| (l.epoch as f64, f(l))).collect::<Vec<_>>();
     let series = [
         Series::new("test fused", e(|l| l.test.fused.all)),
@@ -135,5 +128,6 @@ pub fn localization_plots(dir: &Path, logs: &[LocalizeEpoch]) -> Result<()> {
         Series::new("test visual", e(|l| l.test.visual.all)),
         Series::new("val fused", e(|l| l.val.fused.all)),
     ];
-    line_chart(&dir.join("accuracy.png"), "Segment-level accuracy", "epoch", "accuracy", &series, Some(0.0..1.0))
+    line_chart(&dir.join("accuracy.png"), "Segment-level accuracy", "epoch", "accuracy", &series, Some(0.0..1.0))?;
+    coefficient_plot(dir, steps)
 }

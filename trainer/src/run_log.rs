@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::balance::StepRecord;
@@ -53,9 +54,31 @@ pub fn write_csv(path: &Path, header: &str, rows: impl Iterator<Item = String>) 
     std::fs::write(path, out).with_context(|| path.display().to_string())
 }
 
-/// Appends a step's line to `steps.jsonl` (`path`) and shows the step on the bar.
-pub fn record_step(path: &Path, bar: &EpochBar, r: &StepRecord) -> Result<()> {
-    append_line(path, r)?;
-    bar.step(format!("step {}: loss {:.3}, k_a {:.2}, k_v {:.2}", r.step, r.loss, r.k_a, r.k_v));
-    Ok(())
+/// The lines of a JSONL log (none when the file does not exist).
+pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(Vec::new()) };
+    text.lines().map(|l| serde_json::from_str(l).with_context(|| path.display().to_string())).collect()
+}
+
+/// `steps.jsonl`: appended step by step, and kept in memory for the plots (read once when a
+/// resumed run starts, never re-read).
+#[derive(Debug)]
+pub struct StepLog {
+    path: PathBuf,
+    pub records: Vec<StepRecord>,
+}
+
+impl StepLog {
+    /// The log at `path` with the lines already there.
+    pub fn open(path: PathBuf) -> Result<Self> {
+        Ok(Self { records: read_jsonl(&path)?, path })
+    }
+
+    /// Appends a step's line, keeps it and shows the step on the bar.
+    pub fn record(&mut self, bar: &EpochBar, r: StepRecord) -> Result<()> {
+        append_line(&self.path, &r)?;
+        bar.step(format!("step {}: loss {:.3}, k_a {:.2}, k_v {:.2}", r.step, r.loss, r.k_a, r.k_v));
+        self.records.push(r);
+        Ok(())
+    }
 }

@@ -24,7 +24,7 @@ use crate::balance::{balanced_step, encoder_conv_ids, logits_vec, Balance, Epoch
 use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
 use crate::metrics::{evaluate, HeadMetrics};
 use crate::model::{AvClassifier, FusionKind, ModelPreset};
-use crate::run_log::{append_line, record_step};
+use crate::run_log::{append_line, read_jsonl, StepLog};
 
 /// Everything that decides a run; saved as `config.json` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,22 +179,11 @@ fn csv_row(l: &EpochLog) -> String {
     )
 }
 
-/// The run's `epochs.jsonl`.
-fn read_epochs(dir: &Path) -> Result<Vec<EpochLog>> {
-    let text = std::fs::read_to_string(dir.join("epochs.jsonl")).unwrap_or_default();
-    text.lines().map(|l| Ok(serde_json::from_str(l)?)).collect()
-}
-
 /// `epochs.csv` is derived from `epochs.jsonl` (the source of truth) when a run (re)starts.
-fn rewrite_csv(dir: &Path, next_epoch: usize) -> Result<()> {
+fn rewrite_csv(dir: &Path, history: &[EpochLog]) -> Result<()> {
     let mut out = format!("{CSV_HEADER}\n");
-    if let Ok(text) = std::fs::read_to_string(dir.join("epochs.jsonl")) {
-        for l in text.lines() {
-            let log: EpochLog = serde_json::from_str(l)?;
-            if log.epoch < next_epoch {
-                out += &format!("{}\n", csv_row(&log));
-            }
-        }
+    for log in history {
+        out += &format!("{}\n", csv_row(log));
     }
     std::fs::write(dir.join("epochs.csv"), out)?;
     Ok(())
@@ -233,7 +222,10 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
     for f in ["epochs.jsonl", "steps.jsonl"] {
         truncate_log(&dir.join(f), next_epoch)?;
     }
-    rewrite_csv(&dir, next_epoch)?;
+    // Logs kept in memory for the plots, read once here (a resumed run's earlier epochs).
+    let mut history: Vec<EpochLog> = read_jsonl(&dir.join("epochs.jsonl"))?;
+    let mut steps = StepLog::open(dir.join("steps.jsonl"))?;
+    rewrite_csv(&dir, &history)?;
     let train_set = ShardSet::open(&cfg.data, Split::Train)?;
     let test_set = ShardSet::open(&cfg.data, Split::Test)?;
     let classes = train_set.meta.classes.len();
@@ -296,7 +288,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
             let loss = ce.forward(trained, y);
             let (next, loss_value, c) = balanced_step(model, &mut optim, lr, loss, out.audio, out.visual, &batch.labels, &rule, active);
             model = next;
-            record_step(&dir.join("steps.jsonl"), &bar, &StepRecord::new(step, epoch, loss_value, &c, active && cfg.balance != Balance::None))?;
+            steps.record(&bar, StepRecord::new(step, epoch, loss_value, &c, rule.applies(active)))?;
             step += 1;
             tally.add(loss_value, batch.len(), c);
         }
@@ -316,7 +308,8 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         };
         append_line(&dir.join("epochs.jsonl"), &log)?;
         append_csv(&dir.join("epochs.csv"), &log)?;
-        crate::plot::classifier_plots(&dir, &read_epochs(&dir)?)?;
+        history.push(log.clone());
+        crate::plot::classifier_plots(&dir, &history, &steps.records)?;
         bar.epoch_done(format!(
             "epoch {epoch:3}: loss {:.3}  test acc {:.3} (audio {:.3}, visual {:.3})  k_a {:.2} k_v {:.2}  {:.1}s",
             log.train.train_loss, test.fused.accuracy, test.audio.accuracy, test.visual.accuracy, log.train.mean_k_a, log.train.mean_k_v, log.seconds

@@ -165,7 +165,8 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
     };
     let mut skipping = false;
     let packet_time = |p: &ffmpeg::Packet| p.pts().or(p.dts()).map(|t| (t - start) as f64 * tb);
-    let mut feed = |packet: &ffmpeg::Packet, decoder: &mut ffmpeg::decoder::Video, selected: &mut Vec<SampledFrame>, previous: &mut Option<(f64, frame::Video)>| -> Result<bool, DecodeError> {
+    // Sends one packet (a rejected packet is counted in `errors`) and takes the frames it yields.
+    let mut feed = |packet: &ffmpeg::Packet, decoder: &mut ffmpeg::decoder::Video, selected: &mut Vec<SampledFrame>, previous: &mut Option<(f64, frame::Video)>| -> Result<(), DecodeError> {
         if plan.skip_unneeded {
             let far = packet_time(packet).is_some_and(|t| t < target(selected.len()) - SKIP_MARGIN_S);
             if far != skipping {
@@ -174,10 +175,10 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
             }
         }
         if decoder.send_packet(packet).is_err() {
-            return Ok(false);
+            errors += 1;
+            return Ok(());
         }
-        receive(decoder, selected, previous)?;
-        Ok(true)
+        receive(decoder, selected, previous)
     };
     // Packets far before the next target wait here undecoded; a keyframe at or before the next
     // target makes every packet before it useless (the frame on screen at the target is the
@@ -203,9 +204,7 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
             }
         }
         for p in pending.drain(..).chain(std::iter::once(packet)) {
-            if !feed(&p, &mut decoder, &mut selected, &mut previous)? {
-                errors += 1;
-            }
+            feed(&p, &mut decoder, &mut selected, &mut previous)?;
         }
         if selected.len() >= plan.max_frames {
             break; // everything selectable is selected: stop decoding
@@ -214,9 +213,7 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
     if selected.len() < plan.max_frames {
         // Targets past the last packet show the last frame: decode what is still waiting.
         for p in pending.drain(..) {
-            if !feed(&p, &mut decoder, &mut selected, &mut previous)? {
-                errors += 1;
-            }
+            feed(&p, &mut decoder, &mut selected, &mut previous)?;
         }
         let _ = decoder.send_eof();
         receive(&mut decoder, &mut selected, &mut previous)?;

@@ -23,7 +23,7 @@ use super::model::{AvLocalizer, LocalizerSize};
 use crate::balance::{balanced_step, encoder_conv_ids, logits_vec, Balance, EpochTally, StepRecord, StepRule, TrainStats};
 use crate::data::{LoaderConfig, ShardSet, Subset};
 use crate::model::ModelPreset;
-use crate::run_log::{append_line, record_step, write_csv, RunFolder};
+use crate::run_log::{append_line, write_csv, RunFolder, StepLog};
 
 /// Everything that decides a localization run; saved as `config.json` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,6 +180,7 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
     let rule = StepRule { method: cfg.balance, alpha: cfg.alpha, audio_ids, visual_ids };
     let ce = CrossEntropyLossConfig::new().init(device);
     let (mut best, mut step, mut logs) = (None::<(f64, usize, LocalizeMetrics)>, 0usize, Vec::new());
+    let mut steps = StepLog::open(folder.path("steps.jsonl"))?;
     let bar = crate::progress::epoch_bar(progress, cfg.epochs, &cfg.name);
     for epoch in 0..cfg.epochs {
         let started = Instant::now();
@@ -195,7 +196,7 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
             // Uni-modal scores summed over every segment of the batch.
             let (next, loss_value, c) = balanced_step(model, &mut optim, lr, loss, out.audio, out.visual, &batch.labels, &rule, active);
             model = next;
-            record_step(&folder.path("steps.jsonl"), &bar, &StepRecord::new(step, epoch, loss_value, &c, active && cfg.balance != Balance::None))?;
+            steps.record(&bar, StepRecord::new(step, epoch, loss_value, &c, rule.applies(active)))?;
             step += 1;
             tally.add(loss_value, batch.clips(), c);
         }
@@ -221,8 +222,7 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
         }
         logs.push(log);
         write_csv(&folder.path("epochs.csv"), CSV_HEADER, logs.iter().map(csv_row))?;
-        crate::plot::localization_plots(folder.dir(), &logs)?;
-        crate::plot::coefficient_plot(folder.dir())?;
+        crate::plot::localization_plots(folder.dir(), &logs, &steps.records)?;
     }
     bar.finish();
     let (_, best_epoch, test) = best.context("no epoch ran")?;

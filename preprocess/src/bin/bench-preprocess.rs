@@ -3,7 +3,9 @@
 //! original scripts), (c) a bare `ffmpeg -i clip -f null -` full decode as the floor. Reports
 //! wall and CPU time (user + system, children included) and the ratios.
 //!
-//! Usage: bench-preprocess preprocess [--media DIR] [--copies N] [--jobs N]
+//! Usage: bench-preprocess preprocess [--media DIR] [--copies N] [--jobs N] [--ours-only]
+//!
+//! `--ours-only` times this pipeline alone (for profiling it, e.g. under `perf record`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,27 +16,30 @@ use datasets::{AudioPreset, DatasetKind, Preset};
 use preprocess::decode::{decode_audio, sample_frames, FramePlan};
 use preprocess::pipeline::{prepare, PrepareOptions};
 
-/// CPU seconds of this process and of its waited-for children, from /proc/self/stat.
-fn cpu_seconds() -> Result<(f64, f64)> {
+/// CPU seconds (user, system) of this process and of its waited-for children, from /proc/self/stat.
+fn cpu_times() -> Result<[f64; 4]> {
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     let fields: Vec<&str> = stat.rsplit_once(')').context("stat")?.1.split_whitespace().collect();
     let tick = 100.0; // USER_HZ on Linux
     let f = |i: usize| fields[i - 3].parse::<f64>().map(|v| v / tick);
-    Ok((f(14)? + f(15)?, f(16)? + f(17)?))
+    Ok([f(14)?, f(15)?, f(16)?, f(17)?])
 }
 
 struct Measure {
     wall: f64,
     cpu: f64,
+    system: f64,
 }
 
 fn measure(children: bool, f: impl FnOnce() -> Result<()>) -> Result<Measure> {
-    let (s0, c0) = cpu_seconds()?;
+    let t0 = cpu_times()?;
     let t = Instant::now();
     f()?;
     let wall = t.elapsed().as_secs_f64();
-    let (s1, c1) = cpu_seconds()?;
-    Ok(Measure { wall, cpu: if children { c1 - c0 } else { s1 - s0 } })
+    let t1 = cpu_times()?;
+    let d = |i: usize| t1[i] - t0[i];
+    let (user, system) = if children { (d(2), d(3)) } else { (d(0), d(1)) };
+    Ok(Measure { wall, cpu: user + system, system })
 }
 
 fn main() -> Result<()> {
@@ -99,6 +104,11 @@ fn main() -> Result<()> {
         Ok(())
     })?;
 
+    if args.iter().any(|a| a == "--ours-only") {
+        println!("ours: wall {:.2} s, CPU {:.2} s (system {:.2} s)", ours.wall, ours.cpu, ours.system);
+        return Ok(());
+    }
+
     // (b) the Python reference, sequential as the original scripts. One untimed clip first:
     // the first run of librosa compiles its numba kernels and fills caches (about 10 s here),
     // a cost a real dataset amortises over thousands of clips, so the timed run is steady state.
@@ -125,9 +135,9 @@ fn main() -> Result<()> {
         Ok(())
     })?;
 
-    println!("\n| run | wall s | CPU s | clips/s | media s per wall s |\n|---|---|---|---|---|");
+    println!("\n| run | wall s | CPU s | of which system | clips/s | media s per wall s |\n|---|---|---|---|---|---|");
     for (name, m) in [("ours (Rust, FFmpeg libs)", &ours), ("reference (Python + ffmpeg CLI)", &python_run), ("bare ffmpeg -f null", &bare)] {
-        println!("| {name} | {:.2} | {:.2} | {:.1} | {:.1} |", m.wall, m.cpu, n as f64 / m.wall, media_s / m.wall);
+        println!("| {name} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} |", m.wall, m.cpu, m.system, n as f64 / m.wall, media_s / m.wall);
     }
     println!("\nthroughput vs reference: {:.1}x (target >= 10x)", python_run.wall / ours.wall);
     println!("CPU vs bare full decode: {:.2}x (target <= 1.0x)", ours.cpu / bare.cpu);

@@ -1,6 +1,7 @@
 //! FFmpeg decoding through ffmpeg-next: the only module that touches FFmpeg's decoders.
 
 mod audio;
+mod gate;
 mod video;
 
 pub use audio::{decode_audio, decode_audio_prefix, DecodedAudio};

@@ -11,6 +11,7 @@ use ffmpeg::{codec, format, frame, media};
 use ffmpeg_next as ffmpeg;
 use image::RgbImage;
 
+use super::gate::{PacketGate, PacketTimes, Step, Targets};
 use super::{ff, init, DecodeError};
 
 /// Which frames to take.
@@ -19,13 +20,10 @@ pub struct FramePlan {
     pub fps: f64,
     pub phase: f64,
     pub max_frames: usize,
-    /// Ask the decoder to skip non-reference frames whose timestamps are far before the next
-    /// target (they can never be selected, and nothing else depends on them).
+    /// Keep the decoder off packets that cannot change what is selected (`gate.rs`: packets
+    /// before a keyframe that supersedes them, non-reference frames another frame supersedes).
     pub skip_unneeded: bool,
 }
-
-/// Frames closer than this before a target are always decoded.
-const SKIP_MARGIN_S: f64 = 0.3;
 
 /// What the source video is.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +102,85 @@ impl Converter {
     }
 }
 
+/// The selection while a stream is decoded.
+struct Sampler {
+    targets: Targets,
+    conv: Converter,
+    selected: Vec<SampledFrame>,
+    /// The last decoded frame and its time: the candidate for every target not yet passed.
+    previous: Option<(f64, frame::Video)>,
+    /// Packets the decoder rejected (corrupt or truncated data).
+    errors: usize,
+    /// Whether the decoder is told to skip non-reference frames.
+    skipping: bool,
+    start: i64,
+    tb: f64,
+    frame_interval: f64,
+}
+
+impl Sampler {
+    fn done(&self) -> bool {
+        self.selected.len() >= self.targets.count
+    }
+
+    /// A decoded frame: it selects the previous one for every target it is past.
+    fn handle(&mut self, f: frame::Video) -> Result<(), DecodeError> {
+        let ts = f.timestamp().or(f.pts()).map_or_else(
+            || self.previous.as_ref().map_or(0.0, |(t, _)| t + self.frame_interval),
+            |t| (t - self.start) as f64 * self.tb,
+        );
+        // Non-monotonic timestamps: never go back in time.
+        let ts = self.previous.as_ref().map_or(ts, |(t, _)| ts.max(*t));
+        while !self.done() && ts > self.targets.at(self.selected.len()) {
+            let (t, img) = match self.previous.as_ref() {
+                Some((t, p)) => (*t, self.conv.convert(p)?),
+                None => (ts, self.conv.convert(&f)?),
+            };
+            self.selected.push(SampledFrame { time_s: t, image: img });
+        }
+        self.previous = Some((ts, f));
+        Ok(())
+    }
+
+    /// Takes every frame the decoder has ready.
+    fn receive(&mut self, decoder: &mut ffmpeg::decoder::Video) -> Result<(), DecodeError> {
+        loop {
+            let mut f = frame::Video::empty();
+            if decoder.receive_frame(&mut f).is_err() {
+                return Ok(());
+            }
+            self.handle(f)?;
+        }
+    }
+
+    /// Sends one packet (`skippable`: the decoder may skip it unless other frames refer to it)
+    /// and takes the frames it yields; a rejected packet is counted.
+    fn feed(&mut self, decoder: &mut ffmpeg::decoder::Video, packet: &ffmpeg::Packet, skippable: bool) -> Result<(), DecodeError> {
+        if skippable != self.skipping {
+            decoder.skip_frame(if skippable { Discard::NonReference } else { Discard::Default });
+            self.skipping = skippable;
+        }
+        if decoder.send_packet(packet).is_err() {
+            self.errors += 1;
+            return Ok(());
+        }
+        self.receive(decoder)
+    }
+
+    fn step(&mut self, decoder: &mut ffmpeg::decoder::Video, step: Step<ffmpeg::Packet>) -> Result<(), DecodeError> {
+        match step {
+            Step::Decode { packet, skippable } => self.feed(decoder, &packet, skippable),
+            Step::Restart => {
+                // As for a seek: what was sent comes out, then the decoder starts afresh.
+                let _ = decoder.send_eof();
+                self.receive(decoder)?;
+                decoder.flush();
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Decodes the best video stream of `path` and returns the frames `plan` selects.
 pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(VideoInfo, Vec<SampledFrame>), DecodeError> {
     init();
@@ -130,100 +207,56 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
         return Err(DecodeError::AbsurdDimensions { width, height });
     }
     let mut info = VideoInfo { width, height, fps, duration_s, rotation, packet_errors: 0 };
-    let target = |i: usize| (i as f64 + plan.phase) / plan.fps;
-    let mut conv = Converter { scaler: None, short_side, rotation };
-    let mut selected: Vec<SampledFrame> = Vec::new();
-    // The last decoded frame and its time: the candidate for every target not yet passed.
-    let mut previous: Option<(f64, frame::Video)> = None;
-    let mut errors = 0usize;
-
-    let mut handle = |f: frame::Video, selected: &mut Vec<SampledFrame>, previous: &mut Option<(f64, frame::Video)>| -> Result<(), DecodeError> {
-        let ts = f.timestamp().or(f.pts()).map_or_else(
-            || previous.as_ref().map_or(0.0, |(t, _)| t + 1.0 / fps.unwrap_or(25.0)),
-            |t| (t - start) as f64 * tb,
-        );
-        // Non-monotonic timestamps: never go back in time.
-        let ts = previous.as_ref().map_or(ts, |(t, _)| ts.max(*t));
-        while selected.len() < plan.max_frames && ts > target(selected.len()) {
-            let (t, img) = match previous.as_ref() {
-                Some((t, p)) => (*t, conv.convert(p)?),
-                None => (ts, conv.convert(&f)?),
-            };
-            selected.push(SampledFrame { time_s: t, image: img });
-        }
-        *previous = Some((ts, f));
-        Ok(())
+    // Targets inside the duration (at least one: a clip shorter than the phase shows its first
+    // frame); all of `max_frames` when the file does not say how long it is.
+    let inside = duration_s.map_or(plan.max_frames, |d| (0..plan.max_frames).take_while(|&i| i == 0 || (i as f64 + plan.phase) / plan.fps < d).count());
+    let targets = Targets { fps: plan.fps, phase: plan.phase, count: inside.min(plan.max_frames) };
+    let mut sampler = Sampler {
+        targets,
+        conv: Converter { scaler: None, short_side, rotation },
+        selected: Vec::new(),
+        previous: None,
+        errors: 0,
+        skipping: false,
+        start,
+        tb,
+        frame_interval: 1.0 / fps.unwrap_or(25.0),
     };
-    let mut receive = |decoder: &mut ffmpeg::decoder::Video, selected: &mut Vec<SampledFrame>, previous: &mut Option<(f64, frame::Video)>| -> Result<(), DecodeError> {
-        loop {
-            let mut f = frame::Video::empty();
-            if decoder.receive_frame(&mut f).is_err() {
-                return Ok(());
-            }
-            handle(f, selected, previous)?;
-        }
-    };
-    let mut skipping = false;
-    let packet_time = |p: &ffmpeg::Packet| p.pts().or(p.dts()).map(|t| (t - start) as f64 * tb);
-    // Sends one packet (a rejected packet is counted in `errors`) and takes the frames it yields.
-    let mut feed = |packet: &ffmpeg::Packet, decoder: &mut ffmpeg::decoder::Video, selected: &mut Vec<SampledFrame>, previous: &mut Option<(f64, frame::Video)>| -> Result<(), DecodeError> {
-        if plan.skip_unneeded {
-            let far = packet_time(packet).is_some_and(|t| t < target(selected.len()) - SKIP_MARGIN_S);
-            if far != skipping {
-                decoder.skip_frame(if far { Discard::NonReference } else { Discard::Default });
-                skipping = far;
-            }
-        }
-        if decoder.send_packet(packet).is_err() {
-            errors += 1;
-            return Ok(());
-        }
-        receive(decoder, selected, previous)
-    };
-    // Packets far before the next target wait here undecoded; a keyframe at or before the next
-    // target makes every packet before it useless (the frame on screen at the target is the
-    // keyframe or a later one), so they are dropped without decoding: the decode a seek to the
-    // last keyframe before each target would do, with no seek and no index needed.
-    let mut pending: Vec<ffmpeg::Packet> = Vec::new();
+    let seconds = |t: Option<i64>| t.map(|t| (t - start) as f64 * tb);
+    let mut gate = PacketGate::new(targets);
     for (s, packet) in ictx.packets() {
         if s.index() != index {
             continue;
         }
         if plan.skip_unneeded {
-            let next = target(selected.len());
-            let t = packet_time(&packet);
-            if packet.is_key() && t.is_some_and(|t| t <= next) && !pending.is_empty() {
-                // As after a seek: the decoder restarts at this keyframe (frames it still holds
-                // are all before it, so before the next target, and never selected).
-                pending.clear();
-                decoder.flush();
+            let times = PacketTimes { pts: seconds(packet.pts()), dts: seconds(packet.dts()), key: packet.is_key() };
+            gate.push(times, packet);
+            while let Some(step) = gate.pop(false) {
+                sampler.step(&mut decoder, step)?;
             }
-            if t.is_some_and(|t| t < next - SKIP_MARGIN_S) {
-                pending.push(packet);
-                continue;
-            }
+        } else {
+            sampler.feed(&mut decoder, &packet, false)?;
         }
-        for p in pending.drain(..).chain(std::iter::once(packet)) {
-            feed(&p, &mut decoder, &mut selected, &mut previous)?;
-        }
-        if selected.len() >= plan.max_frames {
+        if sampler.done() {
             break; // everything selectable is selected: stop decoding
         }
     }
-    if selected.len() < plan.max_frames {
+    if !sampler.done() {
         // Targets past the last packet show the last frame: decode what is still waiting.
-        for p in pending.drain(..) {
-            feed(&p, &mut decoder, &mut selected, &mut previous)?;
+        while let Some(step) = gate.pop(true) {
+            sampler.step(&mut decoder, step)?;
         }
         let _ = decoder.send_eof();
-        receive(&mut decoder, &mut selected, &mut previous)?;
+        sampler.receive(&mut decoder)?;
     }
+    let Sampler { mut conv, mut selected, previous, errors, .. } = sampler;
     let Some((last_t, last)) = previous else { return Err(DecodeError::NoVideoFrames { errors }) };
     // Targets after the last frame but inside the video's duration show the last frame.
     let end = duration_s.unwrap_or(last_t + 1.0 / fps.unwrap_or(25.0)).max(last_t);
-    if selected.len() < plan.max_frames && (selected.is_empty() || target(selected.len()) < end) {
+    let unfilled = |selected: &Vec<SampledFrame>| selected.len() < targets.count && (selected.is_empty() || targets.at(selected.len()) < end);
+    if unfilled(&selected) {
         let img = conv.convert(&last)?;
-        while selected.len() < plan.max_frames && (selected.is_empty() || target(selected.len()) < end) {
+        while unfilled(&selected) {
             selected.push(SampledFrame { time_s: last_t, image: img.clone() });
         }
     }

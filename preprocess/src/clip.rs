@@ -2,14 +2,12 @@
 //! preset, frames sampled and JPEG-encoded, provenance. Any problem becomes a reason string that
 //! the index records; nothing here panics on bad media.
 
-use std::io::Cursor;
 use std::path::Path;
 
 use datasets::catalog::ClipEntry;
 use datasets::clip_id::join_under;
 use datasets::shard::{file_sha256, ClipRecord, Frame, Provenance};
 use datasets::Preset;
-use image::codecs::jpeg::JpegEncoder;
 
 use crate::decode::{decode_audio_prefix, sample_frames, FramePlan};
 use crate::spectrogram::compute;
@@ -59,11 +57,8 @@ pub fn process_clip(root: &Path, clip: &ClipEntry, preset: &Preset, shape: [usiz
     }
     let mut frames = Vec::with_capacity(sampled.len());
     for (i, f) in sampled.iter().enumerate() {
-        let mut jpeg = Cursor::new(Vec::new());
-        JpegEncoder::new_with_quality(&mut jpeg, fp.jpeg_quality)
-            .encode_image(&f.image)
-            .map_err(|e| in_file("video", &clip.video, &format!("JPEG encoding: {e}")))?;
-        frames.push(Frame { jpeg: jpeg.into_inner(), path: format!("{}/frame_{i:02}.jpg", clip.clip_id) });
+        let jpeg = crate::jpeg::encode(&f.image, fp.jpeg_quality).map_err(|e| in_file("video", &clip.video, &format!("JPEG encoding: {e}")))?;
+        frames.push(Frame { jpeg, path: format!("{}/frame_{i:02}.jpg", clip.clip_id) });
     }
     Ok(ClipRecord {
         clip_id: clip.clip_id.clone(),

@@ -1,4 +1,5 @@
-//! System packages: FFmpeg's development files and libclang (bindgen) for `preprocess`.
+//! System packages: FFmpeg's development files, libjpeg-turbo's TurboJPEG and libclang (bindgen)
+//! for `preprocess`.
 
 use std::process::{Command, Stdio};
 
@@ -10,13 +11,14 @@ pub const APT_PACKAGES: &[&str] = &[
     "libavutil-dev",
     "libswscale-dev",
     "libswresample-dev",
+    "libturbojpeg0-dev",
     "libclang-dev",
     "pkg-config",
 ];
 
 fn ffmpeg_dev_present() -> bool {
     let pkg = Command::new("pkg-config")
-        .args(["--exists", "libavcodec", "libavformat", "libavutil", "libswscale", "libswresample"])
+        .args(["--exists", "libavcodec", "libavformat", "libavutil", "libswscale", "libswresample", "libturbojpeg"])
         .status()
         .is_ok_and(|s| s.success());
     let clang = Command::new("sh")

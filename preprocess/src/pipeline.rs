@@ -7,6 +7,7 @@
 //! A kill at any moment leaves finished shards (with state), at most hidden temporary files, and
 //! nothing half-visible; a rerun redoes exactly the shards without a valid state.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -15,10 +16,9 @@ use datasets::catalog::{Catalog, ClipEntry};
 use datasets::index::{write_atomic, DatasetIndex, Failed, IndexedShard, INDEX_FILE};
 use datasets::preset::AudioTransform;
 use datasets::schema::ShardMeta;
-use datasets::shard::{file_sha256, shard_file_name, ShardInfo, ShardWriter, WriterOptions};
+use datasets::shard::{file_sha256, shard_file_name, ClipRecord, ShardInfo, ShardWriter, WriterOptions};
 use datasets::{card, Preset, Split};
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -184,41 +184,56 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
         };
         let mut writer = ShardWriter::create(&ds_out, &shard.name, &meta, opts.writer)?;
         let mut failed = Vec::new();
-        // Bounded memory: at most one window of decoded rows is held at a time.
+        // Rows reach the writer in clip order, in batches of `window` clips (so the bytes do not
+        // depend on timing), while the workers go on with the next clips: no barrier between
+        // batches. Bounded memory: at most two windows of clips are in flight or waiting.
         let window = opts.writer.rows_per_group.max(opts.jobs * 2).max(1);
-        for chunk in shard.clips.chunks(window) {
-            let results: Vec<_> = pool.install(|| {
-                chunk
-                    .par_iter()
-                    .map(|c| {
-                        let r = process_clip(&catalog.root, c, preset, shape, opts.clip);
-                        if let Ok(rec) = &r {
-                            media_ms.fetch_add((rec.provenance.duration_s * 1000.0) as usize, Ordering::Relaxed);
-                        }
-                        bar.inc(1);
-                        r
-                    })
-                    .collect()
-            });
-            let mut rows = Vec::with_capacity(chunk.len());
-            for (c, r) in chunk.iter().zip(results) {
+        let clips = &shard.clips;
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<ClipRecord, String>)>();
+        pool.in_place_scope(|scope| -> Result<(), PipelineError> {
+            let mut spawned = 0;
+            let spawn = |i: usize| {
+                let (tx, c, media_ms, bar) = (tx.clone(), &clips[i], &media_ms, &bar);
+                scope.spawn(move |_| {
+                    let r = process_clip(&catalog.root, c, preset, shape, opts.clip);
+                    if let Ok(rec) = &r {
+                        media_ms.fetch_add((rec.provenance.duration_s * 1000.0) as usize, Ordering::Relaxed);
+                    }
+                    bar.inc(1);
+                    let _ = tx.send((i, r)); // the receiver outlives the scope
+                });
+            };
+            let mut done: BTreeMap<usize, Result<ClipRecord, String>> = BTreeMap::new();
+            let mut rows = Vec::with_capacity(window);
+            for next in 0..clips.len() {
+                while spawned < clips.len() && spawned < next + 2 * window {
+                    spawn(spawned);
+                    spawned += 1;
+                }
+                let r = loop {
+                    if let Some(r) = done.remove(&next) {
+                        break r;
+                    }
+                    let (i, r) = rx.recv().expect("a spawned clip always reports");
+                    done.insert(i, r);
+                };
                 match r {
                     Ok(rec) => rows.push(rec),
                     Err(reason) => {
+                        let c = &clips[next];
                         tracing::warn!(clip = %c.clip_id, "{reason}");
-                        failed.push(Failed {
-                            clip_id: c.clip_id.clone(),
-                            split: c.split,
-                            source_path: c.video.to_string_lossy().into_owned(),
-                            reason,
-                        });
+                        failed.push(Failed { clip_id: c.clip_id.clone(), split: c.split, source_path: c.video.to_string_lossy().into_owned(), reason });
+                        summary.clips_failed_now += 1;
                     }
                 }
+                summary.clips_processed += 1;
+                if (next + 1) % window == 0 || next + 1 == clips.len() {
+                    writer.write(&rows)?;
+                    rows.clear();
+                }
             }
-            summary.clips_processed += chunk.len();
-            summary.clips_failed_now += chunk.len() - rows.len();
-            writer.write(&rows)?;
-        }
+            Ok(())
+        })?;
         let info = writer.finish()?;
         let state = ShardState { fingerprint: shard.fingerprint.clone(), shard: info, failed };
         let json = serde_json::to_vec_pretty(&state).expect("state serialises");

@@ -182,3 +182,33 @@ fn audio_prefix_equals_the_start_of_the_full_decode() {
         assert_eq!(prefix.samples[..], full.samples[..66150], "{name}");
     }
 }
+
+/// The frame rate recorded in provenance against ffprobe's (the `ffmpeg` CLI's prober, full
+/// probing): within 1%, also where the container states no rate (no_duration.webm: estimated from
+/// the packets instead of decoding frames at open).
+#[test]
+fn frame_rates_match_ffprobe() {
+    for &(name, _, _, frames, _) in CASES {
+        if frames.is_none() || name == "video_90.mov" {
+            continue; // no video, or a single frame (no rate to speak of)
+        }
+        let (info, _) = sample_frames(&media(name), &PLAN, 64).unwrap();
+        let got = info.fps.unwrap_or_else(|| panic!("{name}: no frame rate"));
+        // ffprobe lists every video stream; ours is the one of our width (nasa_13013 has two).
+        let out = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v", "-show_entries", "stream=width,avg_frame_rate", "-of", "csv=p=0"])
+            .arg(media(name))
+            .output()
+            .expect("ffprobe (apt install ffmpeg) is the reference here");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let rate = text.lines().find_map(|l| {
+            let mut f = l.trim().split(',');
+            let (w, r) = (f.next()?, f.next()?);
+            (w.parse::<u32>().ok()? == info.width).then(|| r.to_owned())
+        });
+        let rate = rate.unwrap_or_else(|| panic!("{name}: ffprobe said {text:?}"));
+        let (n, d) = rate.split_once('/').unwrap();
+        let want = n.parse::<f64>().unwrap() / d.parse::<f64>().unwrap();
+        assert!((got - want).abs() <= 0.01 * want, "{name}: {got} fps, ffprobe {want}");
+    }
+}

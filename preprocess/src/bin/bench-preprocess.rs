@@ -5,7 +5,8 @@
 //!
 //! Usage: bench-preprocess preprocess [--media DIR] [--copies N] [--jobs N] [--ours-only]
 //!
-//! `--ours-only` times this pipeline alone (for profiling it, e.g. under `perf record`).
+//! `--ours-only` times this pipeline alone (for profiling it, e.g. under `perf record`);
+//! `--breakdown` first prints where one clip's time goes, per file, on one thread.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,7 +14,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use datasets::{AudioPreset, DatasetKind, Preset};
-use preprocess::decode::{decode_audio, sample_frames, FramePlan};
+use preprocess::decode::{decode_audio, decode_audio_prefix, sample_frames, FramePlan};
+use preprocess::spectrogram::compute;
 use preprocess::pipeline::{prepare, PrepareOptions};
 
 /// CPU seconds (user, system) of this process and of its waited-for children, from /proc/self/stat.
@@ -40,6 +42,37 @@ fn measure(children: bool, f: impl FnOnce() -> Result<()>) -> Result<Measure> {
     let d = |i: usize| t1[i] - t0[i];
     let (user, system) = if children { (d(2), d(3)) } else { (d(0), d(1)) };
     Ok(Measure { wall, cpu: user + system, system })
+}
+
+/// Per file, one thread: the stages of `process_clip` timed apart (ms).
+fn breakdown(clips: &[PathBuf], preset: &Preset) -> Result<()> {
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let fp = &preset.frames;
+    let plan = FramePlan { fps: fp.fps, phase: fp.phase, max_frames: fp.max_frames.unwrap_or(u32::MAX) as usize, skip_unneeded: true };
+    println!("| file | open + audio | spectrogram | frames (open, decode, scale) | JPEG |\n|---|---|---|---|---|");
+    let mut total = [0.0; 4];
+    for p in clips {
+        let t = Instant::now();
+        let audio = decode_audio_prefix(p, preset.audio.sample_rate, preset.audio.fixed_samples())?;
+        let a = ms(t);
+        let t = Instant::now();
+        let _ = compute(&preset.audio, audio.samples, audio.rate);
+        let s = ms(t);
+        let t = Instant::now();
+        let (_, frames) = sample_frames(p, &plan, fp.short_side)?;
+        let v = ms(t);
+        let t = Instant::now();
+        for f in &frames {
+            preprocess::jpeg::encode(&f.image, fp.jpeg_quality)?;
+        }
+        let j = ms(t);
+        for (x, y) in total.iter_mut().zip([a, s, v, j]) {
+            *x += y;
+        }
+        println!("| {} | {a:.1} | {s:.1} | {v:.1} | {j:.1} |", p.file_name().unwrap().to_string_lossy());
+    }
+    println!("| total | {:.0} | {:.0} | {:.0} | {:.0} |\n", total[0], total[1], total[2], total[3]);
+    Ok(())
 }
 
 fn main() -> Result<()> {
@@ -104,6 +137,9 @@ fn main() -> Result<()> {
         Ok(())
     })?;
 
+    if args.iter().any(|a| a == "--breakdown") {
+        breakdown(&clips, &preset)?;
+    }
     if args.iter().any(|a| a == "--ours-only") {
         println!("ours: wall {:.2} s, CPU {:.2} s (system {:.2} s)", ours.wall, ours.cpu, ours.system);
         return Ok(());

@@ -84,7 +84,11 @@ pub fn decode_audio(path: &Path, target_rate: Option<u32>) -> Result<DecodedAudi
 /// to a fixed length needs no more); the result is then exactly `max_samples` long.
 pub fn decode_audio_prefix(path: &Path, target_rate: Option<u32>, max_samples: Option<usize>) -> Result<DecodedAudio, DecodeError> {
     init();
-    let mut ictx = format::input(&path).map_err(DecodeError::Open)?;
+    // No frame-rate probing: it decodes video frames (20 ms for a high-bitrate 720p phone clip)
+    // to estimate a rate the audio never uses.
+    let mut options = ffmpeg::Dictionary::new();
+    options.set("fpsprobesize", "0");
+    let mut ictx = format::input_with_dictionary(&path, options).map_err(DecodeError::Open)?;
     let stream = ictx.streams().best(media::Type::Audio).ok_or(DecodeError::NoAudioStream)?;
     let index = stream.index();
     let mut decoder = codec::context::Context::from_parameters(stream.parameters())

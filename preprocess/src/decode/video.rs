@@ -30,6 +30,8 @@ pub struct FramePlan {
 pub struct VideoInfo {
     pub width: u32,
     pub height: u32,
+    /// The container's average rate; else estimated from the packets read (`None` for a single
+    /// frame or no timestamps).
     pub fps: Option<f64>,
     /// Container (or stream) duration; `None` when the file does not say.
     pub duration_s: Option<f64>,
@@ -184,7 +186,11 @@ impl Sampler {
 /// Decodes the best video stream of `path` and returns the frames `plan` selects.
 pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(VideoInfo, Vec<SampledFrame>), DecodeError> {
     init();
-    let mut ictx = format::input(&path).map_err(DecodeError::Open)?;
+    // No frame-rate probing at open (it decodes up to 20 frames: 20 ms for a high-bitrate 720p
+    // phone clip); a stream whose container gives no rate gets one from its packets below.
+    let mut options = ffmpeg::Dictionary::new();
+    options.set("fpsprobesize", "0");
+    let mut ictx = format::input_with_dictionary(&path, options).map_err(DecodeError::Open)?;
     let stream = ictx.streams().best(media::Type::Video).ok_or(DecodeError::NoVideoStream)?;
     let index = stream.index();
     let tb = f64::from(stream.time_base());
@@ -224,9 +230,14 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
     };
     let seconds = |t: Option<i64>| t.map(|t| (t - start) as f64 * tb);
     let mut gate = PacketGate::new(targets);
+    // Presentation times seen (first, last, count): the frame rate when the container has none.
+    let mut span: Option<(f64, f64, usize)> = None;
     for (s, packet) in ictx.packets() {
         if s.index() != index {
             continue;
+        }
+        if let Some(t) = seconds(packet.pts()) {
+            span = Some(span.map_or((t, t, 1), |(a, b, n)| (a.min(t), b.max(t), n + 1)));
         }
         if plan.skip_unneeded {
             let times = PacketTimes { pts: seconds(packet.pts()), dts: seconds(packet.dts()), key: packet.is_key() };
@@ -261,5 +272,8 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
         }
     }
     info.packet_errors = errors;
+    if info.fps.is_none() {
+        info.fps = span.and_then(|(a, b, n)| (n > 1 && b > a).then(|| (n - 1) as f64 / (b - a)));
+    }
     Ok((info, selected))
 }

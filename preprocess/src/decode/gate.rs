@@ -154,6 +154,18 @@ impl<P> PacketGate<P> {
         Some(Step::Decode { packet, skippable })
     }
 
+    /// Whether every packet that can be shown at or before the last target has been released:
+    /// nothing still to come can be selected (the decoder may be drained and stopped; the last
+    /// frame it gives out at or before the last target is on screen there).
+    pub fn settled(&self) -> bool {
+        let Some(last) = self.targets.count.checked_sub(1).map(|k| self.targets.at(k)) else { return false };
+        let after = |e: &Entry<P>| match e {
+            Entry::Packet(m, _) => m.time().is_some_and(|t| t > last),
+            Entry::Restart => true,
+        };
+        self.complete(last) && self.pending.iter().all(after)
+    }
+
     /// Whether every packet that can be shown at or before `t` has been seen.
     fn complete(&self, t: f64) -> bool {
         self.max_dts > t || self.max_pts_without_dts > t + REORDER_S
@@ -249,6 +261,24 @@ mod tests {
         let d = |packet: usize, skippable: bool| Step::Decode { packet, skippable };
         let want = [d(0, true), d(1, true), d(2, false), Step::Restart, d(4, true), d(5, true), d(6, false), Step::Restart, d(8, true), d(9, true), d(10, false), d(11, false)];
         assert_eq!(events, want);
+    }
+
+    #[test]
+    fn settled_once_everything_up_to_the_last_target_is_released() {
+        let mut gate = PacketGate::new(ONE_FPS);
+        let mut settled_at = None;
+        for (i, m) in ip_stream(16, 100).iter().enumerate() {
+            gate.push(*m, i);
+            while gate.pop(false).is_some() {}
+            if settled_at.is_none() && gate.settled() {
+                settled_at = m.pts;
+            }
+        }
+        // The last target is 2.5: the packet at 2.75 proves nothing more can be shown before it.
+        assert_eq!(settled_at, Some(2.75));
+        let mut untimed = PacketGate::new(ONE_FPS);
+        untimed.push(PacketTimes { pts: None, dts: None, key: true }, 0);
+        assert!(!untimed.settled());
     }
 
     #[test]

@@ -232,6 +232,8 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
     let mut gate = PacketGate::new(targets);
     // Presentation times seen (first, last, count): the frame rate when the container has none.
     let mut span: Option<(f64, f64, usize)> = None;
+    // Every packet that can be shown at or before the last target went to the decoder.
+    let mut settled = false;
     for (s, packet) in ictx.packets() {
         if s.index() != index {
             continue;
@@ -245,26 +247,30 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
             while let Some(step) = gate.pop(false) {
                 sampler.step(&mut decoder, step)?;
             }
+            settled = gate.settled();
         } else {
             sampler.feed(&mut decoder, &packet, false)?;
         }
-        if sampler.done() {
-            break; // everything selectable is selected: stop decoding
+        if sampler.done() || settled {
+            break; // everything selectable is selected or on its way: stop reading
         }
     }
     if !sampler.done() {
-        // Targets past the last packet show the last frame: decode what is still waiting.
-        while let Some(step) = gate.pop(true) {
-            sampler.step(&mut decoder, step)?;
+        if !settled {
+            // Targets past the last packet show the last frame: decode what is still waiting.
+            while let Some(step) = gate.pop(true) {
+                sampler.step(&mut decoder, step)?;
+            }
         }
         let _ = decoder.send_eof();
         sampler.receive(&mut decoder)?;
     }
     let Sampler { mut conv, mut selected, previous, errors, .. } = sampler;
     let Some((last_t, last)) = previous else { return Err(DecodeError::NoVideoFrames { errors }) };
-    // Targets after the last frame but inside the video's duration show the last frame.
+    // Targets after the last frame but inside the video's duration show the last frame; once
+    // settled, the last frame decoded is the one on screen at every target left.
     let end = duration_s.unwrap_or(last_t + 1.0 / fps.unwrap_or(25.0)).max(last_t);
-    let unfilled = |selected: &Vec<SampledFrame>| selected.len() < targets.count && (selected.is_empty() || targets.at(selected.len()) < end);
+    let unfilled = |selected: &Vec<SampledFrame>| selected.len() < targets.count && (settled || selected.is_empty() || targets.at(selected.len()) < end);
     if unfilled(&selected) {
         let img = conv.convert(&last)?;
         while unfilled(&selected) {

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The GPU check, run from the repo root on a CUDA machine with PyTorch (no Rust toolchain there):
-# release binaries built elsewhere in $BIN/cuda (--features cuda) and $BIN/cpu (default build),
-# synthetic shards in $DATA. Prints every measurement; copies plots and logs to $OUT.
+# release binaries built elsewhere in $BIN/cuda (--features cuda), optionally $BIN/cuda-fusion
+# (--features cuda-fusion) and $BIN/cpu (default build), synthetic shards in $DATA. Prints every
+# measurement, most important first (a lease may end mid-way); copies plots and logs to $OUT.
 #   BIN=.gpu/bin DATA=.gpu/out/synthetic OUT=/tmp/out bash trainer/bench/gpu_check.sh
 # Getting there (the device tool carries at most 64 MiB): build here with
 #   CUDARC_CUDA_VERSION=13000 cargo build --release -p trainer --features cuda --bins
 # (13000 for a CUDA 13 driver), strip trainer and bench-trainer and xz them into .gpu/dev/bin/cuda/
-# (46 MB -> 8 MB each), prepare the default synthetic shards into .gpu/dev/out (31 MB), list
+# (46 MB -> 8 MB each; the same for bench-trainer alone with --features cuda-fusion into
+# .gpu/dev/bin/cuda-fusion/), prepare the default synthetic shards into .gpu/dev/out (31 MB), list
 # /.gpu/ in .git/info/exclude, and carry [".gpu/dev"] with BIN=.gpu/dev/bin DATA=.gpu/dev/out/synthetic.
+# CubeCL compiles every kernel at run time on first use (NVRTC) and caches it on disk, so the
+# first step of a fresh machine is slow; each step's time is printed as it ends.
 set -uo pipefail
 BIN=${BIN:-.gpu/bin}; DATA=${DATA:-.gpu/out/synthetic}; OUT=${OUT:-/tmp/gpu-check}; mkdir -p "$OUT"
 # Binaries may travel xz-compressed.
@@ -19,17 +23,23 @@ for d in /usr/local/cuda/lib64 /usr/local/nvidia/lib64 $(python3 -c 'import nvid
 done
 step() { echo; echo "== $*"; }
 nvidia-smi -L; nproc
-# CubeCL compiles kernels at run time and autotunes them; its log says where the time goes.
+# CubeCL's autotuning (cuda-fusion builds): the cheapest level.
 export CUBECL_AUTOTUNE_LEVEL=${CUBECL_AUTOTUNE_LEVEL:-minimal}
 
 step "smoke: each first CUDA operation, timed (CubeCL's log in \$OUT/cubecl-smoke.log)"
 CUBECL_DEBUG_LOG="$OUT/cubecl-smoke.log" timeout 90 "$BIN/cuda/bench-trainer" --smoke || { echo "smoke failed or timed out: stopping"; exit 1; }
 
 step "training step, paper model, batch 64, CREMA-D shapes (257x188 audio, 3 frames of 224 px): Burn CUDA vs PyTorch CUDA"
+timeout 240 "$BIN/cuda/bench-trainer" --model paper --batch 64 --steps 15 --audio 257x188 --frames 3 --balance ogm-ge
 for bal in none ogm-ge; do
-  timeout 240 "$BIN/cuda/bench-trainer" --model paper --batch 64 --steps 15 --audio 257x188 --frames 3 --balance $bal
   timeout 120 python3 trainer/bench/reference_step.py --device cuda --batch 64 --steps 15 --balance $bal
 done
+timeout 120 "$BIN/cuda/bench-trainer" --model paper --batch 64 --steps 15 --audio 257x188 --frames 3 --balance none
+
+if [ -x "$BIN/cuda-fusion/bench-trainer" ]; then
+  step "the same step with kernel fusion and autotuning (--features cuda-fusion)"
+  timeout 240 "$BIN/cuda-fusion/bench-trainer" --model paper --batch 64 --steps 15 --audio 257x188 --frames 3 --balance ogm-ge
+fi
 
 step "AVE localizer step, paper model, 16 clips x 10 segments (257x100 audio slices, 224-px frames), Burn CUDA"
 timeout 200 "$BIN/cuda/bench-trainer" --localizer --model paper --batch 16 --steps 10 --balance ogm-ge

@@ -97,8 +97,12 @@ fn main() -> Result<()> {
         m = optim.step(1e-3, m, g);
         // Wait for the device (CUDA runs asynchronously) before stopping the clock.
         B::sync(&device).context("device sync")?;
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        // Each step as it ends: a run cut short by a timeout still says how far it got (the
+        // first step includes compiling the kernels on a GPU).
+        eprintln!("step {i}: {ms:.0} ms{}", if i == 0 { " (first: kernel compilation, autotuning)" } else { "" });
         if i > 0 {
-            times.push(start.elapsed().as_secs_f64() * 1000.0);
+            times.push(ms);
         }
     }
     times.sort_by(f64::total_cmp);
@@ -134,8 +138,10 @@ fn bench_localizer(model: ModelPreset, batch: usize, steps: usize, f: usize, t: 
         modulate::<B>(balance, &c, true, &ia, &iv, &mut g);
         m = optim.step(1e-3, m, g);
         B::sync(device).context("device sync")?;
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        eprintln!("localizer step {i}: {ms:.0} ms{}", if i == 0 { " (first: kernel compilation, autotuning)" } else { "" });
         if i > 0 {
-            times.push(start.elapsed().as_secs_f64() * 1000.0);
+            times.push(ms);
         }
     }
     times.sort_by(f64::total_cmp);

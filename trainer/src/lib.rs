@@ -9,6 +9,7 @@
 //! - [`config_file`]: a JSON config file under the command line's flags.
 
 pub mod balance;
+pub mod batch_norm;
 pub mod config_file;
 pub mod data;
 pub mod localize;

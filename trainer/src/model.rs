@@ -6,10 +6,12 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
 use serde::{Deserialize, Serialize};
+
+use crate::batch_norm::BatchNorm;
 
 /// Model size presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -82,13 +84,13 @@ impl<B: Backend> BasicBlock<B> {
     fn new(cin: usize, cout: usize, stride: usize, device: &B::Device) -> Self {
         let downsample = (stride != 1 || cin != cout).then(|| Downsample {
             conv: conv(cin, cout, 1, stride, 0).init(device),
-            bn: BatchNormConfig::new(cout).init(device),
+            bn: BatchNorm::new(cout, device),
         });
         Self {
             conv1: conv(cin, cout, 3, stride, 1).init(device),
-            bn1: BatchNormConfig::new(cout).init(device),
+            bn1: BatchNorm::new(cout, device),
             conv2: conv(cout, cout, 3, 1, 1).init(device),
-            bn2: BatchNormConfig::new(cout).init(device),
+            bn2: BatchNorm::new(cout, device),
             downsample,
         }
     }
@@ -125,7 +127,7 @@ impl<B: Backend> ResNet<B> {
         }
         Self {
             conv1: conv(in_channels, width, 7, 2, 3).init(device),
-            bn1: BatchNormConfig::new(width).init(device),
+            bn1: BatchNorm::new(width, device),
             maxpool: MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(),
             blocks,
         }

@@ -38,7 +38,7 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Regenerate the golden files from the Python references (librosa, scipy, torchaudio).
+    /// Regenerate the golden files from the Python references (librosa, scipy, torchaudio, PyTorch).
     Goldens,
     /// Benchmarks: `preprocess` (vs a Python reference pipeline and a bare ffmpeg decode);
     /// `trainer` (loader samples/s, ms per training step).
@@ -87,7 +87,10 @@ fn run() -> Result<()> {
         }
         Cmd::Goldens => {
             let py = python::ensure_venv_with(&root, python::GOLDEN_PACKAGES)?;
-            run_cmd(Command::new(py).arg("preprocess/goldens/make_goldens.py"))
+            for script in ["preprocess/goldens/make_goldens.py", "trainer/goldens/make_ogm_goldens.py", "trainer/goldens/make_batchnorm_goldens.py"] {
+                run_cmd(Command::new(&py).arg(script))?;
+            }
+            Ok(())
         }
         Cmd::Bench { what, args } if what == "trainer" => {
             cargo(&["run", "--release", "--quiet", "-p", "trainer", "--bin", "bench-trainer", "--"], &args, &[])

@@ -161,6 +161,9 @@ struct DemoArgs {
     seeds: u64,
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
+    /// The balancing methods compared, comma-separated (e.g. `none,ogm,ogm-ge,ge-only`).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Balance::None, Balance::OgmGe])]
+    balances: Vec<Balance>,
     /// Also train audio alone and vision alone (per seed) and report their accuracy: the
     /// uni-modal ceilings the joint model's heads are compared with.
     #[arg(long)]
@@ -273,12 +276,14 @@ fn run() -> Result<()> {
             );
         }
         Cmd::Demo(a) => {
-            let mut variants = vec![("none", Balance::None, TrainHead::Fused), ("ogm-ge", Balance::OgmGe, TrainHead::Fused)];
+            let name = |b: Balance| clap::ValueEnum::to_possible_value(&b).expect("no skipped variants").get_name().to_owned();
+            let mut variants: Vec<(String, Balance, TrainHead)> = a.balances.iter().map(|&b| (name(b), b, TrainHead::Fused)).collect();
             if a.ceilings {
-                variants.extend([("audio alone", Balance::None, TrainHead::Audio), ("vision alone", Balance::None, TrainHead::Visual)]);
+                variants.extend([("audio alone".into(), Balance::None, TrainHead::Audio), ("vision alone".into(), Balance::None, TrainHead::Visual)]);
             }
             let mut rows: Vec<(&str, u64, RunSummary)> = Vec::new();
-            for &(label, balance, head) in &variants {
+            for (label, balance, head) in &variants {
+                let (label, balance, head) = (label.as_str(), *balance, *head);
                 for seed in 0..a.seeds {
                     let name = format!("demo-{}-seed{seed}", label.replace(' ', "-"));
                     let cfg = config(&a.common, DEMO_DEFAULTS, ModelPreset::Tiny, balance, a.epochs, a.batch_size, seed, name, head);
@@ -286,19 +291,32 @@ fn run() -> Result<()> {
                     rows.push((label, seed, s));
                 }
             }
-            println!("\n| run | seed | fused acc | audio acc | visual acc | best epoch |\n|---|---|---|---|---|---|");
+            println!("\nTest accuracy at the epoch selected on validation, and after the last epoch:");
+            println!("\n| run | seed | fused | audio | visual | selected epoch | fused, last | audio, last | visual, last |\n|---|---|---|---|---|---|---|---|---|");
             for (label, seed, s) in &rows {
-                println!("| {label} | {seed} | {:.3} | {:.3} | {:.3} | {} |", s.test.fused.accuracy, s.test.audio.accuracy, s.test.visual.accuracy, s.best_epoch);
+                let (t, l) = (&s.test, &s.last);
+                println!(
+                    "| {label} | {seed} | {:.3} | {:.3} | {:.3} | {} | {:.3} | {:.3} | {:.3} |",
+                    t.fused.accuracy, t.audio.accuracy, t.visual.accuracy, s.best_epoch, l.fused.accuracy, l.audio.accuracy, l.visual.accuracy
+                );
             }
-            for &(label, _, _) in &variants {
+            for (label, _, _) in &variants {
                 let sel: Vec<&RunSummary> = rows.iter().filter(|r| r.0 == label).map(|r| &r.2).collect();
-                let stat = |f: fn(&RunSummary) -> f64| {
+                let stat = |f: &dyn Fn(&RunSummary) -> f64| {
                     let v: Vec<f64> = sel.iter().map(|s| f(s)).collect();
                     let mean = v.iter().sum::<f64>() / v.len() as f64;
                     let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64).sqrt();
                     format!("{mean:.3} ± {sd:.3}")
                 };
-                println!("| {label} | mean ± sd | {} | {} | {} | |", stat(|s| s.test.fused.accuracy), stat(|s| s.test.audio.accuracy), stat(|s| s.test.visual.accuracy));
+                println!(
+                    "| {label} | mean ± sd | {} | {} | {} | | {} | {} | {} |",
+                    stat(&|s| s.test.fused.accuracy),
+                    stat(&|s| s.test.audio.accuracy),
+                    stat(&|s| s.test.visual.accuracy),
+                    stat(&|s| s.last.fused.accuracy),
+                    stat(&|s| s.last.audio.accuracy),
+                    stat(&|s| s.last.visual.accuracy)
+                );
             }
             if a.ceilings {
                 println!("(audio alone / vision alone: read the audio / visual column; the fused column of a uni-modal run is not meaningful)");

@@ -96,6 +96,9 @@ pub struct RunSummary {
     pub best_epoch: usize,
     /// Test metrics at the selected epoch.
     pub test: EvalMetrics,
+    /// Test metrics after the last epoch (selection on a small validation split can pick an
+    /// epoch before the slow modality has learned).
+    pub last: EvalMetrics,
     pub run_dir: PathBuf,
 }
 
@@ -331,7 +334,8 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
     }
     bar.finish();
     let (_, best_epoch, test) = best.context("no epoch ran")?;
-    let summary = RunSummary { best_epoch, test, run_dir: dir.clone() };
+    let last = history.last().context("no epoch ran")?.test.clone();
+    let summary = RunSummary { best_epoch, test, last, run_dir: dir.clone() };
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     Ok(summary)
 }

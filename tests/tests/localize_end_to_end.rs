@@ -95,7 +95,7 @@ fn synthetic_ave_localizes_well_above_chance_with_and_without_ogm_ge() {
             seed: 0,
             shuffle_buffer: 256,
         };
-        let s = localize::<trainer::Backend>(&run, &Default::default(), false).unwrap();
+        let s = localize::<trainer::Backend>(&run, &Default::default(), false, false).unwrap();
         let t = s.test;
         println!(
             "{balance:?}: test segment acc {:.3} (event {:.3}, background {:.3}; audio {:.3}, visual {:.3}), best epoch {}",

@@ -10,6 +10,7 @@
 
 pub mod balance;
 pub mod batch_norm;
+pub mod checkpoint;
 pub mod config_file;
 pub mod data;
 pub mod localize;

@@ -61,9 +61,19 @@ struct LocalizeArgs {
     seed: u64,
     #[arg(long, default_value_t = 1024)]
     shuffle_buffer: usize,
+    #[command(flatten)]
+    run: RunFlags,
+}
+
+/// A run's identity and continuation, shared by `train` and `localize`.
+#[derive(Args, Clone)]
+struct RunFlags {
     /// Run name (default: derived from the settings).
     #[arg(long)]
     name: Option<String>,
+    /// Continue the run folder's last checkpoint (same settings), e.g. after a kill.
+    #[arg(long)]
+    resume: bool,
     /// A JSON config file (e.g. an earlier run's config.json); flags given here win over it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -138,15 +148,8 @@ struct TrainArgs {
     batch_size: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Run name (default: derived from the settings).
-    #[arg(long)]
-    name: Option<String>,
-    /// Continue the run folder's last checkpoint (same settings), e.g. after a kill.
-    #[arg(long)]
-    resume: bool,
-    /// A JSON config file (e.g. an earlier run's config.json); flags given here win over it.
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunFlags,
 }
 
 #[derive(Args)]
@@ -236,12 +239,12 @@ fn run() -> Result<()> {
     let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
     match cli.command {
         Cmd::Train(a) => {
-            let name = a.name.clone().unwrap_or_else(|| {
+            let name = a.run.name.clone().unwrap_or_else(|| {
                 format!("{:?}-{:?}-{:?}-seed{}", a.model, a.common.fusion, a.balance, a.seed).to_lowercase()
             });
             let cfg = config(&a.common, TRAIN_DEFAULTS, a.model, a.balance, a.epochs, a.batch_size, a.seed, name, a.train_head);
-            let cfg = with_config_file(cfg, a.config.as_ref(), &sub)?;
-            let s = train::<trainer::Backend>(&cfg, &device, true, a.resume)?;
+            let cfg = with_config_file(cfg, a.run.config.as_ref(), &sub)?;
+            let s = train::<trainer::Backend>(&cfg, &device, true, a.run.resume)?;
             println!(
                 "best epoch {}: test acc {:.4} (audio {:.4}, visual {:.4}), macro-F1 {:.4}, mAP {:.4}; run in {}",
                 s.best_epoch, s.test.fused.accuracy, s.test.audio.accuracy, s.test.visual.accuracy, s.test.fused.macro_f1, s.test.fused.map,
@@ -249,7 +252,7 @@ fn run() -> Result<()> {
             );
         }
         Cmd::Localize(a) => {
-            let name = a.name.clone().unwrap_or_else(|| format!("localize-{:?}-{:?}-seed{}", a.model, a.balance, a.seed).to_lowercase());
+            let name = a.run.name.clone().unwrap_or_else(|| format!("localize-{:?}-{:?}-seed{}", a.model, a.balance, a.seed).to_lowercase());
             let cfg = LocalizeConfig {
                 data: a.data,
                 out: a.out,
@@ -267,8 +270,8 @@ fn run() -> Result<()> {
                 seed: a.seed,
                 shuffle_buffer: a.shuffle_buffer,
             };
-            let cfg = with_config_file(cfg, a.config.as_ref(), &sub)?;
-            let s = localize::<trainer::Backend>(&cfg, &device, true)?;
+            let cfg = with_config_file(cfg, a.run.config.as_ref(), &sub)?;
+            let s = localize::<trainer::Backend>(&cfg, &device, true, a.run.resume)?;
             let t = s.test;
             println!(
                 "best epoch {}: test segment accuracy {:.4} (event {:.4}, background {:.4}; audio head {:.4}, visual head {:.4}) over {} segments; run in {}",

@@ -1,5 +1,5 @@
-//! The run folder: `config.json` (the resolved config), JSONL logs appended line by line, CSV
-//! tables derived from them.
+//! A run folder's logs: JSONL appended line by line, CSV tables derived from them (the folder
+//! itself and its `config.json` come from `checkpoint::Checkpoints::open`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,32 +10,6 @@ use serde::Serialize;
 
 use crate::balance::StepRecord;
 use crate::progress::EpochBar;
-
-/// A fresh run folder: created, its `config.json` written, logs of an earlier run of the same
-/// name removed.
-#[derive(Debug, Clone)]
-pub struct RunFolder {
-    dir: PathBuf,
-}
-
-impl RunFolder {
-    pub fn create(dir: PathBuf, config: &impl Serialize) -> Result<Self> {
-        std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
-        for f in ["steps.jsonl", "epochs.jsonl", "epochs.csv", "summary.json"] {
-            let _ = std::fs::remove_file(dir.join(f));
-        }
-        std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(config)?).with_context(|| dir.display().to_string())?;
-        Ok(Self { dir })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-}
 
 /// Appends one JSON line.
 pub fn append_line(path: &Path, value: &impl Serialize) -> Result<()> {

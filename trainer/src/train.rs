@@ -12,8 +12,7 @@ use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{Optimizer, SgdConfig};
-use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::optim::SgdConfig;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
@@ -21,6 +20,7 @@ use datasets::Split;
 use serde::{Deserialize, Serialize};
 
 use crate::balance::{balanced_step, encoder_conv_ids, logits_vec, Balance, EpochTally, StepRecord, StepRule, TrainStats};
+use crate::checkpoint::{Checkpoints, Progress};
 use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
 use crate::metrics::{evaluate, HeadMetrics};
 use crate::model::{AvClassifier, FusionKind, ModelPreset};
@@ -143,33 +143,6 @@ pub fn run_dir(cfg: &TrainConfig) -> PathBuf {
     cfg.out.join(&cfg.name)
 }
 
-/// Where a run stands; `checkpoint/progress.json`, written after the epoch's model and optimiser
-/// files, is the commit point of a checkpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Progress {
-    next_epoch: usize,
-    step: usize,
-    best: Option<(f64, usize, EvalMetrics)>,
-}
-
-type Rec = BinFileRecorder<FullPrecisionSettings>;
-
-fn checkpoint_stem(dir: &Path, what: &str, epoch: usize) -> PathBuf {
-    dir.join("checkpoint").join(format!("{what}-e{epoch:04}"))
-}
-
-/// Keeps only log lines of epochs before `next_epoch` (a resumed run rewrites the rest).
-fn truncate_log(path: &Path, next_epoch: usize) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
-    let kept: String = text
-        .lines()
-        .filter(|l| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["epoch"].as_u64()).is_some_and(|e| (e as usize) < next_epoch))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(path, kept)?;
-    Ok(())
-}
-
 const CSV_HEADER: &str = "epoch,lr,train_loss,mean_k_a,mean_k_v,mean_ratio_a,val_acc,val_acc_audio,val_acc_visual,test_loss,test_acc,test_acc_audio,test_acc_visual,test_macro_f1,test_map,seconds";
 
 fn csv_row(l: &EpochLog) -> String {
@@ -202,29 +175,14 @@ fn append_csv(path: &Path, log: &EpochLog) -> Result<()> {
 /// checkpoint (same config required) and ends exactly as an uninterrupted run would.
 pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress: bool, resume: bool) -> Result<RunSummary> {
     B::seed(device, cfg.seed);
-    let dir = run_dir(cfg);
-    std::fs::create_dir_all(dir.join("checkpoint")).with_context(|| dir.display().to_string())?;
-    let config_json = serde_json::to_string_pretty(cfg)?;
-    let progress_path = dir.join("checkpoint/progress.json");
-    let resumed: Option<Progress> = if resume && progress_path.exists() {
-        let saved = std::fs::read_to_string(dir.join("config.json")).context("resume: no config.json in the run folder")?;
-        anyhow::ensure!(saved == config_json, "resume: {} was made with another config; start a new run (other --name)", dir.display());
-        Some(serde_json::from_slice(&std::fs::read(&progress_path)?)?)
-    } else {
-        // A fresh run: a checkpoint left by an earlier run of this name must never be resumed.
-        let _ = std::fs::remove_file(&progress_path);
-        None
-    };
     anyhow::ensure!(
         cfg.train_head == TrainHead::Fused || cfg.balance == Balance::None,
         "a uni-modal run (train head {:?}) has nothing to balance: use --balance none",
         cfg.train_head
     );
-    std::fs::write(dir.join("config.json"), &config_json)?;
+    let dir = run_dir(cfg);
+    let (checkpoints, resumed) = Checkpoints::open::<EvalMetrics>(&dir, cfg, resume)?;
     let next_epoch = resumed.as_ref().map_or(0, |p| p.next_epoch);
-    for f in ["epochs.jsonl", "steps.jsonl"] {
-        truncate_log(&dir.join(f), next_epoch)?;
-    }
     // Logs kept in memory for the plots, read once here (a resumed run's earlier epochs).
     let mut history: Vec<EpochLog> = read_jsonl(&dir.join("epochs.jsonl"))?;
     let mut steps = StepLog::open(dir.join("steps.jsonl"))?;
@@ -256,12 +214,9 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         .with_momentum(Some(MomentumConfig { momentum: cfg.momentum, dampening: 0.0, nesterov: false }))
         .with_weight_decay(Some(WeightDecayConfig { penalty: cfg.weight_decay as f32 }))
         .init::<B, AvClassifier<B>>();
-    let rec = Rec::new();
     let (mut best, mut step) = (None, 0usize);
     if let Some(p) = &resumed {
-        let last = p.next_epoch - 1;
-        model = model.load_file(checkpoint_stem(&dir, "model", last), &rec, device).context("resume: loading the model")?;
-        optim = optim.load_record(rec.load(checkpoint_stem(&dir, "optim", last), device).context("resume: loading the optimiser")?);
+        (model, optim) = checkpoints.restore(p, model, optim, device)?;
         (best, step) = (p.best, p.step);
         if progress {
             eprintln!("{}: resuming at epoch {}", cfg.name, p.next_epoch);
@@ -321,16 +276,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         if best.as_ref().is_none_or(|(s, _, _): &(f64, usize, EvalMetrics)| score > *s) {
             best = Some((score, epoch, test));
         }
-        // Checkpoint: model and optimiser files first, then the progress file that names them.
-        model.clone().save_file(checkpoint_stem(&dir, "model", epoch), &rec).context("saving the model")?;
-        rec.record(optim.to_record(), checkpoint_stem(&dir, "optim", epoch)).context("saving the optimiser")?;
-        let p = Progress { next_epoch: epoch + 1, step, best };
-        datasets::index::write_atomic(&progress_path, serde_json::to_string_pretty(&p)?.as_bytes())?;
-        if epoch > 0 {
-            for what in ["model", "optim"] {
-                let _ = std::fs::remove_file(checkpoint_stem(&dir, what, epoch - 1).with_extension("bin"));
-            }
-        }
+        checkpoints.save(epoch, &model, &optim, &Progress { next_epoch: epoch + 1, step, best })?;
     }
     bar.finish();
     let (_, best_epoch, test) = best.context("no epoch ran")?;

@@ -17,25 +17,26 @@ use trainer::model::ModelPreset;
 
 type B = trainer::Backend;
 
-/// An AVE-like shard: psd-1004 audio of 2 x 1004 whose every value is its column index, 10
+/// An AVE-like shard: psd-1004 audio of `freq` x 1004 whose every value is its column index, 10
 /// frames, per-second labels.
-fn ave_shard(dir: &std::path::Path, clips: usize) {
+fn ave_shard(dir: &std::path::Path, clips: usize, split: Split, freq: usize) {
     let meta = ShardMeta {
         dataset: DatasetKind::Ave,
-        split: Split::Train,
+        split,
         preset: Preset { audio: AudioPreset::psd_1004(), frames: FramePreset { exact_frames: Some(10), ..FramePreset::default() } },
         classes: (0..28).map(|i| format!("c{i}")).collect(),
-        audio_shape: [2, 1004],
+        audio_shape: [freq, 1004],
         audio_dims: ["freq".into(), "time".into()],
     };
-    let mut w = ShardWriter::create(dir, "train/train-00000-of-00001.parquet", &meta, WriterOptions { rows_per_group: 4, zstd_level: 1 }).unwrap();
+    let name = format!("{split}/{split}-00000-of-00001.parquet");
+    let mut w = ShardWriter::create(dir, &name, &meta, WriterOptions { rows_per_group: 4, zstd_level: 1 }).unwrap();
     let recs: Vec<ClipRecord> = (0..clips)
         .map(|i| ClipRecord {
-            clip_id: format!("v{i:03}"),
-            split: Split::Train,
+            clip_id: format!("{split}{i:03}"),
+            split,
             label: i as u32 % 28,
             label_name: format!("c{}", i % 28),
-            audio: (0..2).flat_map(|_| (0..1004).map(|c| c as f32)).collect(),
+            audio: (0..freq).flat_map(|_| (0..1004).map(|c| c as f32)).collect(),
             frames: (0..10).map(|f| Frame { jpeg: common::jpeg((i * 10 + f) as u8), path: String::new() }).collect(),
             frame_times: (0..10).map(|f| f as f32 + 0.5).collect(),
             segment_labels: Some(datasets::catalog::segment_labels(i as u32 % 28, 3, 7)),
@@ -49,7 +50,7 @@ fn ave_shard(dir: &std::path::Path, clips: usize) {
 #[test]
 fn segment_batches_take_each_seconds_columns_frame_and_label() {
     let tmp = tempfile::tempdir().unwrap();
-    ave_shard(tmp.path(), 6);
+    ave_shard(tmp.path(), 6, Split::Train, 2);
     let set = ShardSet::open(tmp.path(), Split::Train).unwrap();
     let cfg = LoaderConfig { batch_size: 4, frames: 10, image_size: 16, train: false, seed: 0, shuffle_buffer: 1, audio_crop: None, prefetch: 1, subset: Subset::All };
     let batches: Vec<_> = set.epoch_with(&cfg, 0, assemble_segments(AVE_SEGMENTS)).into_iter().map(Result::unwrap).collect();
@@ -93,4 +94,49 @@ fn localizer_shares_add_up_and_attention_is_a_distribution() {
     // OGM-GE's parameters: the 20 conv weights of each trunk, nothing of attention/LSTM/head.
     let (a, v) = encoder_conv_ids(&m.audio_net, &m.visual_net);
     assert_eq!((a.len(), v.len()), (20, 20));
+}
+
+/// `trainer localize --resume` after a SIGKILL ends with the same metrics and logs as an
+/// uninterrupted run (CPU, fixed seed).
+#[test]
+fn localize_resume_after_a_kill_matches_an_uninterrupted_run() {
+    use std::process::Command;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("ave");
+    for (split, clips) in [(Split::Train, 12), (Split::Val, 4), (Split::Test, 4)] {
+        ave_shard(&data, clips, split, 16);
+    }
+    let runs = tmp.path().join("runs");
+    let localize = |name: &str, extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trainer"));
+        cmd.args(["localize", "--model", "tiny", "--epochs", "4", "--batch-size", "4", "--lr", "0.003", "--seed", "5", "--balance", "ogm-ge"])
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&runs)
+            .args(["--name", name])
+            .args(extra);
+        cmd
+    };
+    let full = localize("full", &[]).output().unwrap();
+    assert!(full.status.success(), "{}", String::from_utf8_lossy(&full.stderr));
+
+    common::kill_after_first_checkpoint(localize("killed", &[]), &runs.join("killed/checkpoint/progress.json"));
+    assert!(!runs.join("killed/summary.json").exists());
+
+    let resumed = localize("killed", &["--resume"]).output().unwrap();
+    let log = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{log}");
+    assert!(log.contains("resuming at epoch"), "{log}");
+    let epochs = |name: &str| common::epochs_without_time(&runs.join(name));
+    assert_eq!(epochs("killed"), epochs("full"), "same per-epoch log");
+    assert_eq!(epochs("full").len(), 4);
+    let summary = |name: &str| {
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(runs.join(name).join("summary.json")).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("run_dir");
+        v
+    };
+    assert_eq!(summary("killed"), summary("full"), "same final metrics");
+    let csv_rows = |name: &str| std::fs::read_to_string(runs.join(name).join("epochs.csv")).unwrap().lines().count();
+    assert_eq!(csv_rows("killed"), 5, "header and one row per epoch");
 }

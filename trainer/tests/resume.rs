@@ -5,7 +5,6 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use datasets::Split;
 
@@ -21,19 +20,6 @@ fn train(data: &Path, runs: &Path, name: &str, extra: &[&str]) -> Command {
     cmd
 }
 
-/// The epoch log without the wall-clock field.
-fn epochs(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("epochs.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("seconds");
-            v
-        })
-        .collect()
-}
-
 #[test]
 fn resume_after_a_kill_matches_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
@@ -45,17 +31,7 @@ fn resume_after_a_kill_matches_an_uninterrupted_run() {
     let full = train(&data, &runs, "full", &[]).output().unwrap();
     assert!(full.status.success(), "{}", String::from_utf8_lossy(&full.stderr));
 
-    let mut child = train(&data, &runs, "killed", &[]).spawn().unwrap();
-    let progress = runs.join("killed/checkpoint/progress.json");
-    let t = Instant::now();
-    while !progress.exists() {
-        assert!(child.try_wait().unwrap().is_none(), "finished before the kill");
-        assert!(t.elapsed() < Duration::from_secs(300));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(child.try_wait().unwrap().is_none(), "still running when killed");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    common::kill_after_first_checkpoint(train(&data, &runs, "killed", &[]), &runs.join("killed/checkpoint/progress.json"));
     assert!(!runs.join("killed/summary.json").exists());
 
     let resumed = train(&data, &runs, "killed", &["--resume"]).output().unwrap();
@@ -68,8 +44,8 @@ fn resume_after_a_kill_matches_an_uninterrupted_run() {
         v
     };
     assert_eq!(summary("killed"), summary("full"), "same final metrics");
-    assert_eq!(epochs(&runs.join("killed")), epochs(&runs.join("full")), "same per-epoch log");
-    assert_eq!(epochs(&runs.join("full")).len(), 4);
+    assert_eq!(common::epochs_without_time(&runs.join("killed")), common::epochs_without_time(&runs.join("full")), "same per-epoch log");
+    assert_eq!(common::epochs_without_time(&runs.join("full")).len(), 4);
     // The CSV view has a header and one row per epoch, without the wall-clock column equal.
     let csv = |name: &str| -> Vec<String> {
         std::fs::read_to_string(runs.join(name).join("epochs.csv")).unwrap().lines().map(|l| l.rsplit_once(',').unwrap().0.to_owned()).collect()

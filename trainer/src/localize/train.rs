@@ -23,7 +23,8 @@ use super::model::{AvLocalizer, LocalizerSize};
 use crate::balance::{balanced_step, encoder_conv_ids, logits_vec, Balance, EpochTally, StepRecord, StepRule, TrainStats};
 use crate::data::{LoaderConfig, ShardSet, Subset};
 use crate::model::ModelPreset;
-use crate::run_log::{append_line, write_csv, RunFolder, StepLog};
+use crate::checkpoint::{Checkpoints, Progress};
+use crate::run_log::{append_line, read_jsonl, write_csv, StepLog};
 
 /// Everything that decides a localization run; saved as `config.json` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,10 +153,14 @@ fn csv_row(l: &LocalizeEpoch) -> String {
     )
 }
 
-/// Trains one localization run on backend `B`.
-pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, progress: bool) -> Result<LocalizeSummary> {
+/// Trains one localization run on backend `B`. With `resume`, continues from the run folder's
+/// last checkpoint (same config required) and ends exactly as an uninterrupted run would.
+pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, progress: bool, resume: bool) -> Result<LocalizeSummary> {
     B::seed(device, cfg.seed);
-    let folder = RunFolder::create(cfg.out.join(&cfg.name), cfg)?;
+    let dir = cfg.out.join(&cfg.name);
+    let (checkpoints, resumed) = Checkpoints::open::<LocalizeMetrics>(&dir, cfg, resume)?;
+    let next_epoch = resumed.as_ref().map_or(0, |p| p.next_epoch);
+    let path = |name: &str| dir.join(name);
     let train_set = ShardSet::open(&cfg.data, Split::Train)?;
     let val_set = ShardSet::open(&cfg.data, Split::Val).context("localization selects its model on the val split")?;
     let test_set = ShardSet::open(&cfg.data, Split::Test)?;
@@ -176,13 +181,24 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
     };
     let mut model = AvLocalizer::<B>::new(cfg.model, classes, device);
     let mut optim = AdamConfig::new().init::<B, AvLocalizer<B>>();
+    let (mut best, mut step) = (None::<(f64, usize, LocalizeMetrics)>, 0usize);
+    if let Some(p) = &resumed {
+        (model, optim) = checkpoints.restore(p, model, optim, device)?;
+        (best, step) = (p.best, p.step);
+        if progress {
+            eprintln!("{}: resuming at epoch {}", cfg.name, p.next_epoch);
+        }
+    }
+    // After a restore: the parameters (and their ids) are the checkpoint's.
     let (audio_ids, visual_ids) = encoder_conv_ids(&model.audio_net, &model.visual_net);
     let rule = StepRule { method: cfg.balance, alpha: cfg.alpha, audio_ids, visual_ids };
     let ce = CrossEntropyLossConfig::new().init(device);
-    let (mut best, mut step, mut logs) = (None::<(f64, usize, LocalizeMetrics)>, 0usize, Vec::new());
-    let mut steps = StepLog::open(folder.path("steps.jsonl"))?;
+    // Logs kept in memory for the table and plots, read once here (a resumed run's earlier epochs).
+    let mut logs: Vec<LocalizeEpoch> = read_jsonl(&path("epochs.jsonl"))?;
+    let mut steps = StepLog::open(path("steps.jsonl"))?;
     let bar = crate::progress::epoch_bar(progress, cfg.epochs, &cfg.name);
-    for epoch in 0..cfg.epochs {
+    bar.skip(next_epoch);
+    for epoch in next_epoch..cfg.epochs {
         let started = Instant::now();
         B::seed(device, cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
         let lr = cfg.lr * cfg.lr_gamma.powi((epoch / cfg.lr_step.max(1)) as i32);
@@ -211,22 +227,23 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
             test,
             seconds: started.elapsed().as_secs_f64(),
         };
-        append_line(&folder.path("epochs.jsonl"), &log)?;
+        append_line(&path("epochs.jsonl"), &log)?;
         bar.epoch_done(format!(
             "epoch {epoch}: loss {:.3}  test segment acc {:.3} (event {:.3}, background {:.3}; audio {:.3}, visual {:.3})  k_a {:.2} k_v {:.2}",
             log.train.train_loss, test.fused.all, test.fused.event, test.fused.background, test.audio.all, test.visual.all, log.train.mean_k_a, log.train.mean_k_v
         ));
         if best.as_ref().is_none_or(|(s, _, _)| val.fused.all > *s) {
             best = Some((val.fused.all, epoch, test));
-            valid.save_file(folder.path("model-best"), &BinFileRecorder::<FullPrecisionSettings>::new()).context("saving the best model")?;
+            valid.save_file(path("model-best"), &BinFileRecorder::<FullPrecisionSettings>::new()).context("saving the best model")?;
         }
+        checkpoints.save(epoch, &model, &optim, &Progress { next_epoch: epoch + 1, step, best })?;
         logs.push(log);
-        write_csv(&folder.path("epochs.csv"), CSV_HEADER, logs.iter().map(csv_row))?;
-        crate::plot::localization_plots(folder.dir(), &logs, &steps.records)?;
+        write_csv(&path("epochs.csv"), CSV_HEADER, logs.iter().map(csv_row))?;
+        crate::plot::localization_plots(&dir, &logs, &steps.records)?;
     }
     bar.finish();
     let (_, best_epoch, test) = best.context("no epoch ran")?;
-    let summary = LocalizeSummary { best_epoch, test, run_dir: folder.dir().to_path_buf() };
-    std::fs::write(folder.path("summary.json"), serde_json::to_string_pretty(&summary)?)?;
+    let summary = LocalizeSummary { best_epoch, test, run_dir: dir.clone() };
+    std::fs::write(path("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     Ok(summary)
 }

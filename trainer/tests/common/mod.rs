@@ -46,3 +46,32 @@ pub fn shards(dir: &std::path::Path, split: Split, rows: usize) {
     }
 }
 
+
+/// Starts `cmd` (a training run) and SIGKILLs it once its first checkpoint is committed
+/// (`progress`) while it is still running: what `--resume` must recover from.
+pub fn kill_after_first_checkpoint(mut cmd: std::process::Command, progress: &std::path::Path) {
+    use std::time::{Duration, Instant};
+    let mut child = cmd.spawn().unwrap();
+    let t = Instant::now();
+    while !progress.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "finished before the kill");
+        assert!(t.elapsed() < Duration::from_secs(300));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "still running when killed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A run's `epochs.jsonl` without the wall-clock field.
+pub fn epochs_without_time(run: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("epochs.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("seconds");
+            v
+        })
+        .collect()
+}

@@ -1,0 +1,111 @@
+//! Per-epoch checkpoints and `--resume`, for the classifier and the localizer alike.
+//!
+//! After every epoch: `checkpoint/model-eNNNN.bin`, `checkpoint/optim-eNNNN.bin`, then
+//! `checkpoint/progress.json` (written atomically) naming the next epoch: the commit point. A kill
+//! at any moment leaves either the previous committed checkpoint or the new one. A resumed run
+//! reloads model and optimiser, drops log lines of epochs after the checkpoint, reseeds per epoch
+//! as the uninterrupted run does, and so ends with the same metrics and logs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use burn::module::AutodiffModule;
+use burn::optim::Optimizer;
+use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+type Rec = BinFileRecorder<FullPrecisionSettings>;
+
+/// Where a run stands: the next epoch to train, the step counter, and the best epoch so far
+/// (selection score, epoch, its test metrics `M`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Progress<M> {
+    pub next_epoch: usize,
+    pub step: usize,
+    pub best: Option<(f64, usize, M)>,
+}
+
+/// A run folder's checkpoints.
+pub struct Checkpoints {
+    dir: PathBuf,
+    rec: Rec,
+}
+
+impl Checkpoints {
+    /// Opens `dir` for a run of `config`: writes `config.json`. With `resume` and a committed
+    /// checkpoint, the saved config must be the same (else an error) and the run's progress is
+    /// returned, with `epochs.jsonl` and `steps.jsonl` cut back to the epochs before it. Otherwise
+    /// a fresh run: a checkpoint and logs left by an earlier run of this name are forgotten.
+    pub fn open<M: DeserializeOwned>(dir: &Path, config: &impl Serialize, resume: bool) -> Result<(Self, Option<Progress<M>>)> {
+        std::fs::create_dir_all(dir.join("checkpoint")).with_context(|| dir.display().to_string())?;
+        let config_json = serde_json::to_string_pretty(config)?;
+        let progress_path = dir.join("checkpoint/progress.json");
+        let resumed: Option<Progress<M>> = if resume && progress_path.exists() {
+            let saved = std::fs::read_to_string(dir.join("config.json")).context("resume: no config.json in the run folder")?;
+            anyhow::ensure!(saved == config_json, "resume: {} was made with another config; start a new run (other --name)", dir.display());
+            Some(serde_json::from_slice(&std::fs::read(&progress_path)?).with_context(|| progress_path.display().to_string())?)
+        } else {
+            // A checkpoint left by an earlier run of this name must never be resumed.
+            let _ = std::fs::remove_file(&progress_path);
+            None
+        };
+        std::fs::write(dir.join("config.json"), &config_json).with_context(|| dir.display().to_string())?;
+        let next_epoch = resumed.as_ref().map_or(0, |p| p.next_epoch);
+        for f in ["epochs.jsonl", "steps.jsonl"] {
+            truncate_log(&dir.join(f), next_epoch)?;
+        }
+        let _ = std::fs::remove_file(dir.join("summary.json"));
+        Ok((Self { dir: dir.to_path_buf(), rec: Rec::new() }, resumed))
+    }
+
+    fn stem(&self, what: &str, epoch: usize) -> PathBuf {
+        self.dir.join("checkpoint").join(format!("{what}-e{epoch:04}"))
+    }
+
+    /// Model and optimiser as the checkpoint before `progress.next_epoch` left them.
+    pub fn restore<B, Mo, O, M>(&self, progress: &Progress<M>, model: Mo, optim: O, device: &B::Device) -> Result<(Mo, O)>
+    where
+        B: AutodiffBackend,
+        Mo: AutodiffModule<B>,
+        O: Optimizer<Mo, B>,
+    {
+        let last = progress.next_epoch.checked_sub(1).context("resume: a checkpoint before the first epoch")?;
+        let model = model.load_file(self.stem("model", last), &self.rec, device).context("resume: loading the model")?;
+        let record = self.rec.load(self.stem("optim", last), device).context("resume: loading the optimiser")?;
+        Ok((model, optim.load_record(record)))
+    }
+
+    /// Saves the checkpoint after `epoch` (model and optimiser files first, then the progress
+    /// file that commits them) and removes the previous epoch's files.
+    pub fn save<B, Mo, O, M>(&self, epoch: usize, model: &Mo, optim: &O, progress: &Progress<M>) -> Result<()>
+    where
+        B: AutodiffBackend,
+        Mo: AutodiffModule<B>,
+        O: Optimizer<Mo, B>,
+        M: Serialize,
+    {
+        model.clone().save_file(self.stem("model", epoch), &self.rec).context("saving the model")?;
+        self.rec.record(optim.to_record(), self.stem("optim", epoch)).context("saving the optimiser")?;
+        let json = serde_json::to_string_pretty(progress)?;
+        datasets::index::write_atomic(&self.dir.join("checkpoint/progress.json"), json.as_bytes())?;
+        if epoch > 0 {
+            for what in ["model", "optim"] {
+                let _ = std::fs::remove_file(self.stem(what, epoch - 1).with_extension("bin"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Keeps only log lines of epochs before `next_epoch` (a resumed run rewrites the rest).
+fn truncate_log(path: &Path, next_epoch: usize) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let kept: String = text
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["epoch"].as_u64()).is_some_and(|e| (e as usize) < next_epoch))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(path, kept).with_context(|| path.display().to_string())
+}

@@ -24,7 +24,7 @@ use crate::checkpoint::{Checkpoints, Progress};
 use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
 use crate::metrics::{evaluate, HeadMetrics};
 use crate::model::{AvClassifier, FusionKind, ModelPreset};
-use crate::run_log::{append_line, read_jsonl, StepLog};
+use crate::run_log::{append_line, read_jsonl, write_csv, StepLog};
 
 /// Everything that decides a run; saved as `config.json` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,12 +157,7 @@ fn csv_row(l: &EpochLog) -> String {
 
 /// `epochs.csv` is derived from `epochs.jsonl` (the source of truth) when a run (re)starts.
 fn rewrite_csv(dir: &Path, history: &[EpochLog]) -> Result<()> {
-    let mut out = format!("{CSV_HEADER}\n");
-    for log in history {
-        out += &format!("{}\n", csv_row(log));
-    }
-    std::fs::write(dir.join("epochs.csv"), out)?;
-    Ok(())
+    write_csv(&dir.join("epochs.csv"), CSV_HEADER, history.iter().map(csv_row))
 }
 
 fn append_csv(path: &Path, log: &EpochLog) -> Result<()> {

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use ffmpeg::format::sample::{Sample, Type as SampleType};
 use ffmpeg::util::channel_layout::ChannelLayout;
-use ffmpeg::{codec, format, frame, media, software::resampling};
+use ffmpeg::{codec, frame, media, software::resampling};
 use ffmpeg_next as ffmpeg;
 
-use super::{ff, init, DecodeError};
+use super::{ff, open_input, DecodeError};
 
 /// A mono waveform and what the source was.
 #[derive(Debug, Clone)]
@@ -83,12 +83,7 @@ pub fn decode_audio(path: &Path, target_rate: Option<u32>) -> Result<DecodedAudi
 /// Like [`decode_audio`], but stops once `max_samples` output samples exist (a preset that cuts
 /// to a fixed length needs no more); the result is then exactly `max_samples` long.
 pub fn decode_audio_prefix(path: &Path, target_rate: Option<u32>, max_samples: Option<usize>) -> Result<DecodedAudio, DecodeError> {
-    init();
-    // No frame-rate probing: it decodes video frames (20 ms for a high-bitrate 720p phone clip)
-    // to estimate a rate the audio never uses.
-    let mut options = ffmpeg::Dictionary::new();
-    options.set("fpsprobesize", "0");
-    let mut ictx = format::input_with_dictionary(&path, options).map_err(DecodeError::Open)?;
+    let mut ictx = open_input(path)?;
     let stream = ictx.streams().best(media::Type::Audio).ok_or(DecodeError::NoAudioStream)?;
     let index = stream.index();
     let mut decoder = codec::context::Context::from_parameters(stream.parameters())

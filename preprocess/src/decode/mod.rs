@@ -32,6 +32,17 @@ pub(crate) fn ff(what: &'static str) -> impl FnOnce(ffmpeg::Error) -> DecodeErro
     move |source| DecodeError::Ffmpeg { what, source }
 }
 
+/// Opens a media file for reading, without FFmpeg's frame-rate probing: that decodes up to 20
+/// video frames at open (20 ms for a high-bitrate 720p phone clip) to estimate a rate neither the
+/// audio nor the sampler needs (`sample_frames` estimates one from packets when the container
+/// states none).
+pub(crate) fn open_input(path: &std::path::Path) -> Result<ffmpeg::format::context::Input, DecodeError> {
+    init();
+    let mut options = ffmpeg::Dictionary::new();
+    options.set("fpsprobesize", "0");
+    ffmpeg::format::input_with_dictionary(&path, options).map_err(DecodeError::Open)
+}
+
 /// Initialises FFmpeg once and keeps its own logging quiet (failures are reported by us, per file).
 pub fn init() {
     static ONCE: std::sync::Once = std::sync::Once::new();

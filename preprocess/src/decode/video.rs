@@ -12,7 +12,7 @@ use ffmpeg_next as ffmpeg;
 use image::RgbImage;
 
 use super::gate::{PacketGate, PacketTimes, Step, Targets};
-use super::{ff, init, DecodeError};
+use super::{ff, open_input, DecodeError};
 
 /// Which frames to take.
 #[derive(Debug, Clone, Copy)]
@@ -185,12 +185,7 @@ impl Sampler {
 
 /// Decodes the best video stream of `path` and returns the frames `plan` selects.
 pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(VideoInfo, Vec<SampledFrame>), DecodeError> {
-    init();
-    // No frame-rate probing at open (it decodes up to 20 frames: 20 ms for a high-bitrate 720p
-    // phone clip); a stream whose container gives no rate gets one from its packets below.
-    let mut options = ffmpeg::Dictionary::new();
-    options.set("fpsprobesize", "0");
-    let mut ictx = format::input_with_dictionary(&path, options).map_err(DecodeError::Open)?;
+    let mut ictx = open_input(path)?;
     let stream = ictx.streams().best(media::Type::Video).ok_or(DecodeError::NoVideoStream)?;
     let index = stream.index();
     let tb = f64::from(stream.time_base());
@@ -216,7 +211,7 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
     // Targets inside the duration (at least one: a clip shorter than the phase shows its first
     // frame); all of `max_frames` when the file does not say how long it is.
     let inside = duration_s.map_or(plan.max_frames, |d| (0..plan.max_frames).take_while(|&i| i == 0 || (i as f64 + plan.phase) / plan.fps < d).count());
-    let targets = Targets { fps: plan.fps, phase: plan.phase, count: inside.min(plan.max_frames) };
+    let targets = Targets { fps: plan.fps, phase: plan.phase, count: inside };
     let mut sampler = Sampler {
         targets,
         conv: Converter { scaler: None, short_side, rotation },
@@ -238,11 +233,12 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
         if s.index() != index {
             continue;
         }
-        if let Some(t) = seconds(packet.pts()) {
+        let pts = seconds(packet.pts());
+        if let Some(t) = pts {
             span = Some(span.map_or((t, t, 1), |(a, b, n)| (a.min(t), b.max(t), n + 1)));
         }
         if plan.skip_unneeded {
-            let times = PacketTimes { pts: seconds(packet.pts()), dts: seconds(packet.dts()), key: packet.is_key() };
+            let times = PacketTimes { pts, dts: seconds(packet.dts()), key: packet.is_key() };
             gate.push(times, packet);
             while let Some(step) = gate.pop(false) {
                 sampler.step(&mut decoder, step)?;
@@ -265,11 +261,11 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
         let _ = decoder.send_eof();
         sampler.receive(&mut decoder)?;
     }
-    let Sampler { mut conv, mut selected, previous, errors, .. } = sampler;
+    let Sampler { mut conv, mut selected, previous, errors, frame_interval, .. } = sampler;
     let Some((last_t, last)) = previous else { return Err(DecodeError::NoVideoFrames { errors }) };
     // Targets after the last frame but inside the video's duration show the last frame; once
     // settled, the last frame decoded is the one on screen at every target left.
-    let end = duration_s.unwrap_or(last_t + 1.0 / fps.unwrap_or(25.0)).max(last_t);
+    let end = duration_s.unwrap_or(last_t + frame_interval).max(last_t);
     let unfilled = |selected: &Vec<SampledFrame>| selected.len() < targets.count && (settled || selected.is_empty() || targets.at(selected.len()) < end);
     if unfilled(&selected) {
         let img = conv.convert(&last)?;

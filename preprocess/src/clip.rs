@@ -9,7 +9,7 @@ use datasets::clip_id::join_under;
 use datasets::shard::{file_sha256, ClipRecord, Frame, Provenance};
 use datasets::Preset;
 
-use crate::decode::{decode_audio_prefix, sample_frames, FramePlan};
+use crate::decode::{decode_audio_prefix, decode_audio_video, sample_frames, FramePlan};
 use crate::spectrogram::compute;
 
 /// Policies of clip processing.
@@ -30,9 +30,21 @@ pub fn process_clip(root: &Path, clip: &ClipEntry, preset: &Preset, shape: [usiz
     let audio_path = join_under(root, audio_rel).map_err(|e| e.to_string())?;
     let in_file = |what: &str, p: &Path, e: &dyn std::fmt::Display| format!("{what} {}: {e}", p.display());
 
-    // A preset that cuts to a fixed length needs only that much audio decoded.
-    let audio = decode_audio_prefix(&audio_path, preset.audio.sample_rate, preset.audio.fixed_samples())
-        .map_err(|e| in_file("audio of", audio_rel, &e))?;
+    let fp = &preset.frames;
+    let max_frames = fp.exact_frames.or(fp.max_frames).unwrap_or(u32::MAX) as usize;
+    let plan = FramePlan { fps: fp.fps, phase: fp.phase, max_frames, skip_unneeded: true };
+    // A preset that cuts to a fixed length needs only that much audio decoded. Audio and frames
+    // of one file come from one pass over it; a separate audio file is read on its own.
+    let (rate, max_samples) = (preset.audio.sample_rate, preset.audio.fixed_samples());
+    let (audio, video) = if clip.audio.is_some() {
+        (decode_audio_prefix(&audio_path, rate, max_samples), None)
+    } else {
+        match decode_audio_video(&video_path, rate, max_samples, &plan, fp.short_side) {
+            Ok((audio, video)) => (Ok(audio), Some(video)),
+            Err(e) => (Err(e), None),
+        }
+    };
+    let audio = audio.map_err(|e| in_file("audio of", audio_rel, &e))?;
     if audio.packet_errors > 0 && !opts.tolerate_decode_errors {
         return Err(in_file("audio of", audio_rel, &format!("{} undecodable packets (corrupt or truncated data)", audio.packet_errors)));
     }
@@ -40,11 +52,8 @@ pub fn process_clip(root: &Path, clip: &ClipEntry, preset: &Preset, shape: [usiz
     if spec.shape != shape {
         return Err(format!("audio of {}: spectrogram {:?}, the preset needs {:?}", audio_rel.display(), spec.shape, shape));
     }
-
-    let fp = &preset.frames;
-    let max_frames = fp.exact_frames.or(fp.max_frames).unwrap_or(u32::MAX) as usize;
-    let plan = FramePlan { fps: fp.fps, phase: fp.phase, max_frames, skip_unneeded: true };
-    let (info, mut sampled) = sample_frames(&video_path, &plan, fp.short_side).map_err(|e| in_file("video", &clip.video, &e))?;
+    let video = video.unwrap_or_else(|| sample_frames(&video_path, &plan, fp.short_side));
+    let (info, mut sampled) = video.map_err(|e| in_file("video", &clip.video, &e))?;
     if info.packet_errors > 0 && !opts.tolerate_decode_errors {
         return Err(in_file("video", &clip.video, &format!("{} undecodable packets (corrupt or truncated data)", info.packet_errors)));
     }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use preprocess::decode::{decode_audio, decode_audio_prefix, sample_frames, FramePlan};
+use preprocess::decode::{decode_audio, decode_audio_prefix, decode_audio_video, sample_frames, FramePlan};
 
 fn media(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/media").join(name)
@@ -180,6 +180,47 @@ fn audio_prefix_equals_the_start_of_the_full_decode() {
         let prefix = decode_audio_prefix(&media(name), Some(22050), Some(66150)).unwrap();
         assert_eq!(prefix.samples.len(), 66150, "{name}");
         assert_eq!(prefix.samples[..], full.samples[..66150], "{name}");
+    }
+}
+
+/// One pass over a file for both streams gives what the two separate decodes give: the same
+/// samples, the same frames at the same times, the same stream facts; and the same errors.
+#[test]
+fn one_pass_for_audio_and_video_equals_two_separate_decodes() {
+    for &(name, audio_ok, _, frames, _) in CASES {
+        for max_samples in [None, Some(66150)] {
+            let both = decode_audio_video(&media(name), Some(22050), max_samples, &PLAN, 64);
+            let audio = decode_audio_prefix(&media(name), Some(22050), max_samples);
+            let (audio_both, video_both) = match (both, audio) {
+                (Ok((a, v)), Ok(b)) => {
+                    assert!(a.samples == b.samples, "{name}: samples differ");
+                    assert_eq!((a.source_rate, a.source_channels, a.packet_errors), (b.source_rate, b.source_channels, b.packet_errors), "{name}");
+                    (a, v)
+                }
+                (Err(a), Err(b)) => {
+                    assert!(!audio_ok, "{name}: {a}");
+                    assert_eq!(a.to_string(), b.to_string(), "{name}");
+                    continue;
+                }
+                (a, b) => panic!("{name}: one pass {:?}, separate {:?}", a.map(|_| ()), b.map(|_| ())),
+            };
+            assert!(audio_both.duration_s > 0.0, "{name}");
+            match (video_both, sample_frames(&media(name), &PLAN, 64)) {
+                (Ok((ia, a)), Ok((ib, b))) => {
+                    assert_eq!(ia, ib, "{name}");
+                    assert_eq!(a.len(), b.len(), "{name}");
+                    for (x, y) in a.iter().zip(&b) {
+                        assert_eq!(x.time_s, y.time_s, "{name}");
+                        assert!(x.image == y.image, "{name}: frame at {} differs", x.time_s);
+                    }
+                }
+                (Err(a), Err(b)) => {
+                    assert!(frames.is_none(), "{name}: {a}");
+                    assert_eq!(a.to_string(), b.to_string(), "{name}");
+                }
+                (a, b) => panic!("{name}: one pass {:?}, separate {:?}", a.map(|_| ()), b.map(|_| ())),
+            }
+        }
     }
 }
 

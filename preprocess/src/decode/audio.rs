@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ffmpeg::format::sample::{Sample, Type as SampleType};
 use ffmpeg::util::channel_layout::ChannelLayout;
-use ffmpeg::{codec, frame, media, software::resampling};
+use ffmpeg::{codec, format, frame, media, software::resampling};
 use ffmpeg_next as ffmpeg;
 
 use super::{ff, open_input, DecodeError};
@@ -75,6 +75,85 @@ impl Downmixer {
     }
 }
 
+/// The best audio stream of an open file, decoded as its packets are read.
+pub(crate) struct AudioTrack {
+    index: usize,
+    decoder: ffmpeg::decoder::Audio,
+    mix: Downmixer,
+    frame: frame::Audio,
+    max_samples: Option<usize>,
+    source_rate: u32,
+    source_channels: u32,
+    errors: usize,
+}
+
+impl AudioTrack {
+    /// Opens the decoder of `ictx`'s best audio stream; `max_samples` stops it once that many
+    /// output samples exist.
+    pub(crate) fn open(ictx: &format::context::Input, target_rate: Option<u32>, max_samples: Option<usize>) -> Result<Self, DecodeError> {
+        let stream = ictx.streams().best(media::Type::Audio).ok_or(DecodeError::NoAudioStream)?;
+        let decoder = codec::context::Context::from_parameters(stream.parameters())
+            .and_then(|c| c.decoder().audio())
+            .map_err(ff("opening the audio decoder"))?;
+        let (source_rate, source_channels) = (decoder.rate(), u32::from(decoder.channels()));
+        let rate = target_rate.unwrap_or(source_rate);
+        Ok(Self {
+            index: stream.index(),
+            decoder,
+            mix: Downmixer { resampler: None, rate, out: Vec::new() },
+            frame: frame::Audio::empty(),
+            max_samples,
+            source_rate,
+            source_channels,
+            errors: 0,
+        })
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Whether more packets are needed.
+    pub(crate) fn wants(&self) -> bool {
+        self.max_samples.is_none_or(|m| self.mix.out.len() < m)
+    }
+
+    fn drain(&mut self) -> Result<(), DecodeError> {
+        while self.decoder.receive_frame(&mut self.frame).is_ok() {
+            self.mix.push(&mut self.frame)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes one packet of the stream; a rejected packet is counted.
+    pub(crate) fn push(&mut self, packet: &ffmpeg::Packet) -> Result<(), DecodeError> {
+        if self.decoder.send_packet(packet).is_err() {
+            self.errors += 1;
+            return Ok(());
+        }
+        self.drain()
+    }
+
+    /// The waveform, after what the decoder and resampler still hold.
+    pub(crate) fn finish(mut self) -> Result<DecodedAudio, DecodeError> {
+        if self.wants() {
+            let _ = self.decoder.send_eof();
+            self.drain()?;
+            self.mix.flush()?;
+        }
+        let Self { mut mix, max_samples, source_rate, source_channels, errors, .. } = self;
+        if let Some(m) = max_samples {
+            mix.out.truncate(m);
+        }
+        if mix.out.is_empty() {
+            return Err(DecodeError::NoAudioSamples { errors });
+        }
+        let rate = mix.rate;
+        let duration_s = mix.out.len() as f64 / f64::from(rate);
+        Ok(DecodedAudio { samples: mix.out, rate, source_rate, source_channels, duration_s, packet_errors: errors })
+    }
+}
+
 /// Decodes the best audio stream of `path` to mono f32 at `target_rate` (native when `None`).
 pub fn decode_audio(path: &Path, target_rate: Option<u32>) -> Result<DecodedAudio, DecodeError> {
     decode_audio_prefix(path, target_rate, None)
@@ -84,46 +163,14 @@ pub fn decode_audio(path: &Path, target_rate: Option<u32>) -> Result<DecodedAudi
 /// to a fixed length needs no more); the result is then exactly `max_samples` long.
 pub fn decode_audio_prefix(path: &Path, target_rate: Option<u32>, max_samples: Option<usize>) -> Result<DecodedAudio, DecodeError> {
     let mut ictx = open_input(path)?;
-    let stream = ictx.streams().best(media::Type::Audio).ok_or(DecodeError::NoAudioStream)?;
-    let index = stream.index();
-    let mut decoder = codec::context::Context::from_parameters(stream.parameters())
-        .and_then(|c| c.decoder().audio())
-        .map_err(ff("opening the audio decoder"))?;
-    let (source_rate, source_channels) = (decoder.rate(), u32::from(decoder.channels()));
-    let rate = target_rate.unwrap_or(source_rate);
-    let mut mix = Downmixer { resampler: None, rate, out: Vec::new() };
-    let mut errors = 0;
-    let mut frame = frame::Audio::empty();
-    let mut drain = |decoder: &mut ffmpeg::decoder::Audio, mix: &mut Downmixer| -> Result<(), DecodeError> {
-        while decoder.receive_frame(&mut frame).is_ok() {
-            mix.push(&mut frame)?;
-        }
-        Ok(())
-    };
+    let mut track = AudioTrack::open(&ictx, target_rate, max_samples)?;
     for (s, packet) in ictx.packets() {
-        if s.index() != index {
-            continue;
-        }
-        if decoder.send_packet(&packet).is_err() {
-            errors += 1;
-            continue;
-        }
-        drain(&mut decoder, &mut mix)?;
-        if max_samples.is_some_and(|m| mix.out.len() >= m) {
-            break;
+        if s.index() == track.index() {
+            track.push(&packet)?;
+            if !track.wants() {
+                break;
+            }
         }
     }
-    if max_samples.is_none_or(|m| mix.out.len() < m) {
-        let _ = decoder.send_eof();
-        drain(&mut decoder, &mut mix)?;
-        mix.flush()?;
-    }
-    if let Some(m) = max_samples {
-        mix.out.truncate(m);
-    }
-    if mix.out.is_empty() {
-        return Err(DecodeError::NoAudioSamples { errors });
-    }
-    let duration_s = mix.out.len() as f64 / f64::from(rate);
-    Ok(DecodedAudio { samples: mix.out, rate, source_rate, source_channels, duration_s, packet_errors: errors })
+    track.finish()
 }

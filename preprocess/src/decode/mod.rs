@@ -7,6 +7,9 @@ mod video;
 pub use audio::{decode_audio, decode_audio_prefix, DecodedAudio};
 pub use video::{sample_frames, FramePlan, SampledFrame, VideoInfo};
 
+use audio::AudioTrack;
+use video::VideoTrack;
+
 use ffmpeg_next as ffmpeg;
 
 /// Why a file could not be decoded; recorded in the index as the clip's failure reason.
@@ -41,6 +44,45 @@ pub(crate) fn open_input(path: &std::path::Path) -> Result<ffmpeg::format::conte
     let mut options = ffmpeg::Dictionary::new();
     options.set("fpsprobesize", "0");
     ffmpeg::format::input_with_dictionary(&path, options).map_err(DecodeError::Open)
+}
+
+/// What [`decode_audio_video`] returns: the audio, and the video's frames or why they failed.
+pub type AudioVideo = (DecodedAudio, Result<(VideoInfo, Vec<SampledFrame>), DecodeError>);
+
+/// The audio (as [`decode_audio_prefix`]) and the frames (as [`sample_frames`]) of one file, from
+/// one open and one pass over its packets: the demuxer reads the file once, and FFmpeg's stream
+/// probing at open (which decodes the first frames: seven of an H.264 stream, to guess its
+/// reordering depth) runs once. The outer error is the file's or the audio's (checked first, as
+/// a clip without usable audio needs no frames); the inner one the video's.
+pub fn decode_audio_video(
+    path: &std::path::Path,
+    target_rate: Option<u32>,
+    max_samples: Option<usize>,
+    plan: &FramePlan,
+    short_side: u32,
+) -> Result<AudioVideo, DecodeError> {
+    let mut ictx = open_input(path)?;
+    let mut audio = AudioTrack::open(&ictx, target_rate, max_samples)?;
+    let mut video = VideoTrack::open(&ictx, plan, short_side);
+    let (a, v) = (audio.index(), video.as_ref().map_or(usize::MAX, VideoTrack::index));
+    let (mut audio_wants, mut video_wants) = (audio.wants(), video.as_ref().is_ok_and(VideoTrack::wants));
+    for (s, packet) in ictx.packets() {
+        if s.index() == a && audio_wants {
+            audio.push(&packet)?;
+            audio_wants = audio.wants();
+        } else if s.index() == v && video_wants {
+            if let Ok(track) = video.as_mut() {
+                if let Err(e) = track.push(packet) {
+                    video = Err(e);
+                }
+            }
+            video_wants = video.as_ref().is_ok_and(VideoTrack::wants);
+        }
+        if !audio_wants && !video_wants {
+            break;
+        }
+    }
+    Ok((audio.finish()?, video.and_then(VideoTrack::finish)))
 }
 
 /// Initialises FFmpeg once and keeps its own logging quiet (failures are reported by us, per file).

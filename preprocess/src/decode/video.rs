@@ -183,99 +183,145 @@ impl Sampler {
     }
 }
 
+/// The best video stream of an open file, sampled as its packets are read.
+pub(crate) struct VideoTrack {
+    index: usize,
+    decoder: ffmpeg::decoder::Video,
+    skip_unneeded: bool,
+    sampler: Sampler,
+    gate: PacketGate<ffmpeg::Packet>,
+    info: VideoInfo,
+    /// Presentation times seen (first, last, count): the frame rate when the container has none.
+    span: Option<(f64, f64, usize)>,
+    /// Every packet that can be shown at or before the last target went to the decoder.
+    settled: bool,
+}
+
+impl VideoTrack {
+    /// Opens the decoder of `ictx`'s best video stream and plans the targets.
+    pub(crate) fn open(ictx: &format::context::Input, plan: &FramePlan, short_side: u32) -> Result<Self, DecodeError> {
+        let stream = ictx.streams().best(media::Type::Video).ok_or(DecodeError::NoVideoStream)?;
+        let tb = f64::from(stream.time_base());
+        let start = if stream.start_time() == ffmpeg::ffi::AV_NOPTS_VALUE { 0 } else { stream.start_time() };
+        let rate = stream.avg_frame_rate();
+        let fps = (rate.denominator() != 0 && rate.numerator() > 0).then(|| f64::from(rate));
+        let duration_s = if ictx.duration() > 0 {
+            Some(ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE))
+        } else if stream.duration() > 0 {
+            Some(stream.duration() as f64 * tb)
+        } else {
+            None
+        };
+        let rotation = rotation(&stream);
+        let decoder = codec::context::Context::from_parameters(stream.parameters())
+            .and_then(|c| c.decoder().video())
+            .map_err(ff("opening the video decoder"))?;
+        let (width, height) = (decoder.width(), decoder.height());
+        if width == 0 || height == 0 || u64::from(width) * u64::from(height) > MAX_PIXELS {
+            return Err(DecodeError::AbsurdDimensions { width, height });
+        }
+        // Targets inside the duration (at least one: a clip shorter than the phase shows its
+        // first frame); all of `max_frames` when the file does not say how long it is.
+        let inside = duration_s.map_or(plan.max_frames, |d| (0..plan.max_frames).take_while(|&i| i == 0 || (i as f64 + plan.phase) / plan.fps < d).count());
+        let targets = Targets { fps: plan.fps, phase: plan.phase, count: inside };
+        let sampler = Sampler {
+            targets,
+            conv: Converter { scaler: None, short_side, rotation },
+            selected: Vec::new(),
+            previous: None,
+            errors: 0,
+            skipping: false,
+            start,
+            tb,
+            frame_interval: 1.0 / fps.unwrap_or(25.0),
+        };
+        Ok(Self {
+            index: stream.index(),
+            decoder,
+            skip_unneeded: plan.skip_unneeded,
+            sampler,
+            gate: PacketGate::new(targets),
+            info: VideoInfo { width, height, fps, duration_s, rotation, packet_errors: 0 },
+            span: None,
+            settled: false,
+        })
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Whether more packets can change what is selected: not once everything selectable is
+    /// selected or on its way.
+    pub(crate) fn wants(&self) -> bool {
+        !(self.sampler.done() || self.settled)
+    }
+
+    /// Takes one packet of the stream: to the gate, or straight to the decoder.
+    pub(crate) fn push(&mut self, packet: ffmpeg::Packet) -> Result<(), DecodeError> {
+        let (start, tb) = (self.sampler.start, self.sampler.tb);
+        let seconds = |t: Option<i64>| t.map(|t| (t - start) as f64 * tb);
+        let pts = seconds(packet.pts());
+        if let Some(t) = pts {
+            self.span = Some(self.span.map_or((t, t, 1), |(a, b, n)| (a.min(t), b.max(t), n + 1)));
+        }
+        if self.skip_unneeded {
+            let times = PacketTimes { pts, dts: seconds(packet.dts()), key: packet.is_key() };
+            self.gate.push(times, packet);
+            while let Some(step) = self.gate.pop(false) {
+                self.sampler.step(&mut self.decoder, step)?;
+            }
+            self.settled = self.gate.settled();
+            Ok(())
+        } else {
+            self.sampler.feed(&mut self.decoder, &packet, false)
+        }
+    }
+
+    /// The frames selected, after what the gate and the decoder still hold.
+    pub(crate) fn finish(self) -> Result<(VideoInfo, Vec<SampledFrame>), DecodeError> {
+        let Self { mut decoder, mut sampler, mut gate, mut info, span, settled, .. } = self;
+        if !sampler.done() {
+            if !settled {
+                // Targets past the last packet show the last frame: decode what is still waiting.
+                while let Some(step) = gate.pop(true) {
+                    sampler.step(&mut decoder, step)?;
+                }
+            }
+            let _ = decoder.send_eof();
+            sampler.receive(&mut decoder)?;
+        }
+        let Sampler { targets, mut conv, mut selected, previous, errors, frame_interval, .. } = sampler;
+        let Some((last_t, last)) = previous else { return Err(DecodeError::NoVideoFrames { errors }) };
+        // Targets after the last frame but inside the video's duration show the last frame; once
+        // settled, the last frame decoded is the one on screen at every target left.
+        let end = info.duration_s.unwrap_or(last_t + frame_interval).max(last_t);
+        let unfilled = |selected: &Vec<SampledFrame>| selected.len() < targets.count && (settled || selected.is_empty() || targets.at(selected.len()) < end);
+        if unfilled(&selected) {
+            let img = conv.convert(&last)?;
+            while unfilled(&selected) {
+                selected.push(SampledFrame { time_s: last_t, image: img.clone() });
+            }
+        }
+        info.packet_errors = errors;
+        if info.fps.is_none() {
+            info.fps = span.and_then(|(a, b, n)| (n > 1 && b > a).then(|| (n - 1) as f64 / (b - a)));
+        }
+        Ok((info, selected))
+    }
+}
+
 /// Decodes the best video stream of `path` and returns the frames `plan` selects.
 pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(VideoInfo, Vec<SampledFrame>), DecodeError> {
     let mut ictx = open_input(path)?;
-    let stream = ictx.streams().best(media::Type::Video).ok_or(DecodeError::NoVideoStream)?;
-    let index = stream.index();
-    let tb = f64::from(stream.time_base());
-    let start = if stream.start_time() == ffmpeg::ffi::AV_NOPTS_VALUE { 0 } else { stream.start_time() };
-    let rate = stream.avg_frame_rate();
-    let fps = (rate.denominator() != 0 && rate.numerator() > 0).then(|| f64::from(rate));
-    let duration_s = if ictx.duration() > 0 {
-        Some(ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE))
-    } else if stream.duration() > 0 {
-        Some(stream.duration() as f64 * tb)
-    } else {
-        None
-    };
-    let rotation = rotation(&stream);
-    let mut decoder = codec::context::Context::from_parameters(stream.parameters())
-        .and_then(|c| c.decoder().video())
-        .map_err(ff("opening the video decoder"))?;
-    let (width, height) = (decoder.width(), decoder.height());
-    if width == 0 || height == 0 || u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(DecodeError::AbsurdDimensions { width, height });
-    }
-    let mut info = VideoInfo { width, height, fps, duration_s, rotation, packet_errors: 0 };
-    // Targets inside the duration (at least one: a clip shorter than the phase shows its first
-    // frame); all of `max_frames` when the file does not say how long it is.
-    let inside = duration_s.map_or(plan.max_frames, |d| (0..plan.max_frames).take_while(|&i| i == 0 || (i as f64 + plan.phase) / plan.fps < d).count());
-    let targets = Targets { fps: plan.fps, phase: plan.phase, count: inside };
-    let mut sampler = Sampler {
-        targets,
-        conv: Converter { scaler: None, short_side, rotation },
-        selected: Vec::new(),
-        previous: None,
-        errors: 0,
-        skipping: false,
-        start,
-        tb,
-        frame_interval: 1.0 / fps.unwrap_or(25.0),
-    };
-    let seconds = |t: Option<i64>| t.map(|t| (t - start) as f64 * tb);
-    let mut gate = PacketGate::new(targets);
-    // Presentation times seen (first, last, count): the frame rate when the container has none.
-    let mut span: Option<(f64, f64, usize)> = None;
-    // Every packet that can be shown at or before the last target went to the decoder.
-    let mut settled = false;
+    let mut track = VideoTrack::open(&ictx, plan, short_side)?;
     for (s, packet) in ictx.packets() {
-        if s.index() != index {
-            continue;
-        }
-        let pts = seconds(packet.pts());
-        if let Some(t) = pts {
-            span = Some(span.map_or((t, t, 1), |(a, b, n)| (a.min(t), b.max(t), n + 1)));
-        }
-        if plan.skip_unneeded {
-            let times = PacketTimes { pts, dts: seconds(packet.dts()), key: packet.is_key() };
-            gate.push(times, packet);
-            while let Some(step) = gate.pop(false) {
-                sampler.step(&mut decoder, step)?;
-            }
-            settled = gate.settled();
-        } else {
-            sampler.feed(&mut decoder, &packet, false)?;
-        }
-        if sampler.done() || settled {
-            break; // everything selectable is selected or on its way: stop reading
-        }
-    }
-    if !sampler.done() {
-        if !settled {
-            // Targets past the last packet show the last frame: decode what is still waiting.
-            while let Some(step) = gate.pop(true) {
-                sampler.step(&mut decoder, step)?;
+        if s.index() == track.index() {
+            track.push(packet)?;
+            if !track.wants() {
+                break;
             }
         }
-        let _ = decoder.send_eof();
-        sampler.receive(&mut decoder)?;
     }
-    let Sampler { mut conv, mut selected, previous, errors, frame_interval, .. } = sampler;
-    let Some((last_t, last)) = previous else { return Err(DecodeError::NoVideoFrames { errors }) };
-    // Targets after the last frame but inside the video's duration show the last frame; once
-    // settled, the last frame decoded is the one on screen at every target left.
-    let end = duration_s.unwrap_or(last_t + frame_interval).max(last_t);
-    let unfilled = |selected: &Vec<SampledFrame>| selected.len() < targets.count && (settled || selected.is_empty() || targets.at(selected.len()) < end);
-    if unfilled(&selected) {
-        let img = conv.convert(&last)?;
-        while unfilled(&selected) {
-            selected.push(SampledFrame { time_s: last_t, image: img.clone() });
-        }
-    }
-    info.packet_errors = errors;
-    if info.fps.is_none() {
-        info.fps = span.and_then(|(a, b, n)| (n > 1 && b > a).then(|| (n - 1) as f64 / (b - a)));
-    }
-    Ok((info, selected))
+    track.finish()
 }

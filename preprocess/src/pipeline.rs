@@ -91,6 +91,8 @@ struct PlannedShard<'a> {
     split: Split,
     name: String,
     clips: Vec<&'a ClipEntry>,
+    /// Each clip's video file size in bytes (0 when missing): the work estimate for scheduling.
+    sizes: Vec<u64>,
     fingerprint: String,
 }
 
@@ -123,14 +125,15 @@ fn plan<'a>(catalog: &'a Catalog, preset: &Preset, opts: &PrepareOptions) -> Vec
             h.update(preset_json.as_bytes());
             h.update(format!("{:?}|{}", opts.writer.rows_per_group, opts.writer.zstd_level));
             h.update(format!("{:?}", opts.clip.tolerate_decode_errors));
-            for c in chunk {
-                let size = std::fs::metadata(catalog.root.join(&c.video)).map(|m| m.len()).unwrap_or(0);
+            let sizes: Vec<u64> = chunk.iter().map(|c| std::fs::metadata(catalog.root.join(&c.video)).map_or(0, |m| m.len())).collect();
+            for (c, size) in chunk.iter().zip(&sizes) {
                 h.update(format!("{}|{}|{}|{:?}|{size}\n", c.clip_id, c.label, c.video.display(), c.audio));
             }
             shards.push(PlannedShard {
                 split,
                 name: shard_file_name(split, k, count),
                 clips: chunk.to_vec(),
+                sizes,
                 fingerprint: hex::encode(h.finalize()),
             });
         }
@@ -186,12 +189,19 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
         let mut failed = Vec::new();
         // Rows reach the writer in clip order, in batches of `window` clips (so the bytes do not
         // depend on timing), while the workers go on with the next clips: no barrier between
-        // batches. Bounded memory: at most two windows of clips are in flight or waiting.
+        // batches. Bounded memory: at most two windows of clips are in flight or waiting. Each
+        // window is queued largest file first, so the clips the shard ends on are small ones
+        // and no core idles long at its end (the pool takes queued work in order).
         let window = opts.writer.rows_per_group.max(opts.jobs * 2).max(1);
         let clips = &shard.clips;
+        let largest_first = |w: usize| {
+            let mut order: Vec<usize> = (w * window..((w + 1) * window).min(clips.len())).collect();
+            order.sort_by_key(|&i| std::cmp::Reverse(shard.sizes[i]));
+            order
+        };
         let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<ClipRecord, String>)>();
         pool.in_place_scope(|scope| -> Result<(), PipelineError> {
-            let mut spawned = 0;
+            let mut queued_windows = 0;
             let spawn = |i: usize| {
                 let (tx, c, media_ms, bar) = (tx.clone(), &clips[i], &media_ms, &bar);
                 scope.spawn(move |_| {
@@ -206,9 +216,9 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
             let mut done: BTreeMap<usize, Result<ClipRecord, String>> = BTreeMap::new();
             let mut rows = Vec::with_capacity(window);
             for next in 0..clips.len() {
-                while spawned < clips.len() && spawned < next + 2 * window {
-                    spawn(spawned);
-                    spawned += 1;
+                while queued_windows * window < clips.len() && queued_windows * window <= next + window {
+                    largest_first(queued_windows).into_iter().for_each(spawn);
+                    queued_windows += 1;
                 }
                 let r = loop {
                     if let Some(r) = done.remove(&next) {

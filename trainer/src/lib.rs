@@ -25,5 +25,7 @@ pub mod transform;
 /// The autodiff backend of this build: CUDA with `--features cuda`, else Flex on the CPU.
 #[cfg(feature = "cuda")]
 pub type Backend = burn::backend::Autodiff<burn::backend::Cuda>;
-#[cfg(not(feature = "cuda"))]
+#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+pub type Backend = burn::backend::Autodiff<burn::backend::Wgpu>;
+#[cfg(not(any(feature = "cuda", feature = "wgpu")))]
 pub type Backend = burn::backend::Autodiff<burn::backend::Flex>;

@@ -9,6 +9,8 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::{ConvOptions, PadMode};
 use serde::{Deserialize, Serialize};
 
 use crate::batch_norm::BatchNorm;
@@ -65,10 +67,30 @@ pub(crate) fn linear<B: Backend>(d_in: usize, d_out: usize, device: &B::Device) 
     l
 }
 
+/// The shortcut of a block that changes shape: a 1x1 convolution with stride, then batch norm.
 #[derive(Module, Debug)]
 pub struct Downsample<B: Backend> {
     conv: Conv2d<B>,
     bn: BatchNorm<B>,
+}
+
+impl<B: Backend> Downsample<B> {
+    /// The 1x1 strided convolution computed as the pixels it reads, `x[:, :, ::s, ::s]`, through
+    /// an unstrided 1x1 convolution: the same numbers, and a data gradient every backend gets
+    /// right. Burn 0.21's CubeCL kernels (CUDA, WebGPU) return a zero input gradient for a
+    /// convolution whose kernel is smaller than its stride (`conv_transpose2d_direct` loops over
+    /// an empty range), so the shortcut's gradient never reached the earlier layers on a GPU
+    /// (`tests/cubecl_backend.rs` caught it).
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [sh, sw] = self.conv.stride;
+        let [_, _, h, w] = x.dims();
+        let (oh, ow) = (h.div_ceil(sh), w.div_ceil(sw));
+        let x = if (oh * sh, ow * sw) == (h, w) { x } else { x.pad((0, ow * sw - w, 0, oh * sh - h), PadMode::Constant(0.0)) };
+        let [b, c, _, _] = x.dims();
+        let x = x.reshape([b, c, oh, sh, ow, sw]).slice([0..b, 0..c, 0..oh, 0..1, 0..ow, 0..1]).reshape([b, c, oh, ow]);
+        let y = conv2d(x, self.conv.weight.val(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
+        self.bn.forward(y)
+    }
 }
 
 #[derive(Module, Debug)]
@@ -99,7 +121,7 @@ impl<B: Backend> BasicBlock<B> {
         let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
         let out = self.bn2.forward(self.conv2.forward(out));
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x)),
+            Some(d) => d.forward(x),
             None => x,
         };
         relu(out + identity)
@@ -259,5 +281,34 @@ impl<B: Backend> AvClassifier<B> {
         // One average over T x H x W, as the reference's adaptive_avg_pool3d.
         let v = v.reshape([b, bt / b, d, h * w]).swap_dims(1, 2).reshape([b, d, (bt / b) * h * w]).mean_dim(2).reshape([b, d]);
         self.fusion.forward(a, v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+    use burn::tensor::Distribution;
+
+    type B = Autodiff<Flex>;
+
+    /// The shortcut through `x[:, :, ::s, ::s]` and an unstrided 1x1 convolution gives what the
+    /// strided convolution gives (Flex's is right; CubeCL's data gradient is not): outputs and
+    /// input gradients, on even and odd sizes (odd: the last row/column is read too).
+    #[test]
+    fn downsample_equals_the_strided_convolution() {
+        let device = Default::default();
+        for (cin, cout, stride, h, w) in [(4, 8, 2, 8, 6), (4, 8, 2, 7, 5), (3, 6, 2, 1, 1), (4, 4, 1, 5, 3)] {
+            let d = Downsample::<B> { conv: conv(cin, cout, 1, stride, 0).init(&device), bn: BatchNorm::new(cout, &device) };
+            let x = Tensor::<B, 4>::random([2, cin, h, w], Distribution::Normal(0.0, 1.0), &device).require_grad();
+            let ours = d.forward(x.clone());
+            let reference = d.bn.forward(d.conv.forward(x.clone()));
+            assert_eq!(ours.dims(), reference.dims(), "{h}x{w} stride {stride}");
+            let weights = Tensor::<B, 4>::random(ours.dims(), Distribution::Normal(0.0, 1.0), &device);
+            let g_ours = x.grad(&(ours.clone() * weights.clone()).sum().backward()).unwrap();
+            let g_ref = x.grad(&(reference.clone() * weights).sum().backward()).unwrap();
+            ours.into_data().assert_approx_eq::<f32>(&reference.into_data(), burn::tensor::Tolerance::absolute(1e-5));
+            g_ours.into_data().assert_approx_eq::<f32>(&g_ref.into_data(), burn::tensor::Tolerance::absolute(1e-5));
+        }
     }
 }

@@ -33,7 +33,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, then run the whole test suite (`cargo test --workspace`).
+    /// Set up, then run the whole test suite: `cargo test --workspace`, then the trainer's
+    /// GPU-kernel test on CubeCL's WebGPU runtime (`--features wgpu`, on Mesa's Vulkan driver).
     Test {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -83,7 +84,9 @@ fn run() -> Result<()> {
             system::ensure_ffmpeg_dev()?;
             let py = python::ensure_venv(&root)?;
             let py = py.to_string_lossy().into_owned();
-            cargo(&["test", "--workspace"], &args, &[("OGMGE_PYTHON", &py)])
+            cargo(&["test", "--workspace"], &args, &[("OGMGE_PYTHON", &py)])?;
+            // The kernels CUDA runs, on whatever Vulkan device is there (lavapipe on a CPU).
+            cargo(&["test", "-p", "trainer", "--features", "wgpu", "--test", "cubecl_backend"], &[], &[])
         }
         Cmd::Goldens => {
             let py = python::ensure_venv_with(&root, python::GOLDEN_PACKAGES)?;

@@ -1,5 +1,6 @@
 //! System packages: FFmpeg's development files, libjpeg-turbo's TurboJPEG and libclang (bindgen)
-//! for `preprocess`.
+//! for `preprocess`; a Vulkan driver (Mesa's, lavapipe on a machine without a GPU) for the test
+//! that runs the trainer's GPU kernels through CubeCL's WebGPU runtime.
 
 use std::process::{Command, Stdio};
 
@@ -14,6 +15,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "libturbojpeg0-dev",
     "libclang-dev",
     "pkg-config",
+    "mesa-vulkan-drivers",
+    "libvulkan1",
 ];
 
 fn ffmpeg_dev_present() -> bool {
@@ -25,7 +28,12 @@ fn ffmpeg_dev_present() -> bool {
         .args(["-c", "ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1"])
         .status()
         .is_ok_and(|s| s.success());
-    pkg && clang
+    // A Vulkan loader and at least one driver (an ICD manifest).
+    let vulkan = Command::new("sh")
+        .args(["-c", "ls /usr/lib/x86_64-linux-gnu/libvulkan.so.1 /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1"])
+        .status()
+        .is_ok_and(|s| s.success());
+    pkg && clang && vulkan
 }
 
 fn is_root() -> bool {
@@ -52,7 +60,7 @@ pub fn ensure_ffmpeg_dev() -> Result<()> {
             "FFmpeg development packages are missing and this user cannot install them.\nRun:\n  sudo sh -c '{install}'"
         );
     };
-    eprintln!("xtask: installing FFmpeg development packages: {}", APT_PACKAGES.join(" "));
+    eprintln!("xtask: installing system packages: {}", APT_PACKAGES.join(" "));
     let script = format!("{prefix}sh -c 'export DEBIAN_FRONTEND=noninteractive; {install}'");
     crate::run_cmd(Command::new("sh").args(["-c", &script]))?;
     if !ffmpeg_dev_present() {

@@ -26,7 +26,8 @@ pub struct DecodedAudio {
 
 struct Downmixer {
     resampler: Option<(resampling::Context, (Sample, ChannelLayout, u32))>,
-    rate: u32,
+    /// The output rate: the preset's, else the first decoded frame's.
+    rate: Option<u32>,
     out: Vec<f32>,
 }
 
@@ -44,9 +45,10 @@ impl Downmixer {
     fn push(&mut self, f: &mut frame::Audio) -> Result<(), DecodeError> {
         let layout = if f.channel_layout().is_empty() { ChannelLayout::default(i32::from(f.channels())) } else { f.channel_layout() };
         let key = (f.format(), layout, f.rate());
+        let rate = *self.rate.get_or_insert(f.rate());
         if self.resampler.as_ref().is_none_or(|(_, k)| *k != key) {
             self.flush()?;
-            let ctx = resampling::Context::get(key.0, layout, key.2, Sample::F32(SampleType::Packed), layout, self.rate)
+            let ctx = resampling::Context::get(key.0, layout, key.2, Sample::F32(SampleType::Packed), layout, rate)
                 .map_err(ff("creating the resampler"))?;
             self.resampler = Some((ctx, key));
         }
@@ -82,8 +84,9 @@ pub(crate) struct AudioTrack {
     mix: Downmixer,
     frame: frame::Audio,
     max_samples: Option<usize>,
-    source_rate: u32,
-    source_channels: u32,
+    /// Rate and channels of the first decoded frame: what the stream really is (a container can
+    /// state HE-AAC's core rate, half the decoded one).
+    source: Option<(u32, u32)>,
     errors: usize,
 }
 
@@ -95,16 +98,13 @@ impl AudioTrack {
         let decoder = codec::context::Context::from_parameters(stream.parameters())
             .and_then(|c| c.decoder().audio())
             .map_err(ff("opening the audio decoder"))?;
-        let (source_rate, source_channels) = (decoder.rate(), u32::from(decoder.channels()));
-        let rate = target_rate.unwrap_or(source_rate);
         Ok(Self {
             index: stream.index(),
             decoder,
-            mix: Downmixer { resampler: None, rate, out: Vec::new() },
+            mix: Downmixer { resampler: None, rate: target_rate, out: Vec::new() },
             frame: frame::Audio::empty(),
             max_samples,
-            source_rate,
-            source_channels,
+            source: None,
             errors: 0,
         })
     }
@@ -120,6 +120,7 @@ impl AudioTrack {
 
     fn drain(&mut self) -> Result<(), DecodeError> {
         while self.decoder.receive_frame(&mut self.frame).is_ok() {
+            self.source.get_or_insert((self.frame.rate(), u32::from(self.frame.channels())));
             self.mix.push(&mut self.frame)?;
         }
         Ok(())
@@ -141,14 +142,13 @@ impl AudioTrack {
             self.drain()?;
             self.mix.flush()?;
         }
-        let Self { mut mix, max_samples, source_rate, source_channels, errors, .. } = self;
+        let Self { mut mix, max_samples, source, errors, .. } = self;
         if let Some(m) = max_samples {
             mix.out.truncate(m);
         }
-        if mix.out.is_empty() {
+        let (Some((source_rate, source_channels)), Some(rate), false) = (source, mix.rate, mix.out.is_empty()) else {
             return Err(DecodeError::NoAudioSamples { errors });
-        }
-        let rate = mix.rate;
+        };
         let duration_s = mix.out.len() as f64 / f64::from(rate);
         Ok(DecodedAudio { samples: mix.out, rate, source_rate, source_channels, duration_s, packet_errors: errors })
     }

@@ -35,15 +35,66 @@ pub(crate) fn ff(what: &'static str) -> impl FnOnce(ffmpeg::Error) -> DecodeErro
     move |source| DecodeError::Ffmpeg { what, source }
 }
 
-/// Opens a media file for reading, without FFmpeg's frame-rate probing: that decodes up to 20
-/// video frames at open (20 ms for a high-bitrate 720p phone clip) to estimate a rate neither the
-/// audio nor the sampler needs (`sample_frames` estimates one from packets when the container
-/// states none).
+/// Opens a media file for reading. FFmpeg's stream probing at open reads packets and decodes
+/// some (seven frames of an H.264 stream, to guess its reordering depth; all of a WAV file) to
+/// learn what a container may not say. MP4/MOV with their sample tables and WAV say it all in
+/// their headers (durations, start times, frame rates, the reordering depth from the composition
+/// offsets, sizes, rates, channels: `quick_probe_keeps_every_stream_fact` checks each shared
+/// file), so they are opened with a minimal probe; anything else, or such a file whose header
+/// lacks any of it, gets the full probe. Frame-rate probing is never done: `sample_frames`
+/// estimates a rate from packets when the container states none.
 pub(crate) fn open_input(path: &std::path::Path) -> Result<ffmpeg::format::context::Input, DecodeError> {
     init();
+    if let Ok(ictx) = open_probed(path, Probe::Quick) {
+        if header_is_complete(&ictx) {
+            return Ok(ictx);
+        }
+    }
+    open_probed(path, Probe::Full).map_err(DecodeError::Open)
+}
+
+/// How much FFmpeg reads at open to learn the streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// One packet.
+    Quick,
+    /// FFmpeg's default (up to 5 MB / 5 s), without frame-rate probing.
+    Full,
+}
+
+fn open_probed(path: &std::path::Path, probe: Probe) -> Result<ffmpeg::format::context::Input, ffmpeg::Error> {
     let mut options = ffmpeg::Dictionary::new();
     options.set("fpsprobesize", "0");
-    ffmpeg::format::input_with_dictionary(&path, options).map_err(DecodeError::Open)
+    if probe == Probe::Quick {
+        options.set("probesize", "32");
+    }
+    ffmpeg::format::input_with_dictionary(&path, options)
+}
+
+/// Containers whose headers state every stream fact the decoders and the sampler use.
+const HEADER_COMPLETE_FORMATS: &[&str] = &["mov,mp4,m4a,3gp,3g2,mj2", "wav"];
+
+/// Whether a quickly probed file's header said all there is to know: a container of
+/// [`HEADER_COMPLETE_FORMATS`], a duration, at most one audio and one video stream (FFmpeg
+/// chooses the best of several by how many frames its probe decoded: the full probe keeps that
+/// choice the `ffmpeg` CLI's), and for each audio and video stream its length (sample tables
+/// present: not a fragmented MP4 whose index comes later), its size or its rate and channels.
+fn header_is_complete(ictx: &ffmpeg::format::context::Input) -> bool {
+    use ffmpeg::media::Type;
+    let count = |t: Type| ictx.streams().filter(|s| s.parameters().medium() == t).count();
+    HEADER_COMPLETE_FORMATS.contains(&ictx.format().name())
+        && ictx.duration() > 0
+        && count(Type::Audio) <= 1
+        && count(Type::Video) <= 1
+        && ictx.streams().all(|s| {
+            let known_length = s.frames() > 0 || s.duration() > 0;
+            let decoder = || ffmpeg::codec::context::Context::from_parameters(s.parameters()).map(|c| c.decoder());
+            match s.parameters().medium() {
+                Type::Video => known_length && decoder().and_then(|d| d.video()).is_ok_and(|v| v.width() > 0 && v.height() > 0),
+                Type::Audio => known_length && decoder().and_then(|d| d.audio()).is_ok_and(|a| a.rate() > 0 && a.channels() > 0),
+                _ => true,
+            }
+        })
 }
 
 /// What [`decode_audio_video`] returns: the audio, and the video's frames or why they failed.
@@ -92,4 +143,105 @@ pub fn init() {
         let _ = ffmpeg::init();
         ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
     });
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ffmpeg::format::context::Input;
+
+    fn shared_media() -> Vec<std::path::PathBuf> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/media");
+        let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        names.sort();
+        names
+    }
+
+    /// The shared files a quick probe is trusted with.
+    fn quick_files() -> Vec<(std::path::PathBuf, Input, Input)> {
+        init();
+        let files: Vec<_> = shared_media()
+            .into_iter()
+            .filter_map(|p| {
+                let quick = open_probed(&p, Probe::Quick).ok().filter(header_is_complete)?;
+                let full = open_probed(&p, Probe::Full).unwrap();
+                Some((p, quick, full))
+            })
+            .collect();
+        // Every MP4/MOV and WAV of the shared media but nasa_13013.mp4 (two audio and two video
+        // streams): 11 files; none of the FLV, AVI, MKV, WebM.
+        let names: Vec<String> = files.iter().map(|(p, _, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names.len(), 11, "{names:?}");
+        assert!(names.iter().all(|n| n.ends_with(".mp4") || n.ends_with(".mov") || n.ends_with(".wav")), "{names:?}");
+        files
+    }
+
+    fn facts(ictx: &Input) -> Vec<String> {
+        let mut out = vec![format!("{} duration {}", ictx.format().name(), ictx.duration())];
+        for s in ictx.streams() {
+            let c = ffmpeg::codec::context::Context::from_parameters(s.parameters()).unwrap();
+            let mut f = format!(
+                "#{} {:?} {:?} tb {} start {} duration {} frames {} avg rate {}",
+                s.index(),
+                s.parameters().medium(),
+                c.id(),
+                s.time_base(),
+                s.start_time(),
+                s.duration(),
+                s.frames(),
+                s.avg_frame_rate()
+            );
+            let d = ffmpeg::codec::context::Context::from_parameters(s.parameters()).unwrap().decoder();
+            if let Ok(v) = ffmpeg::codec::context::Context::from_parameters(s.parameters()).unwrap().decoder().video() {
+                f += &format!(" {}x{} reorders {}", v.width(), v.height(), v.has_b_frames());
+            } else if let Ok(a) = d.audio() {
+                f += &format!(" {} Hz {} channels", a.rate(), a.channels());
+            }
+            out.push(f);
+        }
+        out
+    }
+
+    /// What the sampler and the decoders read from a quickly probed header is what the full
+    /// probe finds: durations, start times, frame rates, reordering, sizes, rates, channels.
+    #[test]
+    fn quick_probe_keeps_every_stream_fact() {
+        for (path, quick, full) in quick_files() {
+            assert_eq!(facts(&quick), facts(&full), "{}", path.display());
+        }
+    }
+
+    /// And the same samples and frames come out (H.264 with B-frames included: the reordering
+    /// depth comes from the MP4's composition offsets, not from decoding at open).
+    #[test]
+    fn quick_probe_decodes_the_same_samples_and_frames() {
+        let plan = FramePlan { fps: 1.0, phase: 0.5, max_frames: 10, skip_unneeded: true };
+        let decode = |mut ictx: Input| {
+            let audio = AudioTrack::open(&ictx, Some(16000), None);
+            let video = VideoTrack::open(&ictx, &plan, 64);
+            let (mut audio, mut video) = (audio.ok(), video.ok());
+            for (s, packet) in ictx.packets() {
+                if let Some(a) = audio.as_mut().filter(|a| a.index() == s.index()) {
+                    a.push(&packet).unwrap();
+                } else if let Some(v) = video.as_mut().filter(|v| v.index() == s.index() && v.wants()) {
+                    v.push(packet).unwrap();
+                }
+            }
+            (audio.map(|a| a.finish().map(|a| (a.samples, a.source_rate, a.source_channels))), video.map(|v| v.finish().map(|(i, f)| (i, f.into_iter().map(|f| (f.time_s, f.image)).collect::<Vec<_>>()))))
+        };
+        for (path, quick, full) in quick_files() {
+            let (qa, qv) = decode(quick);
+            let (fa, fv) = decode(full);
+            let summary = |a: &Option<Result<(Vec<f32>, u32, u32), DecodeError>>| a.as_ref().map(|r| r.as_ref().map(|(s, r, c)| (s.len(), *r, *c)).map_err(|e| e.to_string()));
+            assert_eq!(summary(&qa), summary(&fa), "{}: audio", path.display());
+            assert!(qa.as_ref().map(|r| r.as_ref().ok()) == fa.as_ref().map(|r| r.as_ref().ok()), "{}: audio samples differ", path.display());
+            assert_eq!(qv.is_some(), fv.is_some(), "{}: video", path.display());
+            if let (Some(q), Some(f)) = (qv, fv) {
+                let (q, f) = (q.map_err(|e| e.to_string()), f.map_err(|e| e.to_string()));
+                assert_eq!(q.as_ref().map(|(i, fr)| (i.clone(), fr.len())), f.as_ref().map(|(i, fr)| (i.clone(), fr.len())), "{}: video", path.display());
+                assert!(q == f, "{}: frames differ", path.display());
+            }
+        }
+    }
 }

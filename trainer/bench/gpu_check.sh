@@ -8,7 +8,9 @@
 #   CUDARC_CUDA_VERSION=13000 cargo build --release -p trainer --features cuda --bins
 # (13000 for a CUDA 13 driver), strip trainer and bench-trainer and xz them into .gpu/dev/bin/cuda/
 # (46 MB -> 8 MB each; the same for bench-trainer alone with --features cuda-fusion into
-# .gpu/dev/bin/cuda-fusion/), prepare the default synthetic shards into .gpu/dev/out (31 MB), list
+# .gpu/dev/bin/cuda-fusion/; and the CUDA-vs-Flex test binary, from
+#   CUDARC_CUDA_VERSION=13000 cargo test --release -p trainer --features cuda --test cubecl_backend --no-run
+# copied from target/release/deps/cubecl_backend-* to .gpu/dev/bin/cuda/cubecl_backend), prepare the default synthetic shards into .gpu/dev/out (31 MB), list
 # /.gpu/ in .git/info/exclude, and carry [".gpu/dev"] with BIN=.gpu/dev/bin DATA=.gpu/dev/out/synthetic.
 # CubeCL compiles every kernel at run time on first use (NVRTC) and caches it on disk, so the
 # first step of a fresh machine is slow; each step's time is printed as it ends.
@@ -28,6 +30,11 @@ export CUBECL_AUTOTUNE_LEVEL=${CUBECL_AUTOTUNE_LEVEL:-minimal}
 
 step "smoke: each first CUDA operation, timed (CubeCL's log in \$OUT/cubecl-smoke.log)"
 CUBECL_DEBUG_LOG="$OUT/cubecl-smoke.log" timeout 90 "$BIN/cuda/bench-trainer" --smoke || { echo "smoke failed or timed out: stopping"; exit 1; }
+
+if [ -x "$BIN/cuda/cubecl_backend" ]; then
+  step "correctness: one OGM step of each tiny model on CUDA against the same step on Flex"
+  timeout 300 "$BIN/cuda/cubecl_backend" --nocapture --test-threads 1
+fi
 
 step "training step, paper model, batch 64, CREMA-D shapes (257x188 audio, 3 frames of 224 px): Burn CUDA vs PyTorch CUDA"
 timeout 240 "$BIN/cuda/bench-trainer" --model paper --batch 64 --steps 15 --audio 257x188 --frames 3 --balance ogm-ge

@@ -7,10 +7,11 @@
 //! may differ. (It caught burn 0.21's zero data gradient of a 1x1 stride-2 convolution on CubeCL,
 //! see `model::Downsample`.)
 //!
-//! Built only with `--features wgpu` (`cargo xtask test` runs it so).
-#![cfg(feature = "wgpu")]
+//! Built only with `--features wgpu` (`cargo xtask test` runs it so) or `--features cuda` (then it
+//! runs the step on CUDA: `trainer/bench/gpu_check.sh` runs that test binary on a GPU machine).
+#![cfg(any(feature = "wgpu", feature = "cuda"))]
 
-use burn::backend::{Autodiff, Flex, Wgpu};
+use burn::backend::{Autodiff, Flex};
 use burn::module::{AutodiffModule, ParamId};
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::prelude::*;
@@ -20,6 +21,12 @@ use burn::tensor::TensorData;
 use trainer::balance::{coefficients, encoder_conv_ids, logits_vec, modulate, Balance, Coefficients};
 use trainer::localize::model::{AvLocalizer, LocalizerSize};
 use trainer::model::{AvClassifier, FusionKind, ModelPreset};
+
+/// The GPU-kernel backend under test.
+#[cfg(feature = "cuda")]
+type Gpu = burn::backend::Cuda;
+#[cfg(not(feature = "cuda"))]
+type Gpu = burn::backend::Wgpu;
 
 /// A model under test: how to build it and run it in training and in evaluation mode.
 trait Net<B: AutodiffBackend>: AutodiffModule<B> {
@@ -135,12 +142,12 @@ fn rel_error(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
 }
 
-/// The same step on Flex and on CubeCL (WebGPU), compared.
-fn check<MF: Net<Autodiff<Flex>>, MG: Net<Autodiff<Wgpu>>>(name: &str) {
+/// The same step on Flex and on CubeCL (WebGPU or CUDA), compared.
+fn check<MF: Net<Autodiff<Flex>>, MG: Net<Autodiff<Gpu>>>(name: &str) {
     let flex_device = Default::default();
     let weights = BinBytesRecorder::<FullPrecisionSettings>::default().record(MF::build(&flex_device).into_record(), ()).expect("weights");
     let cpu = step::<Autodiff<Flex>, MF>(&weights, &flex_device);
-    let gpu = step::<Autodiff<Wgpu>, MG>(&weights, &Default::default());
+    let gpu = step::<Autodiff<Gpu>, MG>(&weights, &Default::default());
     let kinds = ["fused", "audio", "visual"];
     for (k, what) in kinds.iter().enumerate() {
         let e = rel_error(&gpu.logits[k], &cpu.logits[k]);
@@ -169,10 +176,10 @@ fn check<MF: Net<Autodiff<Flex>>, MG: Net<Autodiff<Wgpu>>>(name: &str) {
 
 #[test]
 fn an_ogm_step_of_the_classifier_on_cubecl_matches_flex() {
-    check::<AvClassifier<Autodiff<Flex>>, AvClassifier<Autodiff<Wgpu>>>("classifier");
+    check::<AvClassifier<Autodiff<Flex>>, AvClassifier<Autodiff<Gpu>>>("classifier");
 }
 
 #[test]
 fn an_ogm_step_of_the_localizer_on_cubecl_matches_flex() {
-    check::<AvLocalizer<Autodiff<Flex>>, AvLocalizer<Autodiff<Wgpu>>>("localizer");
+    check::<AvLocalizer<Autodiff<Flex>>, AvLocalizer<Autodiff<Gpu>>>("localizer");
 }

@@ -57,14 +57,14 @@ pub fn ensure_ffmpeg_dev() -> Result<()> {
         "sudo "
     } else {
         bail!(
-            "FFmpeg development packages are missing and this user cannot install them.\nRun:\n  sudo sh -c '{install}'"
+            "System packages (FFmpeg and libjpeg-turbo development files, a Vulkan driver) are missing and this user cannot install them.\nRun:\n  sudo sh -c '{install}'"
         );
     };
     eprintln!("xtask: installing system packages: {}", APT_PACKAGES.join(" "));
     let script = format!("{prefix}sh -c 'export DEBIAN_FRONTEND=noninteractive; {install}'");
     crate::run_cmd(Command::new("sh").args(["-c", &script]))?;
     if !ffmpeg_dev_present() {
-        bail!("installed {} but pkg-config still cannot find FFmpeg", APT_PACKAGES.join(" "));
+        bail!("installed {} but FFmpeg, libjpeg-turbo, libclang or a Vulkan driver is still not found", APT_PACKAGES.join(" "));
     }
     Ok(())
 }

@@ -164,13 +164,6 @@ pub fn decode_audio(path: &Path, target_rate: Option<u32>) -> Result<DecodedAudi
 pub fn decode_audio_prefix(path: &Path, target_rate: Option<u32>, max_samples: Option<usize>) -> Result<DecodedAudio, DecodeError> {
     let mut ictx = open_input(path)?;
     let mut track = AudioTrack::open(&ictx, target_rate, max_samples)?;
-    for (s, packet) in ictx.packets() {
-        if s.index() == track.index() {
-            track.push(&packet)?;
-            if !track.wants() {
-                break;
-            }
-        }
-    }
+    super::feed(&mut ictx, Some(&mut track), None)?;
     track.finish()
 }

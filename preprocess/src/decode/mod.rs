@@ -115,25 +115,36 @@ pub fn decode_audio_video(
     let mut ictx = open_input(path)?;
     let mut audio = AudioTrack::open(&ictx, target_rate, max_samples)?;
     let mut video = VideoTrack::open(&ictx, plan, short_side);
-    let (a, v) = (audio.index(), video.as_ref().map_or(usize::MAX, VideoTrack::index));
-    let (mut audio_wants, mut video_wants) = (audio.wants(), video.as_ref().is_ok_and(VideoTrack::wants));
+    feed(&mut ictx, Some(&mut audio), Some(&mut video))?;
+    Ok((audio.finish()?, video.and_then(VideoTrack::finish)))
+}
+
+/// Reads `ictx`'s packets once and gives each track its stream's, until no track wants more.
+/// An error of the audio track ends the reading and is returned; one of the video track takes
+/// the track's place (and the audio goes on).
+fn feed(
+    ictx: &mut ffmpeg::format::context::Input,
+    mut audio: Option<&mut AudioTrack>,
+    mut video: Option<&mut Result<VideoTrack, DecodeError>>,
+) -> Result<(), DecodeError> {
+    let video_wants = |v: &Option<&mut Result<VideoTrack, DecodeError>>| v.as_ref().is_some_and(|v| v.as_ref().is_ok_and(VideoTrack::wants));
     for (s, packet) in ictx.packets() {
-        if s.index() == a && audio_wants {
-            audio.push(&packet)?;
-            audio_wants = audio.wants();
-        } else if s.index() == v && video_wants {
-            if let Ok(track) = video.as_mut() {
-                if let Err(e) = track.push(packet) {
-                    video = Err(e);
+        if let Some(a) = audio.as_deref_mut().filter(|a| a.index() == s.index() && a.wants()) {
+            a.push(&packet)?;
+        } else if let Some(slot) = video.as_deref_mut() {
+            if let Ok(track) = slot {
+                if track.index() == s.index() && track.wants() {
+                    if let Err(e) = track.push(packet) {
+                        *slot = Err(e);
+                    }
                 }
             }
-            video_wants = video.as_ref().is_ok_and(VideoTrack::wants);
         }
-        if !audio_wants && !video_wants {
+        if !audio.as_ref().is_some_and(|a| a.wants()) && !video_wants(&video) {
             break;
         }
     }
-    Ok((audio.finish()?, video.and_then(VideoTrack::finish)))
+    Ok(())
 }
 
 /// Initialises FFmpeg once and keeps its own logging quiet (failures are reported by us, per file).
@@ -192,10 +203,10 @@ mod tests {
                 s.frames(),
                 s.avg_frame_rate()
             );
-            let d = ffmpeg::codec::context::Context::from_parameters(s.parameters()).unwrap().decoder();
-            if let Ok(v) = ffmpeg::codec::context::Context::from_parameters(s.parameters()).unwrap().decoder().video() {
+            let decoder = || ffmpeg::codec::context::Context::from_parameters(s.parameters()).unwrap().decoder();
+            if let Ok(v) = decoder().video() {
                 f += &format!(" {}x{} reorders {}", v.width(), v.height(), v.has_b_frames());
-            } else if let Ok(a) = d.audio() {
+            } else if let Ok(a) = decoder().audio() {
                 f += &format!(" {} Hz {} channels", a.rate(), a.channels());
             }
             out.push(f);
@@ -218,17 +229,10 @@ mod tests {
     fn quick_probe_decodes_the_same_samples_and_frames() {
         let plan = FramePlan { fps: 1.0, phase: 0.5, max_frames: 10, skip_unneeded: true };
         let decode = |mut ictx: Input| {
-            let audio = AudioTrack::open(&ictx, Some(16000), None);
-            let video = VideoTrack::open(&ictx, &plan, 64);
-            let (mut audio, mut video) = (audio.ok(), video.ok());
-            for (s, packet) in ictx.packets() {
-                if let Some(a) = audio.as_mut().filter(|a| a.index() == s.index()) {
-                    a.push(&packet).unwrap();
-                } else if let Some(v) = video.as_mut().filter(|v| v.index() == s.index() && v.wants()) {
-                    v.push(packet).unwrap();
-                }
-            }
-            (audio.map(|a| a.finish().map(|a| (a.samples, a.source_rate, a.source_channels))), video.map(|v| v.finish().map(|(i, f)| (i, f.into_iter().map(|f| (f.time_s, f.image)).collect::<Vec<_>>()))))
+            let mut audio = AudioTrack::open(&ictx, Some(16000), None).ok();
+            let mut video = VideoTrack::open(&ictx, &plan, 64).ok().map(Ok);
+            feed(&mut ictx, audio.as_mut(), video.as_mut()).unwrap();
+            (audio.map(|a| a.finish().map(|a| (a.samples, a.source_rate, a.source_channels))), video.map(|v| v.and_then(VideoTrack::finish).map(|(i, f)| (i, f.into_iter().map(|f| (f.time_s, f.image)).collect::<Vec<_>>()))))
         };
         for (path, quick, full) in quick_files() {
             let (qa, qv) = decode(quick);

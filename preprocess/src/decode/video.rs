@@ -314,14 +314,7 @@ impl VideoTrack {
 /// Decodes the best video stream of `path` and returns the frames `plan` selects.
 pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(VideoInfo, Vec<SampledFrame>), DecodeError> {
     let mut ictx = open_input(path)?;
-    let mut track = VideoTrack::open(&ictx, plan, short_side)?;
-    for (s, packet) in ictx.packets() {
-        if s.index() == track.index() {
-            track.push(packet)?;
-            if !track.wants() {
-                break;
-            }
-        }
-    }
-    track.finish()
+    let mut track = Ok(VideoTrack::open(&ictx, plan, short_side)?);
+    super::feed(&mut ictx, None, Some(&mut track))?;
+    track?.finish()
 }

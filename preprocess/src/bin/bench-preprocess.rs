@@ -91,17 +91,14 @@ fn main() -> Result<()> {
     let probe = FramePlan { fps: 1.0, phase: 0.5, max_frames: 1, skip_unneeded: true };
     let mut left_out = Vec::new();
     for p in names {
-        let audio = decode_audio(&p, None).map_err(|e| format!("audio: {e}")).and_then(|a| match a.packet_errors {
-            0 => Ok(()),
-            n => Err(format!("audio: {n} undecodable packets")),
-        });
-        let video = || {
-            sample_frames(&p, &probe, 64).map_err(|e| format!("video: {e}")).and_then(|(i, _)| match i.packet_errors {
-                0 => Ok(()),
-                n => Err(format!("video: {n} undecodable packets")),
-            })
+        // Clean: it decodes, and without undecodable packets.
+        let clean = |what: &str, errors: Result<usize, preprocess::decode::DecodeError>| match errors {
+            Ok(0) => Ok(()),
+            Ok(n) => Err(format!("{what}: {n} undecodable packets")),
+            Err(e) => Err(format!("{what}: {e}")),
         };
-        match audio.and_then(|()| video()) {
+        let audio = clean("audio", decode_audio(&p, None).map(|a| a.packet_errors));
+        match audio.and_then(|()| clean("video", sample_frames(&p, &probe, 64).map(|(i, _)| i.packet_errors))) {
             Ok(()) => clips.push(p.canonicalize()?),
             Err(why) => left_out.push(format!("{} ({why})", p.file_name().unwrap_or_default().to_string_lossy())),
         }

@@ -19,8 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Install what the machine lacks: FFmpeg development packages (apt) and the Python venv
-    /// used by interop tests and goldens.
+    /// Install what the machine lacks: FFmpeg and libjpeg-turbo development packages and a
+    /// Vulkan driver (apt), and the Python venv used by interop tests and goldens.
     Setup,
     /// Turn raw datasets into shards (no --raw: generate the synthetic corpus). Arguments are
     /// passed to the `preprocess` binary; `cargo xtask prepare-datasets -- --help` lists them.
@@ -67,21 +67,23 @@ fn run() -> Result<()> {
     std::env::set_current_dir(&root).with_context(|| format!("cd {}", root.display()))?;
     match cli.command {
         Cmd::Setup => {
-            system::ensure_ffmpeg_dev()?;
+            system::ensure(&system::BUILD)?;
+            system::ensure(&system::VULKAN)?;
             python::ensure_venv(&root)?;
             Ok(())
         }
         Cmd::PrepareDatasets { args } => {
-            system::ensure_ffmpeg_dev()?;
+            system::ensure(&system::BUILD)?;
             cargo(&["run", "--release", "--quiet", "-p", "preprocess", "--bin", "preprocess", "--"], &args, &[])
         }
         Cmd::Demo { args } => {
-            system::ensure_ffmpeg_dev()?;
+            system::ensure(&system::BUILD)?;
             cargo(&["run", "--release", "--quiet", "-p", "preprocess", "--bin", "preprocess", "--"], &[], &[])?;
             cargo(&["run", "--release", "--quiet", "-p", "trainer", "--bin", "trainer", "--", "demo"], &args, &[])
         }
         Cmd::Test { args } => {
-            system::ensure_ffmpeg_dev()?;
+            system::ensure(&system::BUILD)?;
+            system::ensure(&system::VULKAN)?;
             let py = python::ensure_venv(&root)?;
             let py = py.to_string_lossy().into_owned();
             cargo(&["test", "--workspace"], &args, &[("OGMGE_PYTHON", &py)])?;
@@ -99,7 +101,7 @@ fn run() -> Result<()> {
             cargo(&["run", "--release", "--quiet", "-p", "trainer", "--bin", "bench-trainer", "--"], &args, &[])
         }
         Cmd::Bench { what, args } => {
-            system::ensure_ffmpeg_dev()?;
+            system::ensure(&system::BUILD)?;
             let py = python::ensure_venv_with(&root, python::BENCH_PACKAGES)?;
             let py = py.to_string_lossy().into_owned();
             let mut all = vec![what];

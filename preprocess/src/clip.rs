@@ -19,8 +19,9 @@ pub struct ClipOptions {
     pub tolerate_decode_errors: bool,
 }
 
-/// Processes one clip; `Err` is the reason it failed.
-pub fn process_clip(root: &Path, clip: &ClipEntry, preset: &Preset, shape: [usize; 2], opts: ClipOptions) -> Result<ClipRecord, String> {
+/// Processes one clip; `Err` is the reason it failed. `threads`: how many the video decoder may
+/// use (the result does not depend on it).
+pub fn process_clip(root: &Path, clip: &ClipEntry, preset: &Preset, shape: [usize; 2], opts: ClipOptions, threads: usize) -> Result<ClipRecord, String> {
     let video_path = join_under(root, &clip.video).map_err(|e| e.to_string())?;
     let size = std::fs::metadata(&video_path).map_err(|e| format!("{}: {e}", clip.video.display()))?.len();
     if size == 0 {
@@ -32,7 +33,7 @@ pub fn process_clip(root: &Path, clip: &ClipEntry, preset: &Preset, shape: [usiz
 
     let fp = &preset.frames;
     let max_frames = fp.exact_frames.or(fp.max_frames).unwrap_or(u32::MAX) as usize;
-    let plan = FramePlan { fps: fp.fps, phase: fp.phase, max_frames, skip_unneeded: true };
+    let plan = FramePlan { fps: fp.fps, phase: fp.phase, max_frames, skip_unneeded: true, threads };
     // A preset that cuts to a fixed length needs only that much audio decoded. Audio and frames
     // of one file come from one pass over it; a separate audio file is read on its own.
     let (rate, max_samples) = (preset.audio.sample_rate, preset.audio.fixed_samples());

@@ -200,12 +200,19 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
             order
         };
         let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<ClipRecord, String>)>();
+        // Clips spawned and not yet started. A clip that starts with fewer than `jobs` behind it
+        // (the shard's last, or workers ahead of the writer) may soon run while cores idle: its
+        // video decoder gets a thread per worker.
+        let waiting = AtomicUsize::new(0);
         pool.in_place_scope(|scope| -> Result<(), PipelineError> {
             let mut queued_windows = 0;
             let spawn = |i: usize| {
-                let (tx, c, media_ms, bar) = (tx.clone(), &clips[i], &media_ms, &bar);
+                let (tx, c, media_ms, bar, waiting) = (tx.clone(), &clips[i], &media_ms, &bar, &waiting);
+                waiting.fetch_add(1, Ordering::SeqCst);
                 scope.spawn(move |_| {
-                    let r = process_clip(&catalog.root, c, preset, shape, opts.clip);
+                    let behind = waiting.fetch_sub(1, Ordering::SeqCst) - 1;
+                    let threads = if behind < opts.jobs { opts.jobs.max(1) } else { 1 };
+                    let r = process_clip(&catalog.root, c, preset, shape, opts.clip, threads);
                     if let Ok(rec) = &r {
                         media_ms.fetch_add((rec.provenance.duration_s * 1000.0) as usize, Ordering::Relaxed);
                     }

@@ -12,7 +12,7 @@ fn media(name: &str) -> PathBuf {
 /// Tracks that are digital near-silence (max -91 dB by ffmpeg's volumedetect).
 const SILENT: &[&str] = &["h264_aac_small.mp4", "no_duration.webm", "transparent.webm"];
 
-const PLAN: FramePlan = FramePlan { fps: 1.0, phase: 0.5, max_frames: 10, skip_unneeded: true };
+const PLAN: FramePlan = FramePlan { fps: 1.0, phase: 0.5, max_frames: 10, skip_unneeded: true, threads: 1 };
 
 /// (file, audio decodes, source channels, video frames at 1 fps mid-second: one per i + 0.5 s
 ///  inside the duration ffprobe reports, at most 10 (None = fails),
@@ -124,7 +124,7 @@ fn downmix_is_the_mean_of_the_channels() {
 /// orientation would.
 #[test]
 fn rotation_matches_ffmpeg_autorotate() {
-    let first = FramePlan { fps: 1.0, phase: 0.0, max_frames: 1, skip_unneeded: true };
+    let first = FramePlan { fps: 1.0, phase: 0.0, max_frames: 1, skip_unneeded: true, threads: 1 };
     for name in ["video_90.mov", "fire2.mp4"] {
         let (info, frames) = sample_frames(&media(name), &first, 64).unwrap();
         assert_ne!(info.rotation, 0, "{name} carries a display matrix");
@@ -149,11 +149,13 @@ fn rotation_matches_ffmpeg_autorotate() {
     }
 }
 
-/// Skipping non-reference frames far from every target changes nothing that is selected.
+/// Skipping non-reference frames far from every target changes nothing that is selected, and
+/// neither does decoding on several threads (the pipeline gives a shard's last clips more).
 #[test]
-fn skipping_unneeded_frames_selects_the_same_frames() {
-    let full = FramePlan { skip_unneeded: false, ..PLAN };
-    for &(name, _, _, frames, _) in CASES {
+fn skipping_unneeded_frames_and_threads_select_the_same_frames() {
+    for (name, frames, full) in CASES.iter().flat_map(|&(name, _, _, frames, _)| {
+        [FramePlan { skip_unneeded: false, ..PLAN }, FramePlan { threads: 3, ..PLAN }].map(|full| (name, frames, full))
+    }) {
         if frames.is_none() {
             continue;
         }
@@ -164,10 +166,10 @@ fn skipping_unneeded_frames_selects_the_same_frames() {
             // decoded. The pipeline fails such clips unless told to tolerate them.
             continue;
         }
-        assert_eq!(a.len(), b.len(), "{name}");
+        assert_eq!(a.len(), b.len(), "{name} {full:?}");
         for (x, y) in a.iter().zip(&b) {
-            assert_eq!(x.time_s, y.time_s, "{name}");
-            assert!(x.image == y.image, "{name}: frame at {} differs", x.time_s);
+            assert_eq!(x.time_s, y.time_s, "{name} {full:?}");
+            assert!(x.image == y.image, "{name} {full:?}: frame at {} differs", x.time_s);
         }
     }
 }

@@ -49,7 +49,7 @@ fn measure(children: bool, f: impl FnOnce() -> Result<()>) -> Result<Measure> {
 fn breakdown(clips: &[PathBuf], preset: &Preset) -> Result<()> {
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     let fp = &preset.frames;
-    let plan = FramePlan { fps: fp.fps, phase: fp.phase, max_frames: fp.max_frames.unwrap_or(u32::MAX) as usize, skip_unneeded: true };
+    let plan = FramePlan { fps: fp.fps, phase: fp.phase, max_frames: fp.max_frames.unwrap_or(u32::MAX) as usize, skip_unneeded: true, threads: 1 };
     println!("| file | open + audio | spectrogram | frames (open, decode, scale) | JPEG |\n|---|---|---|---|---|");
     let mut total = [0.0; 4];
     for p in clips {
@@ -88,7 +88,7 @@ fn main() -> Result<()> {
     let mut clips: Vec<PathBuf> = Vec::new();
     let mut names: Vec<_> = std::fs::read_dir(&media).with_context(|| media.display().to_string())?.map(|e| e.unwrap().path()).collect();
     names.sort();
-    let probe = FramePlan { fps: 1.0, phase: 0.5, max_frames: 1, skip_unneeded: true };
+    let probe = FramePlan { fps: 1.0, phase: 0.5, max_frames: 1, skip_unneeded: true, threads: 1 };
     let mut left_out = Vec::new();
     for p in names {
         // Clean: it decodes, and without undecodable packets.

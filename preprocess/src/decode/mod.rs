@@ -227,7 +227,7 @@ mod tests {
     /// depth comes from the MP4's composition offsets, not from decoding at open).
     #[test]
     fn quick_probe_decodes_the_same_samples_and_frames() {
-        let plan = FramePlan { fps: 1.0, phase: 0.5, max_frames: 10, skip_unneeded: true };
+        let plan = FramePlan { fps: 1.0, phase: 0.5, max_frames: 10, skip_unneeded: true, threads: 1 };
         let decode = |mut ictx: Input| {
             let mut audio = AudioTrack::open(&ictx, Some(16000), None).ok();
             let mut video = VideoTrack::open(&ictx, &plan, 64).ok().map(Ok);

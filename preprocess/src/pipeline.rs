@@ -187,9 +187,10 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
         };
         let mut writer = ShardWriter::create(&ds_out, &shard.name, &meta, opts.writer)?;
         let mut failed = Vec::new();
-        // Rows reach the writer in clip order, in batches of `window` clips (so the bytes do not
-        // depend on timing), while the workers go on with the next clips: no barrier between
-        // batches. Bounded memory: at most two windows of clips are in flight or waiting. Each
+        // Rows reach the writer one at a time in clip order (so the bytes do not depend on
+        // timing), each as soon as it and every row before it are done: the encoding overlaps
+        // the workers' decoding, and little of it is left when the last clip finishes. Clips are
+        // queued in windows: bounded memory, at most two windows in flight or waiting. Each
         // window is queued largest file first, so the clips the shard ends on are small ones
         // and no core idles long at its end (the pool takes queued work in order).
         let window = opts.writer.rows_per_group.max(opts.jobs * 2).max(1);
@@ -221,7 +222,6 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
                 });
             };
             let mut done: BTreeMap<usize, Result<ClipRecord, String>> = BTreeMap::new();
-            let mut rows = Vec::with_capacity(window);
             for next in 0..clips.len() {
                 while queued_windows * window < clips.len() && queued_windows * window <= next + window {
                     largest_first(queued_windows).into_iter().for_each(spawn);
@@ -235,7 +235,7 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
                     done.insert(i, r);
                 };
                 match r {
-                    Ok(rec) => rows.push(rec),
+                    Ok(rec) => writer.write(std::slice::from_ref(&rec))?,
                     Err(reason) => {
                         let c = &clips[next];
                         tracing::warn!(clip = %c.clip_id, "{reason}");
@@ -244,10 +244,6 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
                     }
                 }
                 summary.clips_processed += 1;
-                if (next + 1) % window == 0 || next + 1 == clips.len() {
-                    writer.write(&rows)?;
-                    rows.clear();
-                }
             }
             Ok(())
         })?;

@@ -26,7 +26,7 @@ pub fn log_stft(x: &[f64], n_fft: usize, hop: usize, center: bool, offset: f64) 
         }
         fft.process_with_scratch(&mut buf, &mut scratch);
         for f in 0..bins {
-            values[f * frames + t] = (buf[f].norm() + offset).ln() as f32;
+            values[f * frames + t] = (buf[f].norm_sqr().sqrt() + offset).ln() as f32;
         }
     }
     Spectrogram { shape: [bins, frames], values }

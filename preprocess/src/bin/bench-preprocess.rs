@@ -3,8 +3,10 @@
 //! original scripts), (c) a bare `ffmpeg -i clip -f null -` full decode as the floor. Reports
 //! wall and CPU time (user + system, children included) and the ratios.
 //!
-//! Usage: bench-preprocess preprocess [--media DIR] [--copies N] [--jobs N] [--ours-only]
+//! Usage: bench-preprocess preprocess [--media DIR] [--copies N] [--jobs N] [--runs N] [--ours-only]
 //!
+//! `--runs N` (default 3): N rounds of (a), (b), (c), one after the other; the ratios are taken per
+//! round and their median reported.
 //! `--ours-only` times this pipeline alone (for profiling it, e.g. under `perf record`);
 //! `--breakdown` first prints where one clip's time goes, per file, on one thread.
 
@@ -81,6 +83,8 @@ fn main() -> Result<()> {
     let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     let media = PathBuf::from(get("--media").unwrap_or_else(|| "../shared/media".into()));
     let copies: usize = get("--copies").map_or(Ok(3), |v| v.parse())?;
+    let runs: usize = get("--runs").map_or(Ok(3), |v| v.parse())?;
+    anyhow::ensure!(runs > 0, "--runs must be at least 1");
     let jobs: usize = get("--jobs").map_or_else(|| Ok(std::thread::available_parallelism().map_or(1, |n| n.get())), |v| v.parse())?;
     let python = std::env::var("OGMGE_PYTHON").unwrap_or_else(|_| ".venv/bin/python".into());
 
@@ -132,33 +136,36 @@ fn main() -> Result<()> {
     // (a) this pipeline, in process, the reference's preset (cremad-stft, 1 fps, short side 256).
     let catalog = DatasetKind::Synthetic.scan(&root)?;
     let preset = Preset { audio: AudioPreset::cremad_stft(), frames: DatasetKind::Cremad.default_preset().frames };
-    let opts = PrepareOptions {
-        out: tmp.path().join("out"),
-        jobs,
-        part: None,
-        merge_only: false,
-        clips_per_shard: 256,
-        writer: Default::default(),
-        clip: Default::default(),
-        progress: false,
+    let ours = |run: usize| {
+        let opts = PrepareOptions {
+            out: tmp.path().join(format!("out{run}")),
+            jobs,
+            part: None,
+            merge_only: false,
+            clips_per_shard: 256,
+            writer: Default::default(),
+            clip: Default::default(),
+            progress: false,
+        };
+        measure(false, || {
+            let s = prepare(&catalog, &preset, &opts)?;
+            anyhow::ensure!(s.clips_failed_now == 0, "{} clips failed", s.clips_failed_now);
+            Ok(())
+        })
     };
-    let ours = measure(false, || {
-        let s = prepare(&catalog, &preset, &opts)?;
-        anyhow::ensure!(s.clips_failed_now == 0, "{} clips failed", s.clips_failed_now);
-        Ok(())
-    })?;
 
     if args.iter().any(|a| a == "--breakdown") {
         breakdown(&clips, &preset)?;
     }
     if args.iter().any(|a| a == "--ours-only") {
-        println!("ours: wall {:.2} s, CPU {:.2} s (system {:.2} s)", ours.wall, ours.cpu, ours.system);
+        let m = ours(0)?;
+        println!("ours: wall {:.2} s, CPU {:.2} s (system {:.2} s)", m.wall, m.cpu, m.system);
         return Ok(());
     }
 
     // (b) the Python reference, sequential as the original scripts. One untimed clip first:
     // the first run of librosa compiles its numba kernels and fills caches (about 10 s here),
-    // a cost a real dataset amortises over thousands of clips, so the timed run is steady state.
+    // a cost a real dataset amortises over thousands of clips, so the timed runs are steady state.
     let reference = |list: &str, work: &str| -> Result<()> {
         let out = Command::new(&python)
             .arg("preprocess/bench/reference_pipeline.py")
@@ -171,23 +178,42 @@ fn main() -> Result<()> {
     };
     std::fs::write(tmp.path().join("warmup.txt"), format!("{}\n", clips[0].display()))?;
     reference("warmup.txt", "py-warmup")?;
-    let python_run = measure(true, || reference("list.txt", "py"))?;
 
     // (c) the floor: a bare full decode of each file.
-    let bare = measure(true, || {
-        for p in list.lines() {
-            let s = Command::new("ffmpeg").args(["-v", "error", "-i", p, "-f", "null", "-"]).status()?;
-            anyhow::ensure!(s.success(), "ffmpeg -f null {p}");
-        }
-        Ok(())
-    })?;
+    let bare = || {
+        measure(true, || {
+            for p in list.lines() {
+                let s = Command::new("ffmpeg").args(["-v", "fatal", "-i", p, "-f", "null", "-"]).status()?;
+                anyhow::ensure!(s.success(), "ffmpeg -f null {p}");
+            }
+            Ok(())
+        })
+    };
 
-    println!("\n| run | wall s | CPU s | of which system | clips/s | media s per wall s |\n|---|---|---|---|---|---|");
-    for (name, m) in [("ours (Rust, FFmpeg libs)", &ours), ("reference (Python + ffmpeg CLI)", &python_run), ("bare ffmpeg -f null", &bare)] {
+    // Interleaved, so that a drift of the machine's speed (a few percent over minutes here)
+    // reaches both sides of each ratio alike; the ratios are per run, then their median.
+    let row = |name: String, m: &Measure| {
         println!("| {name} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} |", m.wall, m.cpu, m.system, n as f64 / m.wall, media_s / m.wall);
+    };
+    println!("\n| run | wall s | CPU s | of which system | clips/s | media s per wall s |\n|---|---|---|---|---|---|");
+    let (mut speedups, mut cpu_ratios) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let o = ours(run)?;
+        let r = measure(true, || reference("list.txt", &format!("py{run}")))?;
+        let b = bare()?;
+        row(format!("{}: ours (Rust, FFmpeg libs)", run + 1), &o);
+        row(format!("{}: reference (Python + ffmpeg CLI)", run + 1), &r);
+        row(format!("{}: bare ffmpeg -f null", run + 1), &b);
+        speedups.push(r.wall / o.wall);
+        cpu_ratios.push(o.cpu / b.cpu);
     }
-    println!("\nthroughput vs reference: {:.1}x (target >= 10x)", python_run.wall / ours.wall);
-    println!("CPU vs bare full decode: {:.2}x (target <= 1.0x)", ours.cpu / bare.cpu);
-    println!("CPU vs reference:        {:.2}x", ours.cpu / python_run.cpu);
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let k = v.len() / 2;
+        if v.len() % 2 == 1 { v[k] } else { (v[k - 1] + v[k]) / 2.0 }
+    };
+    let list_of = |v: &[f64], digits: usize| v.iter().map(|x| format!("{x:.digits$}")).collect::<Vec<_>>().join(", ");
+    println!("\nthroughput vs reference: {:.1}x median of {runs} runs ({}; target >= 10x)", median(&mut speedups.clone()), list_of(&speedups, 1));
+    println!("CPU vs bare full decode: {:.2}x median ({}; target <= 1.0x)", median(&mut cpu_ratios.clone()), list_of(&cpu_ratios, 2));
     Ok(())
 }

@@ -49,6 +49,28 @@ fn same_rows_give_identical_bytes() {
     assert_ne!(write_shard(c.path(), 8, 4).sha256, ia.sha256);
 }
 
+/// How each column is stored: the spectrogram floats byte-stream-split, everything zstd; the
+/// Python readers of the interop test read them back.
+#[test]
+fn spectrograms_are_stored_byte_stream_split() {
+    use parquet::basic::{Compression, Encoding};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = tempfile::tempdir().unwrap();
+    let info = write_shard(dir.path(), 6, 4);
+    let reader = SerializedFileReader::new(std::fs::File::open(dir.path().join(&info.file)).unwrap()).unwrap();
+    let meta = reader.metadata();
+    assert_eq!(meta.num_row_groups(), 2);
+    for group in meta.row_groups() {
+        for c in group.columns() {
+            let path = c.column_path().string();
+            let encodings: Vec<Encoding> = c.encodings().collect();
+            assert!(matches!(c.compression(), Compression::ZSTD(_)), "{path}: {:?}", c.compression());
+            let split = encodings.contains(&Encoding::BYTE_STREAM_SPLIT);
+            assert_eq!(split, path == "audio.list.item", "{path}: {encodings:?}");
+        }
+    }
+}
+
 #[test]
 fn random_access_and_projection() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
@@ -31,8 +31,11 @@ pub struct WriterOptions {
 }
 
 impl Default for WriterOptions {
+    /// zstd 1: on the spectrogram floats (most of a shard's bytes besides the JPEGs, which no
+    /// level shrinks) stored byte-stream-split, level 3 is 0.8% smaller and takes half again
+    /// the time (measured on the preprocessing benchmark's shard).
     fn default() -> Self {
-        Self { rows_per_group: 16, zstd_level: 3 }
+        Self { rows_per_group: 16, zstd_level: 1 }
     }
 }
 
@@ -102,11 +105,14 @@ impl ShardWriter {
             .map_err(|e| Error::Invalid(format!("zstd level {}: {e}", options.zstd_level)))?;
         // Dictionary encoding only where values repeat: on the spectrogram floats and JPEG bytes
         // the dictionary page fills up and is then abandoned, and still stored (+50% size).
+        // The spectrogram floats byte-stream-split (each float's 4 bytes go to 4 streams: signs
+        // and exponents then compress): 5% smaller shards than plain floats at the same level.
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))
             .set_dictionary_enabled(false)
             .set_column_dictionary_enabled(ColumnPath::from(col::SPLIT), true)
             .set_column_dictionary_enabled(ColumnPath::from(col::LABEL_NAME), true)
+            .set_column_encoding(audio_leaf(), Encoding::BYTE_STREAM_SPLIT)
             .set_max_row_group_row_count(Some(options.rows_per_group.max(1)))
             .build();
         let sink = HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };
@@ -164,6 +170,11 @@ impl Drop for ShardWriter {
             let _ = std::fs::remove_file(&self.tmp_path);
         }
     }
+}
+
+/// The Parquet leaf of the `audio` column (a fixed-size list of floats).
+fn audio_leaf() -> ColumnPath {
+    ColumnPath::from(vec![col::AUDIO.to_owned(), "list".to_owned(), "item".to_owned()])
 }
 
 /// SHA-256 of a file's bytes, hex.

@@ -163,21 +163,23 @@ fn main() -> Result<()> {
         return Ok(());
     }
 
-    // (b) the Python reference, sequential as the original scripts. One untimed clip first:
-    // the first run of librosa compiles its numba kernels and fills caches (about 10 s here),
-    // a cost a real dataset amortises over thousands of clips, so the timed runs are steady state.
-    let reference = |list: &str, work: &str| -> Result<()> {
+    // (b) the Python reference, sequential as the original scripts, in steady state: it times
+    // itself after one untimed clip (Python's start, librosa's lazy imports and numba: 1.5 s
+    // here, 10 s on a first run ever; a real dataset amortises them over thousands of clips,
+    // and this pipeline's own start is not timed either).
+    let reference = |work: &str| -> Result<Measure> {
         let out = Command::new(&python)
             .arg("preprocess/bench/reference_pipeline.py")
-            .arg(tmp.path().join(list))
+            .arg(tmp.path().join("list.txt"))
             .arg(tmp.path().join(work))
             .output()
             .with_context(|| format!("running {python} (cargo xtask bench installs it)"))?;
         anyhow::ensure!(out.status.success(), "reference pipeline: {}", String::from_utf8_lossy(&out.stderr));
-        Ok(())
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("the reference pipeline's JSON line")?;
+        let get = |k: &str| v[k].as_f64().with_context(|| format!("{k} in {v}"));
+        anyhow::ensure!(get("ok")? as usize == n, "reference pipeline: {v}");
+        Ok(Measure { wall: get("wall_s")?, cpu: get("cpu_s")?, system: get("system_s")? })
     };
-    std::fs::write(tmp.path().join("warmup.txt"), format!("{}\n", clips[0].display()))?;
-    reference("warmup.txt", "py-warmup")?;
 
     // (c) the floor: a bare full decode of each file.
     let bare = || {
@@ -199,7 +201,7 @@ fn main() -> Result<()> {
     let (mut speedups, mut cpu_ratios) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let o = ours(run)?;
-        let r = measure(true, || reference("list.txt", &format!("py{run}")))?;
+        let r = reference(&format!("py{run}"))?;
         let b = bare()?;
         row(format!("{}: ours (Rust, FFmpeg libs)", run + 1), &o);
         row(format!("{}: reference (Python + ffmpeg CLI)", run + 1), &r);

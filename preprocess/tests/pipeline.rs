@@ -122,6 +122,23 @@ fn finished_shards_are_verified_by_hash_not_by_name() {
     assert_eq!(tree(&out.join("synthetic")), want);
 }
 
+/// The bytes do not depend on how many clips run at once, on which finishes first, or on how
+/// many threads a decoder gets (with 3 jobs, a shard's last clips get frame-threaded decoders).
+#[test]
+fn output_does_not_depend_on_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = small_synthetic(&tmp.path().join("raw"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = |jobs: &str| {
+        let out = tmp.path().join(format!("jobs{jobs}"));
+        run_ok(&mut preprocess(&args, &out, &["--clips-per-shard", "20", "--rows-per-group", "3", "--jobs", jobs]));
+        tree(&out.join("synthetic"))
+    };
+    let one = run("1");
+    assert_eq!(one.keys().filter(|p| p.extension().is_some_and(|e| e == "parquet")).count(), 3 + 2);
+    assert_eq!(run("3"), one);
+}
+
 #[test]
 fn array_job_parts_then_merge() {
     let tmp = tempfile::tempdir().unwrap();

@@ -203,7 +203,9 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
         let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<ClipRecord, String>)>();
         // Clips spawned and not yet started. A clip that starts with fewer than `jobs` behind it
         // (the shard's last, or workers ahead of the writer) may soon run while cores idle: its
-        // video decoder gets a thread per worker.
+        // video decoder gets a thread per worker, at most `TAIL_THREADS` (up to `jobs` such
+        // clips run at once, and FFmpeg's frame threads gain little past a few).
+        const TAIL_THREADS: usize = 4;
         let waiting = AtomicUsize::new(0);
         pool.in_place_scope(|scope| -> Result<(), PipelineError> {
             let mut queued_windows = 0;
@@ -212,7 +214,7 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
                 waiting.fetch_add(1, Ordering::SeqCst);
                 scope.spawn(move |_| {
                     let behind = waiting.fetch_sub(1, Ordering::SeqCst) - 1;
-                    let threads = if behind < opts.jobs { opts.jobs.max(1) } else { 1 };
+                    let threads = if behind < opts.jobs { opts.jobs.clamp(1, TAIL_THREADS) } else { 1 };
                     let r = process_clip(&catalog.root, c, preset, shape, opts.clip, threads);
                     if let Ok(rec) = &r {
                         media_ms.fetch_add((rec.provenance.duration_s * 1000.0) as usize, Ordering::Relaxed);

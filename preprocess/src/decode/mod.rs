@@ -156,13 +156,13 @@ pub fn init() {
     });
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use ffmpeg::format::context::Input;
 
-    fn shared_media() -> Vec<std::path::PathBuf> {
+    /// Every file of `shared/media`, sorted.
+    pub(super) fn shared_media() -> Vec<std::path::PathBuf> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/media");
         let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
         names.sort();

@@ -74,48 +74,42 @@ pub fn scaled_size(width: u32, height: u32, short_side: u32) -> (u32, u32) {
     (((w * s).round() as u32).max(1), ((h * s).round() as u32).max(1))
 }
 
-/// BT.601 YCbCr to RGB in fixed point: swscale's default table (`ff_yuv2rgb_coeffs
-/// [SWS_CS_DEFAULT]`, 16 fractional bits), scaled for the range as `ff_yuv2rgb_c_init_tables`
-/// does, applied with 13 (`block`). The matrix the original pipeline's colours come from too: its JPEGs keep the decoded
-/// YCbCr and PIL reads them as BT.601 whatever the stream is tagged.
+/// BT.601 YCbCr to RGB in fixed point, 13 fractional bits: swscale's default table
+/// (`ff_yuv2rgb_coeffs[SWS_CS_DEFAULT]`, 16 fractional bits), scaled for the range as
+/// `ff_yuv2rgb_c_init_tables` does. The matrix the original pipeline's colours come from too: its
+/// JPEGs keep the decoded YCbCr and PIL reads them as BT.601 whatever the stream is tagged.
+/// 16-bit coefficients so that products of 16-bit operands fit 32 bits: SSE2's multiply-add (the
+/// baseline x86-64 target has no 32-bit vector multiply).
 #[derive(Debug, Clone, Copy)]
 struct Bt601 {
-    y: i32,
-    y_offset: i32,
-    v_r: i32,
-    u_g: i32,
-    v_g: i32,
-    u_b: i32,
+    y: i16,
+    y_offset: i16,
+    v_r: i16,
+    u_g: i16,
+    v_g: i16,
+    u_b: i16,
 }
 
 impl Bt601 {
-    const LIMITED: Self = Self { y: (1 << 16) * 255 / 219, y_offset: 16, v_r: 104597, u_g: 25675, v_g: 53279, u_b: 132201 };
-    const FULL: Self = Self {
-        y: 1 << 16,
-        y_offset: 0,
-        v_r: 104597 * 224 / 255,
-        u_g: 25675 * 224 / 255,
-        v_g: 53279 * 224 / 255,
-        u_b: 132201 * 224 / 255,
-    };
+    /// From swscale's 16-bit coefficients.
+    const fn from_q16(y: i32, y_offset: i16, [v_r, u_g, v_g, u_b]: [i32; 4]) -> Self {
+        Self { y: (y >> 3) as i16, y_offset, v_r: (v_r >> 3) as i16, u_g: (u_g >> 3) as i16, v_g: (v_g >> 3) as i16, u_b: (u_b >> 3) as i16 }
+    }
+    const LIMITED: Self = Self::from_q16((1 << 16) * 255 / 219, 16, [104597, 25675, 53279, 132201]);
+    const FULL: Self = Self::from_q16(1 << 16, 0, [104597 * 224 / 255, 25675 * 224 / 255, 53279 * 224 / 255, 132201 * 224 / 255]);
 
     /// 16 pixels: computed as planes (vectorised), then interleaved.
     #[inline(always)]
     fn block(&self, y: &[u8; 16], u: &[u8; 16], v: &[u8; 16]) -> [u8; 48] {
-        // 16-bit operands, 32-bit products: SSE2's multiply-add (the baseline x86-64 target has
-        // no 32-bit vector multiply).
-        let q = |c: i32| (c >> 3) as i16;
-        let (ky, kvr, kug, kvg, kub) = (q(self.y), q(self.v_r), q(self.u_g), q(self.v_g), q(self.u_b));
         let mul = |a: i16, b: i16| i32::from(a) * i32::from(b);
         let clip = |x: i32| (x >> 13).clamp(0, 255) as u8;
-        let off = self.y_offset as i16;
         let (mut r, mut g, mut b) = ([0u8; 16], [0u8; 16], [0u8; 16]);
         for i in 0..16 {
-            let l = mul(i16::from(y[i]) - off, ky) + (1 << 12);
+            let l = mul(i16::from(y[i]) - self.y_offset, self.y) + (1 << 12);
             let (cb, cr) = (i16::from(u[i]) - 128, i16::from(v[i]) - 128);
-            r[i] = clip(l + mul(kvr, cr));
-            g[i] = clip(l - mul(kug, cb) - mul(kvg, cr));
-            b[i] = clip(l + mul(kub, cb));
+            r[i] = clip(l + mul(self.v_r, cr));
+            g[i] = clip(l - mul(self.u_g, cb) - mul(self.v_g, cr));
+            b[i] = clip(l + mul(self.u_b, cb));
         }
         let mut out = [0u8; 48];
         for i in 0..16 {
@@ -462,23 +456,20 @@ pub fn sample_frames(path: &Path, plan: &FramePlan, short_side: u32) -> Result<(
     track?.finish()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The frames `plan` selects from `path` (short side 256), and the decoder's pixel format.
-    fn frames(path: &Path, plan: &FramePlan, direct_only: bool) -> Option<(Option<Pixel>, Vec<SampledFrame>)> {
+    /// What `plan` selects from `path` (short side 256), and the pixel format of the frames.
+    fn frames(path: &Path, plan: &FramePlan, direct_only: bool) -> Option<(Pixel, VideoInfo, Vec<SampledFrame>)> {
         let mut ictx = open_input(path).ok()?;
         let mut track = VideoTrack::open(&ictx, plan, 256).ok()?;
         track.sampler.conv.direct_only = direct_only;
-        let mut format = None;
         let mut slot = Ok(track);
         super::super::feed(&mut ictx, None, Some(&mut slot)).ok()?;
-        if let Ok(t) = &slot {
-            format = t.sampler.conv.scaler.as_ref().map(|(_, _, (f, _, _))| *f);
-        }
-        slot.ok()?.finish().ok().map(|(_, f)| (format, f))
+        let track = slot.ok()?;
+        let format = track.sampler.conv.scaler.as_ref().map(|(_, _, (f, _, _))| *f)?;
+        track.finish().ok().map(|(info, f)| (format, info, f))
     }
 
     /// The planar route (swscale to 4:4:4, then our BT.601 matrix) against swscale's own RGB
@@ -491,16 +482,12 @@ mod tests {
     #[test]
     fn planar_route_matches_swscale_rgb() {
         let plan = FramePlan { fps: 1.0, phase: 0.5, max_frames: 3, skip_unneeded: true, threads: 1 };
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/media");
-        let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-        names.sort();
         let mut compared = Vec::new();
-        for path in names {
+        for path in super::super::tests::shared_media() {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            let Some((Some(format), planar)) = frames(&path, &plan, false) else { continue };
-            let (_, direct) = frames(&path, &plan, true).unwrap();
+            let Some((format, info, planar)) = frames(&path, &plan, false) else { continue };
+            let (_, _, direct) = frames(&path, &plan, true).unwrap();
             assert_eq!(planar.len(), direct.len(), "{name}");
-            let info = sample_frames(&path, &FramePlan { max_frames: 1, ..plan }, 256).unwrap().0;
             let (w, h) = planar[0].image.dimensions();
             let unscaled = [(w, h), (h, w)].contains(&(info.width, info.height));
             if !matches!(Route::of(format), Route::Planar { .. }) || unscaled {

@@ -209,13 +209,14 @@ fn main() -> Result<()> {
         speedups.push(r.wall / o.wall);
         cpu_ratios.push(o.cpu / b.cpu);
     }
-    let median = |v: &mut Vec<f64>| {
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
         let k = v.len() / 2;
         if v.len() % 2 == 1 { v[k] } else { (v[k - 1] + v[k]) / 2.0 }
     };
     let list_of = |v: &[f64], digits: usize| v.iter().map(|x| format!("{x:.digits$}")).collect::<Vec<_>>().join(", ");
-    println!("\nthroughput vs reference: {:.1}x median of {runs} runs ({}; target >= 10x)", median(&mut speedups.clone()), list_of(&speedups, 1));
-    println!("CPU vs bare full decode: {:.2}x median ({}; target <= 1.0x)", median(&mut cpu_ratios.clone()), list_of(&cpu_ratios, 2));
+    println!("\nthroughput vs reference: {:.1}x median of {runs} runs ({}; target >= 10x)", median(&speedups), list_of(&speedups, 1));
+    println!("CPU vs bare full decode: {:.2}x median ({}; target <= 1.0x)", median(&cpu_ratios), list_of(&cpu_ratios, 2));
     Ok(())
 }

@@ -3,10 +3,14 @@
 //! original scripts), (c) a bare `ffmpeg -i clip -f null -` full decode as the floor. Reports
 //! wall and CPU time (user + system, children included) and the ratios.
 //!
-//! Usage: bench-preprocess preprocess [--media DIR] [--copies N] [--jobs N] [--runs N] [--ours-only]
+//! Usage: bench-preprocess preprocess [--media DIR] [--copies N] [--jobs N] [--runs N]
+//!        [--reshape N [--seconds S]] [--ours-only] [--breakdown]
 //!
 //! `--runs N` (default 3): N rounds of (a), (b), (c), one after the other; the ratios are taken per
 //! round and their median reported.
+//! `--reshape N [--seconds S]`: the same clips made like a dataset's first (S seconds, default 10,
+//! H.264 + AAC in MP4, 25 fps, short side N; see `reshape`): the shared media are a deliberately
+//! odd mix (a 1080p clip, 720p VP8 and VP9), and the ratio depends on the clips' size and length.
 //! `--ours-only` times this pipeline alone (for profiling it, e.g. under `perf record`);
 //! `--breakdown` first prints where one clip's time goes, per file, on one thread.
 
@@ -78,6 +82,30 @@ fn breakdown(clips: &[PathBuf], preset: &Preset) -> Result<()> {
     Ok(())
 }
 
+/// `--reshape N [--seconds S]`: each clip as a dataset's clips are (Kinetics-Sounds, VGGSound,
+/// AVE: 10-s downloads, H.264 + AAC in MP4; CREMA-D: 2-3 s at 480x360): its first S seconds
+/// (default 10), at 25 fps, short side N (rotation applied), libx264 and AAC at their defaults
+/// (CRF 23, 250-frame GOPs, B-pyramid), made once with the ffmpeg CLI, untimed.
+fn reshape(clips: &[PathBuf], short: u32, seconds: f64, dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let scale = format!("scale='if(lt(iw,ih),{short},-2)':'if(lt(iw,ih),-2,{short})'");
+    clips
+        .iter()
+        .map(|p| {
+            let out = dir.join(p.file_stem().context("file name")?).with_extension("mp4");
+            let s = Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-i"])
+                .arg(p)
+                .args(["-t", &seconds.to_string(), "-vf", &scale, "-r", "25", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ar", "44100"])
+                .arg(&out)
+                .status()
+                .context("running ffmpeg")?;
+            anyhow::ensure!(s.success(), "ffmpeg could not reshape {}", p.display());
+            Ok(out)
+        })
+        .collect()
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
@@ -113,6 +141,12 @@ fn main() -> Result<()> {
         bail!("no audio-visual clips in {}", media.display());
     }
     let tmp = tempfile::tempdir()?;
+    if let Some(short) = get("--reshape") {
+        let short: u32 = short.parse().context("--reshape takes a short side in pixels")?;
+        let seconds: f64 = get("--seconds").map_or(Ok(10.0), |v| v.parse()).context("--seconds")?;
+        clips = reshape(&clips, short, seconds, &tmp.path().join("reshaped"))?;
+        println!("reshaped like a dataset's clips: first {seconds} s, H.264 (libx264 defaults) + AAC in MP4, 25 fps, short side {short}");
+    }
     let root = tmp.path().join("raw/synthetic");
     std::fs::create_dir_all(root.join("train"))?;
     let mut manifest = String::from("clip_id,split,class\n");

@@ -4,7 +4,7 @@
 //! wall and CPU time (user + system, children included) and the ratios.
 //!
 //! Usage: bench-preprocess preprocess [--media DIR] [--copies N] [--jobs N] [--runs N]
-//!        [--reshape N [--seconds S]] [--ours-only] [--breakdown]
+//!        [--reshape N [--seconds S]] [--ours-only] [--breakdown] [--memory]
 //!
 //! `--runs N` (default 3): N rounds of (a), (b), (c), one after the other; the ratios are taken per
 //! round and their median reported.
@@ -13,6 +13,8 @@
 //! odd mix (a 1080p clip, 720p VP8 and VP9), and the ratio depends on the clips' size and length.
 //! `--ours-only` times this pipeline alone (for profiling it, e.g. under `perf record`);
 //! `--breakdown` first prints where one clip's time goes, per file, on one thread.
+//! `--memory`: peak RSS of this pipeline alone on `--copies` copies (default 20 here) and on four
+//! times as many.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -106,6 +108,54 @@ fn reshape(clips: &[PathBuf], short: u32, seconds: f64, dir: &std::path::Path) -
         .collect()
 }
 
+/// The process's peak resident set (VmHWM), in kB.
+fn peak_rss_kb() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).context("VmHWM in /proc/self/status")?;
+    Ok(line.trim().trim_end_matches("kB").trim().parse()?)
+}
+
+/// `--memory`: this pipeline alone, in a child process each, on `--copies` (here 20 by default:
+/// 280 clips, more than a 256-clip shard) and four times as many copies of the clips; their peak
+/// RSS should be the same (bounded memory whatever the corpus).
+fn memory(args: &[String], copies: usize) -> Result<()> {
+    let mut rows = Vec::new();
+    for n in [copies, copies * 4] {
+        let mut child_args: Vec<String> = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--memory" | "--breakdown" => {}
+                "--copies" | "--runs" => {
+                    it.next();
+                }
+                _ => child_args.push(a.clone()),
+            }
+        }
+        let out = Command::new(std::env::current_exe()?)
+            .args(&child_args)
+            .args(["--ours-only", "--copies", &n.to_string()])
+            .output()
+            .context("running the pipeline in a child process")?;
+        anyhow::ensure!(out.status.success(), "child run failed: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let kb: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("peak RSS: "))
+            .and_then(|v| v.trim_end_matches(" kB").parse().ok())
+            .with_context(|| format!("no peak RSS in: {text}"))?;
+        let clips = text.lines().find(|l| l.contains(" clips (")).unwrap_or_default().to_owned();
+        let run = text.lines().find(|l| l.starts_with("ours: ")).unwrap_or_default().to_owned();
+        rows.push((n, kb, clips, run));
+    }
+    println!("| copies | peak RSS MiB | clips | run |\n|---|---|---|---|");
+    for (n, kb, clips, run) in &rows {
+        println!("| {n} | {:.1} | {clips} | {run} |", *kb as f64 / 1024.0);
+    }
+    println!("\npeak RSS with 4x the clips: {:.2}x (bounded memory: about 1x)", rows[1].1 as f64 / rows[0].1 as f64);
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
@@ -114,6 +164,9 @@ fn main() -> Result<()> {
     let runs: usize = get("--runs").map_or(Ok(3), |v| v.parse())?;
     anyhow::ensure!(runs > 0, "--runs must be at least 1");
     let jobs: usize = get("--jobs").map_or_else(|| Ok(std::thread::available_parallelism().map_or(1, |n| n.get())), |v| v.parse())?;
+    if args.iter().any(|a| a == "--memory") {
+        return memory(&args, get("--copies").map_or(Ok(20), |v| v.parse())?);
+    }
     let python = std::env::var("OGMGE_PYTHON").unwrap_or_else(|_| ".venv/bin/python".into());
 
     // The clips: every file of the media folder that has both streams and decodes cleanly.
@@ -192,8 +245,11 @@ fn main() -> Result<()> {
         breakdown(&clips, &preset)?;
     }
     if args.iter().any(|a| a == "--ours-only") {
+        // The peak from here on: the clip selection above decoded whole files.
+        std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak RSS")?;
         let m = ours(0)?;
         println!("ours: wall {:.2} s, CPU {:.2} s (system {:.2} s)", m.wall, m.cpu, m.system);
+        println!("peak RSS: {} kB", peak_rss_kb()?);
         return Ok(());
     }
 

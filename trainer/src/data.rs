@@ -154,7 +154,7 @@ impl ShardSet {
         let mut readers: Vec<Option<ShardReader>> = self.files.iter().map(|_| None).collect();
         let flush = |pending: &mut Vec<RawRow>, force: bool| -> Result<bool> {
             if pending.len() >= cfg.batch_size || (force && !pending.is_empty()) {
-                return emit(pending.drain(..).collect());
+                return emit(std::mem::take(pending));
             }
             Ok(true)
         };

@@ -39,7 +39,7 @@ fn register_font() {
 
 fn span(values: impl Iterator<Item = f64>) -> Option<Range<f64>> {
     let (lo, hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
-    (lo <= hi).then(|| if lo == hi { lo - 0.5..hi + 0.5 } else { lo..hi })
+    (lo <= hi).then_some(if lo == hi { lo - 0.5..hi + 0.5 } else { lo..hi })
 }
 
 /// Draws `series` as lines into a PNG at `path`; `y` fixes the vertical range (else fitted).

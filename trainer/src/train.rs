@@ -275,7 +275,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
     }
     bar.finish();
     let (_, best_epoch, test) = best.context("no epoch ran")?;
-    let last = history.last().context("no epoch ran")?.test.clone();
+    let last = history.last().context("no epoch ran")?.test;
     let summary = RunSummary { best_epoch, test, last, run_dir: dir.clone() };
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     Ok(summary)

@@ -29,7 +29,7 @@ pub fn log_psd(x: &[f64], fs: f64, nperseg: usize, noverlap: usize, alpha: f64, 
         for f in 0..bins {
             let mut p = buf[f].norm_sqr() * scale;
             // One-sided: double every bin but DC and (for even nperseg) Nyquist.
-            if f != 0 && !(nperseg % 2 == 0 && f == bins - 1) {
+            if f != 0 && !(nperseg.is_multiple_of(2) && f == bins - 1) {
                 p *= 2.0;
             }
             log_p[f * frames + t] = (p + offset).ln();

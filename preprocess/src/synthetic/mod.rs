@@ -137,9 +137,9 @@ pub fn generate(root: &Path, cfg: &SyntheticConfig) -> Result<Generated, String>
     let stamp = serde_json::to_string_pretty(cfg).expect("config serialises");
     let mut specs = Vec::new();
     for (split, per_class) in [("train", cfg.train_per_class), ("test", cfg.test_per_class)] {
-        for class in 0..cfg.classes {
+        for (class, name) in CLASS_NAMES.iter().enumerate().take(cfg.classes) {
             for k in 0..per_class {
-                let id = format!("{split}_{}_{k:04}", CLASS_NAMES[class]);
+                let id = format!("{split}_{name}_{k:04}");
                 let seed = cfg.seed.wrapping_mul(1_000_003).wrapping_add((specs.len() as u64) << 1);
                 specs.push(ClipSpec { id, split, class, seed });
             }

@@ -54,6 +54,9 @@ pub fn segment_ranges(preset: &AudioPreset, time_frames: usize, segments: usize)
     }
 }
 
+/// One clip's segments: audio (segment-major), frames (segment-major, CHW), labels.
+type ClipTensors = (Vec<f32>, Vec<f32>, Vec<i64>);
+
 /// A batch of clips cut into segments.
 #[derive(Debug, Clone)]
 pub struct SegmentBatch {
@@ -88,7 +91,7 @@ pub fn assemble_segments(segments: usize) -> impl Fn(&ShardMeta, &LoaderConfig, 
         let width = ranges[0].len();
         let s = cfg.image_size;
         let per_frame = (3 * s * s) as usize;
-        let items: Vec<Result<(Vec<f32>, Vec<f32>, Vec<i64>)>> = rows
+        let items: Vec<Result<ClipTensors>> = rows
             .par_iter()
             .map(|r| {
                 let Some(labels) = &r.segment_labels else { bail!("clip {} has no segment labels (not an AVE shard?)", r.clip_id) };

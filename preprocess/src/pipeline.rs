@@ -193,7 +193,8 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
         // queued in windows: bounded memory, at most two windows in flight or waiting. Each
         // window is queued largest file first, so the clips the shard ends on are small ones
         // and no core idles long at its end (the pool takes queued work in order).
-        let window = opts.writer.rows_per_group.max(opts.jobs * 2).max(1);
+        // A window is at least 16 clips (room to order by size), else two per worker.
+        let window = (opts.jobs * 2).max(16);
         let clips = &shard.clips;
         let largest_first = |w: usize| {
             let mut order: Vec<usize> = (w * window..((w + 1) * window).min(clips.len())).collect();

@@ -119,19 +119,20 @@ fn peak_rss_kb() -> Result<u64> {
 /// 280 clips, more than a 256-clip shard) and four times as many copies of the clips; their peak
 /// RSS should be the same (bounded memory whatever the corpus).
 fn memory(args: &[String], copies: usize) -> Result<()> {
+    // The child's flags: this run's, less those the child sets itself or has no use for.
+    let mut child_args: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--memory" | "--breakdown" => {}
+            "--copies" | "--runs" => {
+                it.next();
+            }
+            _ => child_args.push(a.clone()),
+        }
+    }
     let mut rows = Vec::new();
     for n in [copies, copies * 4] {
-        let mut child_args: Vec<String> = Vec::new();
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            match a.as_str() {
-                "--memory" | "--breakdown" => {}
-                "--copies" | "--runs" => {
-                    it.next();
-                }
-                _ => child_args.push(a.clone()),
-            }
-        }
         let out = Command::new(std::env::current_exe()?)
             .args(&child_args)
             .args(["--ours-only", "--copies", &n.to_string()])

@@ -93,7 +93,7 @@ mod tests {
             let (top, left, h, w) = random_resized_crop_params(320, 240, &mut rng);
             assert!(top + h <= 240 && left + w <= 320);
             let scale = f64::from(w * h) / (320.0 * 240.0);
-            assert!(scale >= 0.07 && scale <= 1.0, "{scale}");
+            assert!((0.07..=1.0).contains(&scale), "{scale}");
         }
     }
 }

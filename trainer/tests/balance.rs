@@ -130,7 +130,7 @@ fn an_optimiser_step_changes_the_parameters() {
     let device = Default::default();
     let model = AvClassifier::<B>::new(ModelPreset::Tiny, FusionKind::Sum, 3, &device);
     let grads = grads_of(&model, &device);
-    assert!(grads.len() > 0);
+    assert!(!grads.is_empty());
     let w0 = first_conv(&model);
     let mut optim = SgdConfig::new().init::<B, AvClassifier<B>>();
     let model = optim.step(0.1, model, grads);

@@ -234,10 +234,12 @@ mod tests {
             feed(&mut ictx, audio.as_mut(), video.as_mut()).unwrap();
             (audio.map(|a| a.finish().map(|a| (a.samples, a.source_rate, a.source_channels))), video.map(|v| v.and_then(VideoTrack::finish).map(|(i, f)| (i, f.into_iter().map(|f| (f.time_s, f.image)).collect::<Vec<_>>()))))
         };
+        // The audio as decoded: samples, source rate, source channels.
+        type Audio = Option<Result<(Vec<f32>, u32, u32), DecodeError>>;
         for (path, quick, full) in quick_files() {
             let (qa, qv) = decode(quick);
             let (fa, fv) = decode(full);
-            let summary = |a: &Option<Result<(Vec<f32>, u32, u32), DecodeError>>| a.as_ref().map(|r| r.as_ref().map(|(s, r, c)| (s.len(), *r, *c)).map_err(|e| e.to_string()));
+            let summary = |a: &Audio| a.as_ref().map(|r| r.as_ref().map(|(s, r, c)| (s.len(), *r, *c)).map_err(|e| e.to_string()));
             assert_eq!(summary(&qa), summary(&fa), "{}: audio", path.display());
             assert!(qa.as_ref().map(|r| r.as_ref().ok()) == fa.as_ref().map(|r| r.as_ref().ok()), "{}: audio samples differ", path.display());
             assert_eq!(qv.is_some(), fv.is_some(), "{}: video", path.display());

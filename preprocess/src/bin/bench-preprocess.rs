@@ -161,12 +161,13 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
     let media = PathBuf::from(get("--media").unwrap_or_else(|| "../shared/media".into()));
-    let copies: usize = get("--copies").map_or(Ok(3), |v| v.parse())?;
+    let memory_mode = args.iter().any(|a| a == "--memory");
+    let copies: usize = get("--copies").map_or(Ok(if memory_mode { 20 } else { 3 }), |v| v.parse())?;
     let runs: usize = get("--runs").map_or(Ok(3), |v| v.parse())?;
     anyhow::ensure!(runs > 0, "--runs must be at least 1");
     let jobs: usize = get("--jobs").map_or_else(|| Ok(std::thread::available_parallelism().map_or(1, |n| n.get())), |v| v.parse())?;
-    if args.iter().any(|a| a == "--memory") {
-        return memory(&args, get("--copies").map_or(Ok(20), |v| v.parse())?);
+    if memory_mode {
+        return memory(&args, copies);
     }
     let python = std::env::var("OGMGE_PYTHON").unwrap_or_else(|_| ".venv/bin/python".into());
 

@@ -32,12 +32,7 @@ pub fn join_under(root: &Path, relative: &Path) -> Result<PathBuf> {
     for c in relative.components() {
         match c {
             Component::Normal(_) | Component::CurDir => {}
-            _ => {
-                return Err(Error::ClipId {
-                    id: relative.display().to_string(),
-                    reason: "path escapes the raw root",
-                })
-            }
+            _ => return Err(Error::ClipId { id: relative.display().to_string(), reason: "path escapes the raw root" }),
         }
     }
     Ok(root.join(relative))

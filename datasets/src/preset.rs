@@ -131,13 +131,7 @@ impl AudioPreset {
             tile_to_seconds: Some(10.0),
             clip_to_unit: true,
             subtract_mean: false,
-            transform: AudioTransform::LogPsd {
-                nperseg: 512,
-                noverlap: 353,
-                tukey_alpha: 0.25,
-                log_offset: 1e-7,
-                zscore: true,
-            },
+            transform: AudioTransform::LogPsd { nperseg: 512, noverlap: 353, tukey_alpha: 0.25, log_offset: 1e-7, zscore: true },
         }
     }
 

@@ -77,18 +77,14 @@ pub fn frame_struct_fields() -> Fields {
 
 /// The Arrow schema of a shard, with its metadata.
 pub fn arrow_schema(meta: &ShardMeta) -> SchemaRef {
-    let audio_meta = HashMap::from([
-        ("shape".to_owned(), json!(meta.audio_shape).to_string()),
-        ("dim_names".to_owned(), json!(meta.audio_dims).to_string()),
-    ]);
+    let audio_meta = HashMap::from([("shape".to_owned(), json!(meta.audio_shape).to_string()), ("dim_names".to_owned(), json!(meta.audio_dims).to_string())]);
     let item = |dt: DataType| Arc::new(Field::new("item", dt, true));
     let fields = vec![
         Field::new(col::CLIP_ID, DataType::Utf8, true),
         Field::new(col::SPLIT, DataType::Utf8, true),
         Field::new(col::LABEL, DataType::Int64, true),
         Field::new(col::LABEL_NAME, DataType::Utf8, true),
-        Field::new(col::AUDIO, DataType::FixedSizeList(item(DataType::Float32), meta.audio_len() as i32), true)
-            .with_metadata(audio_meta),
+        Field::new(col::AUDIO, DataType::FixedSizeList(item(DataType::Float32), meta.audio_len() as i32), true).with_metadata(audio_meta),
         Field::new(col::FRAMES, DataType::List(item(DataType::Struct(frame_struct_fields()))), true),
         Field::new(col::FRAME_TIMES, DataType::List(item(DataType::Float32)), true),
         Field::new(col::SEGMENT_LABELS, DataType::List(item(DataType::Int64)), true),

@@ -23,11 +23,7 @@ fn shipped_manifests_give_the_real_counts() {
     for (kind, train, val, test, classes) in cases {
         let m = kind.manifest(None).unwrap();
         assert_eq!(m.rejected, vec![], "{kind}: shipped lists must parse cleanly");
-        assert_eq!(
-            (m.count(Split::Train), m.count(Split::Val), m.count(Split::Test), m.classes.len()),
-            (train, val, test, classes),
-            "{kind}"
-        );
+        assert_eq!((m.count(Split::Train), m.count(Split::Val), m.count(Split::Test), m.classes.len()), (train, val, test, classes), "{kind}");
         let mut ids: Vec<_> = m.entries.iter().map(|e| &e.clip_id).collect();
         ids.sort();
         ids.dedup();
@@ -117,11 +113,7 @@ fn youtube_datasets_accept_every_naming_scheme() {
     found.sort();
     assert_eq!(
         found,
-        [
-            ("0_8-g2rof7E_000049", "heart sounds, heartbeat"),
-            ("LDoXsip0BEQ_000177", "parrot talking"),
-            ("glLQrEijrKg_000300", "playing hammond organ")
-        ]
+        [("0_8-g2rof7E_000049", "heart sounds, heartbeat"), ("LDoXsip0BEQ_000177", "parrot talking"), ("glLQrEijrKg_000300", "playing hammond organ")]
     );
 }
 
@@ -159,11 +151,7 @@ fn clip_ids_that_escape_the_root_are_rejected() {
     let root = raw.path().join("synthetic");
     fs::create_dir_all(&root).unwrap();
     fs::write(root.join("classes.txt"), "beep\nboop\n").unwrap();
-    fs::write(
-        root.join("manifest.csv"),
-        "clip_id,split,class\nok_1,train,beep\n../../etc/passwd,train,beep\n/abs,test,boop\nok_2,test,boop\n",
-    )
-    .unwrap();
+    fs::write(root.join("manifest.csv"), "clip_id,split,class\nok_1,train,beep\n../../etc/passwd,train,beep\n/abs,test,boop\nok_2,test,boop\n").unwrap();
     let m = DatasetKind::Synthetic.manifest(Some(&root)).unwrap();
     let ids: Vec<_> = m.entries.iter().map(|e| e.clip_id.as_str()).collect();
     assert_eq!(ids, ["ok_1", "ok_2"]);

@@ -22,7 +22,11 @@ mod tests {
     fn picture(w: u32, h: u32) -> RgbImage {
         RgbImage::from_fn(w, h, |x, y| {
             let inside = (w / 4..w / 2).contains(&x) && (h / 4..h / 2).contains(&y);
-            if inside { image::Rgb([250, 20, 20]) } else { image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 128]) }
+            if inside {
+                image::Rgb([250, 20, 20])
+            } else {
+                image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 128])
+            }
         })
     }
 

@@ -23,7 +23,11 @@ enum SyntheticKind {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "prepare-datasets", version, about = "Turn raw CREMA-D / Kinetics-Sounds / VGGSound / AVE downloads into Parquet shards. Without --raw, generate and prepare the synthetic corpus.")]
+#[command(
+    name = "prepare-datasets",
+    version,
+    about = "Turn raw CREMA-D / Kinetics-Sounds / VGGSound / AVE downloads into Parquet shards. Without --raw, generate and prepare the synthetic corpus."
+)]
 struct Cli {
     /// Raw root holding dataset folders (CREMA-D/, kinetics-sounds/, vggsound/, AVE_Dataset/ ...).
     #[arg(long)]
@@ -111,8 +115,7 @@ fn main() -> ExitCode {
 fn preset_for(cli: &Cli, kind: DatasetKind) -> Result<Preset> {
     let mut p = kind.default_preset();
     if let Some(name) = &cli.audio_preset {
-        p.audio = AudioPreset::by_name(name)
-            .with_context(|| format!("unknown audio preset {name:?}; known: {}", AudioPreset::NAMES.join(", ")))?;
+        p.audio = AudioPreset::by_name(name).with_context(|| format!("unknown audio preset {name:?}; known: {}", AudioPreset::NAMES.join(", ")))?;
     }
     if let Some(r) = cli.sample_rate {
         p.audio.sample_rate = Some(r);
@@ -143,11 +146,8 @@ fn preset_for(cli: &Cli, kind: DatasetKind) -> Result<Preset> {
 
 fn run() -> Result<bool> {
     let cli = Cli::parse();
-    let wanted: Vec<DatasetKind> = cli
-        .datasets
-        .iter()
-        .map(|n| DatasetKind::from_name(n).with_context(|| format!("unknown dataset {n:?}")))
-        .collect::<Result<_>>()?;
+    let wanted: Vec<DatasetKind> =
+        cli.datasets.iter().map(|n| DatasetKind::from_name(n).with_context(|| format!("unknown dataset {n:?}"))).collect::<Result<_>>()?;
     let mut found: Vec<(DatasetKind, PathBuf)> = Vec::new();
     match &cli.raw {
         Some(raw) => {

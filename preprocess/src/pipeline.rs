@@ -129,13 +129,7 @@ fn plan<'a>(catalog: &'a Catalog, preset: &Preset, opts: &PrepareOptions) -> Vec
             for (c, size) in chunk.iter().zip(&sizes) {
                 h.update(format!("{}|{}|{}|{:?}|{size}\n", c.clip_id, c.label, c.video.display(), c.audio));
             }
-            shards.push(PlannedShard {
-                split,
-                name: shard_file_name(split, k, count),
-                clips: chunk.to_vec(),
-                sizes,
-                fingerprint: hex::encode(h.finalize()),
-            });
+            shards.push(PlannedShard { split, name: shard_file_name(split, k, count), clips: chunk.to_vec(), sizes, fingerprint: hex::encode(h.finalize()) });
         }
     }
     shards
@@ -161,19 +155,12 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
     // Each finished shard is hashed once per run: its verified state is kept for the index.
     let mut states: Vec<Option<ShardState>> = shards.iter().map(|s| verified_state(&ds_out, s)).collect();
     summary.shards_verified = states.iter().filter(|s| s.is_some()).count();
-    let todo: Vec<usize> =
-        (0..shards.len()).filter(|&k| states[k].is_none() && mine(k) && !opts.merge_only).collect();
+    let todo: Vec<usize> = (0..shards.len()).filter(|&k| states[k].is_none() && mine(k) && !opts.merge_only).collect();
     let clips_todo: usize = todo.iter().map(|&k| shards[k].clips.len()).sum();
     let bar = if opts.progress { ProgressBar::new(clips_todo as u64) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} clips {per_sec} eta {eta}")
-            .expect("valid template"),
-    );
+    bar.set_style(ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} clips {per_sec} eta {eta}").expect("valid template"));
     bar.set_prefix(catalog.dataset.name());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.max(1))
-        .build()
-        .map_err(|e| PipelineError::Invalid(format!("thread pool: {e}")))?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build().map_err(|e| PipelineError::Invalid(format!("thread pool: {e}")))?;
     let media_ms = AtomicUsize::new(0);
     for k in todo {
         let shard = &shards[k];

@@ -153,9 +153,10 @@ fn rotation_matches_ffmpeg_autorotate() {
 /// neither does decoding on several threads (the pipeline gives a shard's last clips more).
 #[test]
 fn skipping_unneeded_frames_and_threads_select_the_same_frames() {
-    for (name, frames, full) in CASES.iter().flat_map(|&(name, _, _, frames, _)| {
-        [FramePlan { skip_unneeded: false, ..PLAN }, FramePlan { threads: 3, ..PLAN }].map(|full| (name, frames, full))
-    }) {
+    for (name, frames, full) in CASES
+        .iter()
+        .flat_map(|&(name, _, _, frames, _)| [FramePlan { skip_unneeded: false, ..PLAN }, FramePlan { threads: 3, ..PLAN }].map(|full| (name, frames, full)))
+    {
         if frames.is_none() {
             continue;
         }

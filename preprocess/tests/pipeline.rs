@@ -50,9 +50,7 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 /// State files of finished shards (hidden temporaries excluded).
 fn finished_states(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|d| d.filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count())
-        .unwrap_or(0)
+    std::fs::read_dir(dir).map(|d| d.filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count()).unwrap_or(0)
 }
 
 const SHARDING: [&str; 6] = ["--clips-per-shard", "3", "--rows-per-group", "2", "--jobs", "1"];
@@ -164,11 +162,8 @@ fn shared_media_as_a_dataset_records_every_failure_and_goes_on() {
     let root = tmp.path().join("raw/synthetic");
     std::fs::create_dir_all(root.join("train")).unwrap();
     let mut manifest = String::from("clip_id,split,class\n");
-    let mut files: Vec<String> = std::fs::read_dir(&media)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".tsv"))
-        .collect();
+    let mut files: Vec<String> =
+        std::fs::read_dir(&media).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| !n.ends_with(".tsv")).collect();
     files.sort();
     for f in &files {
         std::os::unix::fs::symlink(media.join(f), root.join("train").join(f)).unwrap();

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use datasets::catalog::{DatasetKind, Split};
+use datasets::rng::Rng;
 use datasets::schema::ShardMeta;
 use datasets::shard::{ClipRecord, Frame, Provenance};
-use datasets::rng::Rng;
 use datasets::{AudioPreset, FramePreset, Preset};
 
 /// Metadata of a small synthetic shard: 6 classes, audio 8 x 12.
@@ -44,9 +44,7 @@ pub fn sample_records(meta: &ShardMeta, n: usize, seed: u64) -> Vec<ClipRecord> 
                 label,
                 label_name: meta.classes[label as usize].clone(),
                 audio: (0..meta.audio_len()).map(|_| rng.uniform() as f32 * 2.0 - 1.0).collect(),
-                frames: (0..frames)
-                    .map(|f| Frame { jpeg: jpeg((i * 40 + f) as u8, 32, 24), path: format!("{clip_id}/frame_{f:02}.jpg") })
-                    .collect(),
+                frames: (0..frames).map(|f| Frame { jpeg: jpeg((i * 40 + f) as u8, 32, 24), path: format!("{clip_id}/frame_{f:02}.jpg") }).collect(),
                 frame_times: (0..frames).map(|f| f as f32 + 0.5).collect(),
                 segment_labels: (i % 2 == 0).then(|| vec![label, 28, label]),
                 provenance: Provenance {
@@ -72,9 +70,8 @@ pub fn sample_records(meta: &ShardMeta, n: usize, seed: u64) -> Vec<ClipRecord> 
 /// `.venv`. Panics with the set-up command when neither exists: an interop test never passes
 /// without running its readers.
 pub fn python() -> PathBuf {
-    let candidate = std::env::var_os("OGMGE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python")));
+    let candidate =
+        std::env::var_os("OGMGE_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python")));
     let ok = Command::new(&candidate).args(["-c", "import pyarrow, pandas, datasets, duckdb, polars"]).output();
     match ok {
         Ok(o) if o.status.success() => candidate,

@@ -47,7 +47,10 @@ fn synthetic_corpus_trains_well_above_chance() {
         };
         let summary = train::<trainer::Backend>(&run, &Default::default(), false, false).unwrap();
         let chance = 1.0 / cfg.classes as f64;
-        println!("{balance:?}: test fused {:.3} audio {:.3} visual {:.3}", summary.test.fused.accuracy, summary.test.audio.accuracy, summary.test.visual.accuracy);
+        println!(
+            "{balance:?}: test fused {:.3} audio {:.3} visual {:.3}",
+            summary.test.fused.accuracy, summary.test.audio.accuracy, summary.test.visual.accuracy
+        );
         assert!(summary.test.fused.accuracy > 2.5 * chance, "{balance:?}: fused accuracy {} vs chance {chance}", summary.test.fused.accuracy);
         let dir = summary.run_dir;
         for f in ["config.json", "epochs.jsonl", "steps.jsonl", "summary.json", "checkpoint/progress.json"] {

@@ -103,11 +103,7 @@ fn rows_that_do_not_fit_the_schema_are_an_error_naming_the_shard() {
 #[test]
 fn a_killed_writer_leaves_no_shard() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_slow_shard_writer"))
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_slow_shard_writer")).arg(dir.path()).stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     // Let it write a few row groups, so the temporary file has real content.
     for _ in 0..5 {
@@ -115,10 +111,7 @@ fn a_killed_writer_leaves_no_shard() {
     }
     child.kill().unwrap(); // SIGKILL: no destructor runs
     child.wait().unwrap();
-    let names: Vec<String> = std::fs::read_dir(dir.path().join("train"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("train")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(!names.iter().any(|n| n == "train-00000-of-00001.parquet"), "final name must not exist: {names:?}");
     assert!(names.iter().all(|n| n.starts_with('.') && n.ends_with(".partial")), "only a hidden temp file: {names:?}");
     // A rerun writes the shard whole over the leftover temp file.

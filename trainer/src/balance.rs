@@ -67,11 +67,7 @@ pub fn coefficients(audio_logits: &[f32], visual_logits: &[f32], labels: &[i64],
     let score_v = true_class_softmax_sum(visual_logits, labels, classes);
     let ratio_v = score_v / score_a;
     let ratio_a = 1.0 / ratio_v;
-    let (k_a, k_v) = if ratio_v > 1.0 {
-        (1.0, 1.0 - (alpha * ratio_v.max(0.0)).tanh())
-    } else {
-        (1.0 - (alpha * ratio_a.max(0.0)).tanh(), 1.0)
-    };
+    let (k_a, k_v) = if ratio_v > 1.0 { (1.0, 1.0 - (alpha * ratio_v.max(0.0)).tanh()) } else { (1.0 - (alpha * ratio_a.max(0.0)).tanh(), 1.0) };
     Coefficients { score_a, score_v, ratio_a, k_a, k_v }
 }
 

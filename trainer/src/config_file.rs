@@ -59,7 +59,12 @@ mod tests {
     #[test]
     fn bad_files_name_the_file_and_the_problem() {
         let cli = Cfg { lr: 0.5, epochs: 100, name: "cli".into() };
-        let cases = [(r#"{"lr": 0.01, "epohcs": 7}"#, "unknown key \"epohcs\""), (r#"{"epochs": "many"}"#, "wrong type"), ("[1]", "JSON object"), ("lr = 1", "not JSON")];
+        let cases = [
+            (r#"{"lr": 0.01, "epohcs": 7}"#, "unknown key \"epohcs\""),
+            (r#"{"epochs": "many"}"#, "wrong type"),
+            ("[1]", "JSON object"),
+            ("lr = 1", "not JSON"),
+        ];
         for (text, want) in cases {
             let f = file(text);
             let e = format!("{:#}", merge(&cli, f.path(), |_| false).unwrap_err());

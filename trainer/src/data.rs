@@ -16,8 +16,8 @@ use datasets::shard::ShardReader;
 use datasets::Split;
 use rayon::prelude::*;
 
-use datasets::rng::{fnv1a, Rng};
 use crate::transform::{select_frames, transform};
+use datasets::rng::{fnv1a, Rng};
 
 /// Which rows of a split a loader yields: all, or the two sides of a validation hold-out carved
 /// from it by a stable hash of the clip id.
@@ -25,9 +25,13 @@ use crate::transform::{select_frames, transform};
 pub enum Subset {
     All,
     /// Rows outside the hold-out.
-    Fit { val_fraction: f64 },
+    Fit {
+        val_fraction: f64,
+    },
     /// The hold-out.
-    Holdout { val_fraction: f64 },
+    Holdout {
+        val_fraction: f64,
+    },
 }
 
 impl Subset {
@@ -192,9 +196,7 @@ impl ShardSet {
 
 /// Decodes one frame's JPEG bytes.
 pub fn decode_jpeg(clip_id: &str, index: usize, bytes: &[u8]) -> Result<image::RgbImage> {
-    Ok(image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
-        .with_context(|| format!("clip {clip_id}: frame {index}"))?
-        .to_rgb8())
+    Ok(image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg).with_context(|| format!("clip {clip_id}: frame {index}"))?.to_rgb8())
 }
 
 /// The classifier's batch: T frames per clip, the audio matrix (cropped where the preset asks).
@@ -208,7 +210,11 @@ fn assemble_clips(meta: &ShardMeta, cfg: &LoaderConfig, epoch: u64, rows: Vec<Ra
         .map(|r| {
             let mut rng = Rng::derive(&[cfg.seed, epoch, fnv1a(&r.clip_id)]);
             let start = if t < t_full {
-                if cfg.train { rng.below(t_full - t + 1) } else { (t_full - t) / 2 }
+                if cfg.train {
+                    rng.below(t_full - t + 1)
+                } else {
+                    (t_full - t) / 2
+                }
             } else {
                 0
             };

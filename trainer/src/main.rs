@@ -7,9 +7,9 @@ use anyhow::Result;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use trainer::balance::Balance;
-use trainer::model::{FusionKind, ModelPreset};
 use trainer::config_file;
 use trainer::localize::{localize, LocalizeConfig};
+use trainer::model::{FusionKind, ModelPreset};
 use trainer::train::{train, RunSummary, TrainConfig, TrainHead};
 
 #[derive(Parser)]
@@ -183,7 +183,17 @@ const TRAIN_DEFAULTS: Defaults = Defaults { lr: 1e-3, frames: 3 };
 const DEMO_DEFAULTS: Defaults = Defaults { lr: 1e-2, frames: 2 };
 
 #[allow(clippy::too_many_arguments)]
-fn config(c: &Common, d: Defaults, model: ModelPreset, balance: Balance, epochs: usize, batch_size: usize, seed: u64, name: String, train_head: TrainHead) -> TrainConfig {
+fn config(
+    c: &Common,
+    d: Defaults,
+    model: ModelPreset,
+    balance: Balance,
+    epochs: usize,
+    batch_size: usize,
+    seed: u64,
+    name: String,
+    train_head: TrainHead,
+) -> TrainConfig {
     TrainConfig {
         data: c.data.clone(),
         out: c.out.clone(),
@@ -227,7 +237,9 @@ fn main() -> ExitCode {
 /// Lays `file` (if any) under the flags given explicitly in `matches`.
 fn with_config_file<T: serde::Serialize + serde::de::DeserializeOwned>(cfg: T, file: Option<&PathBuf>, matches: &ArgMatches) -> Result<T> {
     match file {
-        Some(f) => config_file::merge(&cfg, f, |key| matches!(matches.try_get_raw(key), Ok(Some(_))) && matches.value_source(key) == Some(ValueSource::CommandLine)),
+        Some(f) => {
+            config_file::merge(&cfg, f, |key| matches!(matches.try_get_raw(key), Ok(Some(_))) && matches.value_source(key) == Some(ValueSource::CommandLine))
+        }
         None => Ok(cfg),
     }
 }
@@ -239,15 +251,18 @@ fn run() -> Result<()> {
     let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
     match cli.command {
         Cmd::Train(a) => {
-            let name = a.run.name.clone().unwrap_or_else(|| {
-                format!("{:?}-{:?}-{:?}-seed{}", a.model, a.common.fusion, a.balance, a.seed).to_lowercase()
-            });
+            let name = a.run.name.clone().unwrap_or_else(|| format!("{:?}-{:?}-{:?}-seed{}", a.model, a.common.fusion, a.balance, a.seed).to_lowercase());
             let cfg = config(&a.common, TRAIN_DEFAULTS, a.model, a.balance, a.epochs, a.batch_size, a.seed, name, a.train_head);
             let cfg = with_config_file(cfg, a.run.config.as_ref(), &sub)?;
             let s = train::<trainer::Backend>(&cfg, &device, true, a.run.resume)?;
             println!(
                 "best epoch {}: test acc {:.4} (audio {:.4}, visual {:.4}), macro-F1 {:.4}, mAP {:.4}; run in {}",
-                s.best_epoch, s.test.fused.accuracy, s.test.audio.accuracy, s.test.visual.accuracy, s.test.fused.macro_f1, s.test.fused.map,
+                s.best_epoch,
+                s.test.fused.accuracy,
+                s.test.audio.accuracy,
+                s.test.visual.accuracy,
+                s.test.fused.macro_f1,
+                s.test.fused.map,
                 s.run_dir.display()
             );
         }
@@ -275,7 +290,14 @@ fn run() -> Result<()> {
             let t = s.test;
             println!(
                 "best epoch {}: test segment accuracy {:.4} (event {:.4}, background {:.4}; audio head {:.4}, visual head {:.4}) over {} segments; run in {}",
-                s.best_epoch, t.fused.all, t.fused.event, t.fused.background, t.audio.all, t.visual.all, t.segments, s.run_dir.display()
+                s.best_epoch,
+                t.fused.all,
+                t.fused.event,
+                t.fused.background,
+                t.audio.all,
+                t.visual.all,
+                t.segments,
+                s.run_dir.display()
             );
         }
         Cmd::Demo(a) => {
@@ -295,7 +317,9 @@ fn run() -> Result<()> {
                 }
             }
             println!("\nTest accuracy at the epoch selected on validation, and after the last epoch:");
-            println!("\n| run | seed | fused | audio | visual | selected epoch | fused, last | audio, last | visual, last |\n|---|---|---|---|---|---|---|---|---|");
+            println!(
+                "\n| run | seed | fused | audio | visual | selected epoch | fused, last | audio, last | visual, last |\n|---|---|---|---|---|---|---|---|---|"
+            );
             for (label, seed, s) in &rows {
                 let (t, l) = (&s.test, &s.last);
                 println!(

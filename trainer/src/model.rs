@@ -104,10 +104,8 @@ pub struct BasicBlock<B: Backend> {
 
 impl<B: Backend> BasicBlock<B> {
     fn new(cin: usize, cout: usize, stride: usize, device: &B::Device) -> Self {
-        let downsample = (stride != 1 || cin != cout).then(|| Downsample {
-            conv: conv(cin, cout, 1, stride, 0).init(device),
-            bn: BatchNorm::new(cout, device),
-        });
+        let downsample =
+            (stride != 1 || cin != cout).then(|| Downsample { conv: conv(cin, cout, 1, stride, 0).init(device), bn: BatchNorm::new(cout, device) });
         Self {
             conv1: conv(cin, cout, 3, stride, 1).init(device),
             bn1: BatchNorm::new(cout, device),
@@ -263,11 +261,7 @@ pub struct AvClassifier<B: Backend> {
 impl<B: Backend> AvClassifier<B> {
     pub fn new(preset: ModelPreset, fusion: FusionKind, classes: usize, device: &B::Device) -> Self {
         let w = preset.base_width();
-        Self {
-            audio_net: ResNet::new(1, w, device),
-            visual_net: ResNet::new(3, w, device),
-            fusion: Fusion::new(fusion, 8 * w, classes, device),
-        }
+        Self { audio_net: ResNet::new(1, w, device), visual_net: ResNet::new(3, w, device), fusion: Fusion::new(fusion, 8 * w, classes, device) }
     }
 
     /// `audio`: `[B, 1, F, T]`; `frames`: `[B * T, 3, H, W]`, the T frames of each clip together.

@@ -95,7 +95,14 @@ pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: 
 pub fn coefficient_plot(dir: &Path, steps: &[StepRecord]) -> Result<()> {
     let k = |f: fn(&StepRecord) -> f64| steps.iter().map(move |r| (r.step as f64, if r.modulated { f(r) } else { 1.0 })).collect::<Vec<_>>();
     let ratio = steps.iter().map(|r| (r.step as f64, r.ratio_a));
-    line_chart(&dir.join("coefficients.png"), "OGM coefficients applied", "step", "k", &[Series::new("k_a (audio)", k(|r| r.k_a)), Series::new("k_v (visual)", k(|r| r.k_v))], Some(0.0..1.05))?;
+    line_chart(
+        &dir.join("coefficients.png"),
+        "OGM coefficients applied",
+        "step",
+        "k",
+        &[Series::new("k_a (audio)", k(|r| r.k_a)), Series::new("k_v (visual)", k(|r| r.k_v))],
+        Some(0.0..1.05),
+    )?;
     line_chart(&dir.join("ratio.png"), "Uni-modal score ratio", "step", "score_a / score_v", &[Series::new("ratio_a", ratio)], None)
 }
 

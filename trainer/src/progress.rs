@@ -13,7 +13,11 @@ pub struct EpochBar {
 pub fn epoch_bar(enabled: bool, epochs: usize, name: &str) -> EpochBar {
     let bar = enabled.then(|| {
         let b = ProgressBar::with_draw_target(Some(epochs as u64), ProgressDrawTarget::stderr());
-        b.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {msg} (elapsed {elapsed}, ETA {eta})").expect("valid template").progress_chars("=> "));
+        b.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {msg} (elapsed {elapsed}, ETA {eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
         b.set_prefix(name.to_owned());
         b
     });

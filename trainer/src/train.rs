@@ -149,9 +149,22 @@ fn csv_row(l: &EpochLog) -> String {
     let v = |m: Option<EvalMetrics>, f: fn(&EvalMetrics) -> f64| m.map_or(String::new(), |m| format!("{:.6}", f(&m)));
     format!(
         "{},{},{:.6},{:.6},{:.6},{:.6},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.2}",
-        l.epoch, l.lr, l.train.train_loss, l.train.mean_k_a, l.train.mean_k_v, l.train.mean_ratio_a,
-        v(l.val, |m| m.fused.accuracy), v(l.val, |m| m.audio.accuracy), v(l.val, |m| m.visual.accuracy),
-        l.test.loss, l.test.fused.accuracy, l.test.audio.accuracy, l.test.visual.accuracy, l.test.fused.macro_f1, l.test.fused.map, l.seconds
+        l.epoch,
+        l.lr,
+        l.train.train_loss,
+        l.train.mean_k_a,
+        l.train.mean_k_v,
+        l.train.mean_ratio_a,
+        v(l.val, |m| m.fused.accuracy),
+        v(l.val, |m| m.audio.accuracy),
+        v(l.val, |m| m.visual.accuracy),
+        l.test.loss,
+        l.test.fused.accuracy,
+        l.test.audio.accuracy,
+        l.test.visual.accuracy,
+        l.test.fused.macro_f1,
+        l.test.fused.map,
+        l.seconds
     )
 }
 
@@ -251,14 +264,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
             None => None,
         };
         let test = eval_split(&valid, &test_set, &loader(false, Subset::All), image, device)?;
-        let log = EpochLog {
-            epoch,
-            lr,
-            train: tally.stats(),
-            val,
-            test,
-            seconds: started.elapsed().as_secs_f64(),
-        };
+        let log = EpochLog { epoch, lr, train: tally.stats(), val, test, seconds: started.elapsed().as_secs_f64() };
         append_line(&dir.join("epochs.jsonl"), &log)?;
         append_csv(&dir.join("epochs.csv"), &log)?;
         history.push(log.clone());

@@ -19,13 +19,8 @@ fn coefficients_match_the_reference_formula() {
     let mut damped = [0, 0];
     for (i, c) in cases.iter().enumerate() {
         let labels: Vec<i64> = c["labels"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
-        let got = coefficients(
-            &f32s(&c["audio_logits"]),
-            &f32s(&c["visual_logits"]),
-            &labels,
-            c["classes"].as_u64().unwrap() as usize,
-            c["alpha"].as_f64().unwrap(),
-        );
+        let got =
+            coefficients(&f32s(&c["audio_logits"]), &f32s(&c["visual_logits"]), &labels, c["classes"].as_u64().unwrap() as usize, c["alpha"].as_f64().unwrap());
         for (name, want, have) in [("k_a", &c["k_a"], got.k_a), ("k_v", &c["k_v"], got.k_v), ("ratio_a", &c["ratio_a"], got.ratio_a)] {
             let want = want.as_f64().unwrap();
             assert!((want - have).abs() <= 1e-6, "case {i} {name}: {have} vs reference {want}");
@@ -87,7 +82,11 @@ fn ogm_scales_only_the_dominant_encoders_conv_weights() {
         for (x, y) in r.iter().zip(&m) {
             assert!((x * k - y).abs() <= 1e-6 * x.abs().max(1e-3), "param rank {rank}: {y} vs {x} * {k}");
         }
-        if k < 1.0 { scaled += 1 } else { same += 1 }
+        if k < 1.0 {
+            scaled += 1
+        } else {
+            same += 1
+        }
     }
     assert_eq!(scaled, 20);
     assert!(same > 40, "BatchNorm, visual and fusion parameters untouched ({same})");

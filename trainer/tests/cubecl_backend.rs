@@ -57,7 +57,11 @@ impl<B: AutodiffBackend> Net<B> for AvClassifier<B> {
         let o = self.forward(audio, frames);
         [o.fused, o.audio, o.visual]
     }
-    fn eval_logits(m: &AvClassifier<B::InnerBackend>, audio: Tensor<B::InnerBackend, 4>, frames: Tensor<B::InnerBackend, 4>) -> [Tensor<B::InnerBackend, 2>; 3] {
+    fn eval_logits(
+        m: &AvClassifier<B::InnerBackend>,
+        audio: Tensor<B::InnerBackend, 4>,
+        frames: Tensor<B::InnerBackend, 4>,
+    ) -> [Tensor<B::InnerBackend, 2>; 3] {
         let o = m.forward(audio, frames);
         [o.fused, o.audio, o.visual]
     }

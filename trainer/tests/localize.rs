@@ -52,7 +52,17 @@ fn segment_batches_take_each_seconds_columns_frame_and_label() {
     let tmp = tempfile::tempdir().unwrap();
     ave_shard(tmp.path(), 6, Split::Train, 2);
     let set = ShardSet::open(tmp.path(), Split::Train).unwrap();
-    let cfg = LoaderConfig { batch_size: 4, frames: 10, image_size: 16, train: false, seed: 0, shuffle_buffer: 1, audio_crop: None, prefetch: 1, subset: Subset::All };
+    let cfg = LoaderConfig {
+        batch_size: 4,
+        frames: 10,
+        image_size: 16,
+        train: false,
+        seed: 0,
+        shuffle_buffer: 1,
+        audio_crop: None,
+        prefetch: 1,
+        subset: Subset::All,
+    };
     let batches: Vec<_> = set.epoch_with(&cfg, 0, assemble_segments(AVE_SEGMENTS)).into_iter().map(Result::unwrap).collect();
     assert_eq!(batches.iter().map(|b| b.clips()).collect::<Vec<_>>(), [4, 2]);
     let ranges = segment_ranges(&AudioPreset::psd_1004(), 1004, 10);

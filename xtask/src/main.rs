@@ -97,9 +97,7 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Bench { what, args } if what == "trainer" => {
-            cargo(&["run", "--release", "--quiet", "-p", "trainer", "--bin", "bench-trainer", "--"], &args, &[])
-        }
+        Cmd::Bench { what, args } if what == "trainer" => cargo(&["run", "--release", "--quiet", "-p", "trainer", "--bin", "bench-trainer", "--"], &args, &[]),
         Cmd::Bench { what, args } => {
             system::ensure(&system::BUILD)?;
             let py = python::ensure_venv_with(&root, python::BENCH_PACKAGES)?;

@@ -24,8 +24,7 @@ pub fn ensure_venv_with(root: &Path, packages: &[&str]) -> Result<PathBuf> {
     if !py.exists() {
         let base = ["python3", "python"].into_iter().find(|p| Command::new(p).arg("--version").output().is_ok());
         let Some(base) = base else { bail!("no python3 found; install python3 and python3-venv") };
-        crate::run_cmd(Command::new(base).args(["-m", "venv"]).arg(&venv))
-            .context("creating .venv (on Debian: apt-get install python3-venv)")?;
+        crate::run_cmd(Command::new(base).args(["-m", "venv"]).arg(&venv)).context("creating .venv (on Debian: apt-get install python3-venv)")?;
     }
     let missing: Vec<&str> = packages
         .iter()

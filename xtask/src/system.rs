@@ -16,16 +16,7 @@ pub struct Packages {
 /// What building `preprocess` needs (every command that builds the workspace).
 pub const BUILD: Packages = Packages {
     what: "FFmpeg, libjpeg-turbo and libclang development files",
-    apt: &[
-        "libavcodec-dev",
-        "libavformat-dev",
-        "libavutil-dev",
-        "libswscale-dev",
-        "libswresample-dev",
-        "libturbojpeg0-dev",
-        "libclang-dev",
-        "pkg-config",
-    ],
+    apt: &["libavcodec-dev", "libavformat-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev", "libturbojpeg0-dev", "libclang-dev", "pkg-config"],
     present: build_present,
 };
 

@@ -107,11 +107,7 @@ pub(super) fn manifest(root: Option<&Path>) -> Result<Manifest> {
             continue;
         };
         // A video with two annotated events becomes two samples with distinct ids.
-        let clip_id = if per_video[&row.video_id] > 1 {
-            format!("{}__{}", row.video_id, slug(&row.category))
-        } else {
-            row.video_id.clone()
-        };
+        let clip_id = if per_video[&row.video_id] > 1 { format!("{}__{}", row.video_id, slug(&row.category)) } else { row.video_id.clone() };
         if !seen.insert(clip_id.clone()) {
             out.reject(&file, line, format!("duplicate annotation {clip_id}"));
             continue;

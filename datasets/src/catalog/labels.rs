@@ -17,16 +17,7 @@ impl Collector {
 
     /// Adds an entry after checking its clip id; a bad id becomes a rejection.
     #[allow(clippy::too_many_arguments)]
-    pub fn push(
-        &mut self,
-        file: &str,
-        line: usize,
-        clip_id: String,
-        split: Split,
-        label: u32,
-        segment_labels: Option<Vec<u32>>,
-        key: MediaKey,
-    ) {
+    pub fn push(&mut self, file: &str, line: usize, clip_id: String, split: Split, label: u32, segment_labels: Option<Vec<u32>>, key: MediaKey) {
         match clip_id::validate(&clip_id) {
             Ok(()) => self.entries.push(ManifestEntry { clip_id, split, label, segment_labels, key }),
             Err(e) => self.reject(file, line, e.to_string()),

@@ -35,8 +35,7 @@ pub enum DatasetKind {
 }
 
 impl DatasetKind {
-    pub const ALL: [DatasetKind; 5] =
-        [Self::Cremad, Self::KineticsSounds, Self::Vggsound, Self::Ave, Self::Synthetic];
+    pub const ALL: [DatasetKind; 5] = [Self::Cremad, Self::KineticsSounds, Self::Vggsound, Self::Ave, Self::Synthetic];
 
     /// The name used on the command line and as the output folder.
     pub fn name(self) -> &'static str {
@@ -106,9 +105,9 @@ impl DatasetKind {
             Self::KineticsSounds => kinetics_sounds::manifest(),
             Self::Vggsound => vggsound::manifest(dataset_root),
             Self::Ave => ave::manifest(dataset_root),
-            Self::Synthetic => synthetic::manifest(dataset_root.ok_or_else(|| {
-                crate::Error::Invalid("the synthetic corpus has no shipped manifest; generate it first".into())
-            })?),
+            Self::Synthetic => synthetic::manifest(
+                dataset_root.ok_or_else(|| crate::Error::Invalid("the synthetic corpus has no shipped manifest; generate it first".into()))?,
+            ),
         }
     }
 
@@ -258,11 +257,7 @@ pub fn locate(dataset: DatasetKind, root: &Path, manifest: Manifest, files: &Med
                 audio: audio.map(Path::to_path_buf),
                 segment_labels: e.segment_labels,
             }),
-            None => missing.push(Missing {
-                reason: format!("no video file for {} under {}", e.key, root.display()),
-                clip_id: e.clip_id,
-                split: e.split,
-            }),
+            None => missing.push(Missing { reason: format!("no video file for {} under {}", e.key, root.display()), clip_id: e.clip_id, split: e.split }),
         }
     }
     Catalog { dataset, root: root.to_path_buf(), classes: manifest.classes, clips, missing, rejected: manifest.rejected }

@@ -16,11 +16,8 @@ const TEST: &str = include_str!("../../manifests/vggsound/test.csv");
 pub(super) const USER_CSV: &str = "vggsound.csv";
 
 pub(super) fn classes() -> Vec<String> {
-    let mut classes: Vec<String> = lines(STAT)
-        .filter_map(|l| split_csv(l.text).ok())
-        .filter_map(|f| f.into_iter().next())
-        .map(|s| s.trim().to_owned())
-        .collect();
+    let mut classes: Vec<String> =
+        lines(STAT).filter_map(|l| split_csv(l.text).ok()).filter_map(|f| f.into_iter().next()).map(|s| s.trim().to_owned()).collect();
     classes.sort();
     classes.dedup();
     classes

@@ -26,8 +26,7 @@ impl ShardReader {
     /// Opens a shard and reads its footer and self-description.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(io(path))?;
-        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-            .map_err(|source| Error::Parquet { path: path.to_owned(), source })?;
+        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|source| Error::Parquet { path: path.to_owned(), source })?;
         let meta = shard_meta(metadata.schema()).map_err(|reason| Error::Shard { path: path.to_owned(), reason })?;
         Ok(Self { path: path.to_owned(), file, metadata, meta })
     }
@@ -77,15 +76,12 @@ impl ShardReader {
             .with_batch_size(self.row_group_rows(group).max(1))
             .build()
             .map_err(|source| Error::Parquet { path: self.path.clone(), source })?;
-        let batches = reader
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| Error::Arrow { path: self.path.clone(), source })?;
+        let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|source| Error::Arrow { path: self.path.clone(), source })?;
         match batches.len() {
             1 => Ok(batches.into_iter().next().expect("one batch")),
             _ => {
                 let schema = batches.first().map(|b| b.schema()).ok_or_else(|| self.err("empty row group".into()))?;
-                arrow::compute::concat_batches(&schema, &batches)
-                    .map_err(|source| Error::Arrow { path: self.path.clone(), source })
+                arrow::compute::concat_batches(&schema, &batches).map_err(|source| Error::Arrow { path: self.path.clone(), source })
             }
         }
     }

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BinaryArray, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, Int32Array,
-    Int64Array, ListArray, RecordBatch, StringArray, StructArray,
+    Array, ArrayRef, BinaryArray, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
+    StructArray,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, SchemaRef};
@@ -72,12 +72,9 @@ pub(crate) fn to_batch(schema: &SchemaRef, rows: &[ClipRecord], audio_len: usize
             return Err(format!("clip {}: {} frames but {} frame times", r.clip_id, r.frames.len(), r.frame_times.len()));
         }
     }
-    let strings = |f: &dyn Fn(&ClipRecord) -> &str| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
-    };
+    let strings = |f: &dyn Fn(&ClipRecord) -> &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(rows.iter().map(f))) };
     let audio_values = Float32Array::from_iter_values(rows.iter().flat_map(|r| r.audio.iter().copied()));
-    let audio = FixedSizeListArray::try_new(item(DataType::Float32), audio_len as i32, Arc::new(audio_values), None)
-        .map_err(|e| e.to_string())?;
+    let audio = FixedSizeListArray::try_new(item(DataType::Float32), audio_len as i32, Arc::new(audio_values), None).map_err(|e| e.to_string())?;
 
     let all_frames: Vec<&Frame> = rows.iter().flat_map(|r| &r.frames).collect();
     let frame_struct = StructArray::try_new(
@@ -89,13 +86,8 @@ pub(crate) fn to_batch(schema: &SchemaRef, rows: &[ClipRecord], audio_len: usize
         None,
     )
     .map_err(|e| e.to_string())?;
-    let frames = ListArray::try_new(
-        item(DataType::Struct(frame_struct_fields())),
-        list_offsets(rows, |r| r.frames.len()),
-        Arc::new(frame_struct),
-        None,
-    )
-    .map_err(|e| e.to_string())?;
+    let frames = ListArray::try_new(item(DataType::Struct(frame_struct_fields())), list_offsets(rows, |r| r.frames.len()), Arc::new(frame_struct), None)
+        .map_err(|e| e.to_string())?;
     let times = ListArray::try_new(
         item(DataType::Float32),
         list_offsets(rows, |r| r.frame_times.len()),
@@ -107,17 +99,13 @@ pub(crate) fn to_batch(schema: &SchemaRef, rows: &[ClipRecord], audio_len: usize
     let segments = ListArray::try_new(
         item(DataType::Int64),
         list_offsets(rows, |r| r.segment_labels.as_ref().map_or(0, Vec::len)),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().flat_map(|r| r.segment_labels.iter().flatten().map(|&l| i64::from(l))),
-        )),
+        Arc::new(Int64Array::from_iter_values(rows.iter().flat_map(|r| r.segment_labels.iter().flatten().map(|&l| i64::from(l))))),
         (seg_valid.null_count() > 0).then_some(seg_valid),
     )
     .map_err(|e| e.to_string())?;
     let p = |r: &ClipRecord| r.provenance.clone();
     let provs: Vec<Provenance> = rows.iter().map(p).collect();
-    let opt_i32 = |f: &dyn Fn(&Provenance) -> Option<u32>| -> ArrayRef {
-        Arc::new(provs.iter().map(|p| f(p).map(|v| v as i32)).collect::<Int32Array>())
-    };
+    let opt_i32 = |f: &dyn Fn(&Provenance) -> Option<u32>| -> ArrayRef { Arc::new(provs.iter().map(|p| f(p).map(|v| v as i32)).collect::<Int32Array>()) };
     let columns: Vec<ArrayRef> = vec![
         strings(&|r| &r.clip_id),
         strings(&|r| r.split.name()),
@@ -167,8 +155,7 @@ pub(crate) fn from_batch(batch: &RecordBatch) -> Result<Vec<ClipRecord>, String>
     let time_values = times.values().as_any().downcast_ref::<Float32Array>().ok_or("frame times")?;
     let segments = column::<ListArray>(batch, col::SEGMENT_LABELS)?;
     let seg_values = segments.values().as_any().downcast_ref::<Int64Array>().ok_or("segment labels")?;
-    let (source_path, audio_source, sha) =
-        (s(col::SOURCE_PATH)?, s(col::AUDIO_SOURCE_PATH)?, s(col::SOURCE_SHA256)?);
+    let (source_path, audio_source, sha) = (s(col::SOURCE_PATH)?, s(col::AUDIO_SOURCE_PATH)?, s(col::SOURCE_SHA256)?);
     let bytes = column::<Int64Array>(batch, col::SOURCE_BYTES)?;
     let duration = column::<Float64Array>(batch, col::DURATION_S)?;
     let fps = column::<Float64Array>(batch, col::ORIG_FPS)?;
@@ -189,13 +176,9 @@ pub(crate) fn from_batch(batch: &RecordBatch) -> Result<Vec<ClipRecord>, String>
                 label: label.value(i) as u32,
                 label_name: label_name.value(i).to_owned(),
                 audio: audio_values.values()[i * n..(i + 1) * n].to_vec(),
-                frames: range(frames)
-                    .map(|j| Frame { jpeg: frame_bytes.value(j).to_vec(), path: frame_paths.value(j).to_owned() })
-                    .collect(),
+                frames: range(frames).map(|j| Frame { jpeg: frame_bytes.value(j).to_vec(), path: frame_paths.value(j).to_owned() }).collect(),
                 frame_times: time_values.values()[range(times)].to_vec(),
-                segment_labels: segments
-                    .is_valid(i)
-                    .then(|| seg_values.values()[range(segments)].iter().map(|&v| v as u32).collect()),
+                segment_labels: segments.is_valid(i).then(|| seg_values.values()[range(segments)].iter().map(|&v| v as u32).collect()),
                 provenance: Provenance {
                     source_path: source_path.value(i).to_owned(),
                     audio_source_path: audio_source.is_valid(i).then(|| audio_source.value(i).to_owned()),

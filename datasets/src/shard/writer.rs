@@ -101,8 +101,7 @@ impl ShardWriter {
         let tmp_path = tmp_path_for(&final_path);
         let file = File::create(&tmp_path).map_err(io(&tmp_path))?;
         let schema = arrow_schema(meta);
-        let level = ZstdLevel::try_new(options.zstd_level)
-            .map_err(|e| Error::Invalid(format!("zstd level {}: {e}", options.zstd_level)))?;
+        let level = ZstdLevel::try_new(options.zstd_level).map_err(|e| Error::Invalid(format!("zstd level {}: {e}", options.zstd_level)))?;
         // Dictionary encoding only where values repeat: on the spectrogram floats and JPEG bytes
         // the dictionary page fills up and is then abandoned, and still stored (+50% size).
         // The spectrogram floats byte-stream-split (each float's 4 bytes go to 4 streams: signs
@@ -116,17 +115,8 @@ impl ShardWriter {
             .set_max_row_group_row_count(Some(options.rows_per_group.max(1)))
             .build();
         let sink = HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };
-        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(props))
-            .map_err(|source| Error::Parquet { path: tmp_path.clone(), source })?;
-        Ok(Self {
-            writer: Some(writer),
-            schema,
-            audio_len: meta.audio_len(),
-            rows: 0,
-            tmp_path,
-            final_path,
-            relative_name: relative_name.to_owned(),
-        })
+        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(props)).map_err(|source| Error::Parquet { path: tmp_path.clone(), source })?;
+        Ok(Self { writer: Some(writer), schema, audio_len: meta.audio_len(), rows: 0, tmp_path, final_path, relative_name: relative_name.to_owned() })
     }
 
     /// Appends rows.
@@ -134,8 +124,7 @@ impl ShardWriter {
         if rows.is_empty() {
             return Ok(());
         }
-        let batch = to_batch(&self.schema, rows, self.audio_len)
-            .map_err(|reason| Error::Shard { path: self.final_path.clone(), reason })?;
+        let batch = to_batch(&self.schema, rows, self.audio_len).map_err(|reason| Error::Shard { path: self.final_path.clone(), reason })?;
         let writer = self.writer.as_mut().expect("writer is open until finish");
         writer.write(&batch).map_err(|source| Error::Parquet { path: self.tmp_path.clone(), source })?;
         self.rows += rows.len();
@@ -155,12 +144,7 @@ impl ShardWriter {
             // Make the rename itself durable.
             File::open(parent).and_then(|d| d.sync_all()).map_err(io(parent))?;
         }
-        Ok(ShardInfo {
-            file: self.relative_name.clone(),
-            rows: self.rows,
-            bytes,
-            sha256: hex::encode(hasher.finalize()),
-        })
+        Ok(ShardInfo { file: self.relative_name.clone(), rows: self.rows, bytes, sha256: hex::encode(hasher.finalize()) })
     }
 }
 

@@ -23,8 +23,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use datasets::{AudioPreset, DatasetKind, Preset};
 use preprocess::decode::{decode_audio, decode_audio_prefix, sample_frames, FramePlan};
-use preprocess::spectrogram::compute;
 use preprocess::pipeline::{prepare, PrepareOptions};
+use preprocess::spectrogram::compute;
 
 /// CPU seconds (user, system) of this process and of its waited-for children, from /proc/self/stat.
 fn cpu_times() -> Result<[f64; 4]> {
@@ -305,7 +305,11 @@ fn main() -> Result<()> {
         let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
         let k = v.len() / 2;
-        if v.len() % 2 == 1 { v[k] } else { (v[k - 1] + v[k]) / 2.0 }
+        if v.len() % 2 == 1 {
+            v[k]
+        } else {
+            (v[k - 1] + v[k]) / 2.0
+        }
     };
     let list_of = |v: &[f64], digits: usize| v.iter().map(|x| format!("{x:.digits$}")).collect::<Vec<_>>().join(", ");
     println!("\nthroughput vs reference: {:.1}x median of {runs} runs ({}; target >= 10x)", median(&speedups), list_of(&speedups, 1));

@@ -37,9 +37,7 @@ impl Downmixer {
         let n = o.samples();
         let bytes = &o.data(0)[..n * channels * 4];
         let inv = 1.0 / channels as f32;
-        self.out.extend(bytes.chunks_exact(4 * channels).map(|c| {
-            c.chunks_exact(4).map(|s| f32::from_ne_bytes([s[0], s[1], s[2], s[3]])).sum::<f32>() * inv
-        }));
+        self.out.extend(bytes.chunks_exact(4 * channels).map(|c| c.chunks_exact(4).map(|s| f32::from_ne_bytes([s[0], s[1], s[2], s[3]])).sum::<f32>() * inv));
     }
 
     fn push(&mut self, f: &mut frame::Audio) -> Result<(), DecodeError> {
@@ -48,8 +46,7 @@ impl Downmixer {
         let rate = *self.rate.get_or_insert(f.rate());
         if self.resampler.as_ref().is_none_or(|(_, k)| *k != key) {
             self.flush()?;
-            let ctx = resampling::Context::get(key.0, layout, key.2, Sample::F32(SampleType::Packed), layout, rate)
-                .map_err(ff("creating the resampler"))?;
+            let ctx = resampling::Context::get(key.0, layout, key.2, Sample::F32(SampleType::Packed), layout, rate).map_err(ff("creating the resampler"))?;
             self.resampler = Some((ctx, key));
         }
         // Decoders that leave the layout empty (PCM WAV) get the default one for their channels.
@@ -95,9 +92,8 @@ impl AudioTrack {
     /// output samples exist.
     pub(crate) fn open(ictx: &format::context::Input, target_rate: Option<u32>, max_samples: Option<usize>) -> Result<Self, DecodeError> {
         let stream = ictx.streams().best(media::Type::Audio).ok_or(DecodeError::NoAudioStream)?;
-        let decoder = codec::context::Context::from_parameters(stream.parameters())
-            .and_then(|c| c.decoder().audio())
-            .map_err(ff("opening the audio decoder"))?;
+        let decoder =
+            codec::context::Context::from_parameters(stream.parameters()).and_then(|c| c.decoder().audio()).map_err(ff("opening the audio decoder"))?;
         Ok(Self {
             index: stream.index(),
             decoder,

@@ -259,7 +259,20 @@ mod tests {
             events.push(step);
         }
         let d = |packet: usize, skippable: bool| Step::Decode { packet, skippable };
-        let want = [d(0, true), d(1, true), d(2, false), Step::Restart, d(4, true), d(5, true), d(6, false), Step::Restart, d(8, true), d(9, true), d(10, false), d(11, false)];
+        let want = [
+            d(0, true),
+            d(1, true),
+            d(2, false),
+            Step::Restart,
+            d(4, true),
+            d(5, true),
+            d(6, false),
+            Step::Restart,
+            d(8, true),
+            d(9, true),
+            d(10, false),
+            d(11, false),
+        ];
         assert_eq!(events, want);
     }
 

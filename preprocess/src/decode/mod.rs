@@ -232,7 +232,10 @@ mod tests {
             let mut audio = AudioTrack::open(&ictx, Some(16000), None).ok();
             let mut video = VideoTrack::open(&ictx, &plan, 64).ok().map(Ok);
             feed(&mut ictx, audio.as_mut(), video.as_mut()).unwrap();
-            (audio.map(|a| a.finish().map(|a| (a.samples, a.source_rate, a.source_channels))), video.map(|v| v.and_then(VideoTrack::finish).map(|(i, f)| (i, f.into_iter().map(|f| (f.time_s, f.image)).collect::<Vec<_>>()))))
+            (
+                audio.map(|a| a.finish().map(|a| (a.samples, a.source_rate, a.source_channels))),
+                video.map(|v| v.and_then(VideoTrack::finish).map(|(i, f)| (i, f.into_iter().map(|f| (f.time_s, f.image)).collect::<Vec<_>>()))),
+            )
         };
         // The audio as decoded: samples, source rate, source channels.
         type Audio = Option<Result<(Vec<f32>, u32, u32), DecodeError>>;

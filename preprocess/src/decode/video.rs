@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
+use ffmpeg::codec::discard::Discard;
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling::{Context as Scaler, Flags};
-use ffmpeg::codec::discard::Discard;
 use ffmpeg::{codec, format, frame, media};
 use ffmpeg_next as ffmpeg;
 use image::RgbImage;
@@ -56,10 +56,7 @@ const MAX_PIXELS: u64 = 16384 * 16384;
 fn rotation(stream: &format::stream::Stream) -> u32 {
     for sd in stream.side_data() {
         if sd.kind() == codec::packet::side_data::Type::DisplayMatrix && sd.data().len() >= 36 {
-            let m: Vec<f64> = sd.data()[..8]
-                .chunks_exact(4)
-                .map(|c| f64::from(i32::from_ne_bytes([c[0], c[1], c[2], c[3]])) / 65536.0)
-                .collect();
+            let m: Vec<f64> = sd.data()[..8].chunks_exact(4).map(|c| f64::from(i32::from_ne_bytes([c[0], c[1], c[2], c[3]])) / 65536.0).collect();
             let degrees = m[1].atan2(m[0]).to_degrees();
             return ((degrees / 90.0).round() as i64).rem_euclid(4) as u32 * 90;
         }
@@ -259,10 +256,10 @@ impl Sampler {
 
     /// A decoded frame: it selects the previous one for every target it is past.
     fn handle(&mut self, f: frame::Video) -> Result<(), DecodeError> {
-        let ts = f.timestamp().or(f.pts()).map_or_else(
-            || self.previous.as_ref().map_or(0.0, |(t, _)| t + self.frame_interval),
-            |t| (t - self.start) as f64 * self.tb,
-        );
+        let ts = f
+            .timestamp()
+            .or(f.pts())
+            .map_or_else(|| self.previous.as_ref().map_or(0.0, |(t, _)| t + self.frame_interval), |t| (t - self.start) as f64 * self.tb);
         // Non-monotonic timestamps: never go back in time.
         let ts = self.previous.as_ref().map_or(ts, |(t, _)| ts.max(*t));
         while !self.done() && ts > self.targets.at(self.selected.len()) {

@@ -54,19 +54,8 @@ pub fn compute(preset: &AudioPreset, mut samples: Vec<f32>, rate: u32) -> (Spect
         x.iter_mut().for_each(|s| *s -= mean);
     }
     let spec = match &preset.transform {
-        AudioTransform::LogStft { n_fft, hop_length, center, log_offset } => {
-            stft::log_stft(&x, *n_fft, *hop_length, *center, f64::from(*log_offset))
-        }
-        AudioTransform::KaldiFbank {
-            num_mel_bins,
-            frame_length_ms,
-            frame_shift_ms,
-            preemphasis,
-            low_freq,
-            num_frames,
-            norm_mean,
-            norm_std,
-        } => {
+        AudioTransform::LogStft { n_fft, hop_length, center, log_offset } => stft::log_stft(&x, *n_fft, *hop_length, *center, f64::from(*log_offset)),
+        AudioTransform::KaldiFbank { num_mel_bins, frame_length_ms, frame_shift_ms, preemphasis, low_freq, num_frames, norm_mean, norm_std } => {
             let params = fbank::FbankParams {
                 sample_rate: f64::from(rate),
                 num_mel_bins: *num_mel_bins,

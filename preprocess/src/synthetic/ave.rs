@@ -101,11 +101,7 @@ pub fn plan(cfg: &SyntheticAveConfig) -> Vec<AveClip> {
 
 fn render(cfg: &SyntheticAveConfig, clip: &AveClip) -> (Vec<RgbImage>, Vec<f32>) {
     let mut rng = Rng::new(clip.seed ^ 0x5eed);
-    let tone_class = if rng.uniform() < cfg.audio_reliability {
-        clip.class
-    } else {
-        (clip.class + 1 + rng.below(cfg.classes - 1)) % cfg.classes
-    };
+    let tone_class = if rng.uniform() < cfg.audio_reliability { clip.class } else { (clip.class + 1 + rng.below(cfg.classes - 1)) % cfg.classes };
     let rate = f64::from(cfg.sample_rate);
     let (f, phase) = (tone_hz(tone_class), rng.uniform() * std::f64::consts::TAU);
     let in_event = |t: f64| t >= f64::from(clip.start) && t < f64::from(clip.end);
@@ -157,9 +153,7 @@ pub fn generate_ave(root: &Path, cfg: &SyntheticAveConfig) -> Result<Generated, 
         write_mp4(&path, &frames, cfg.fps, &audio, cfg.sample_rate).map_err(|e| format!("{}: {e}", path.display()))
     })?;
     let list = |split: Option<&str>| -> String {
-        std::iter::once(format!("{HEADER}\n"))
-            .chain(clips.iter().filter(|c| split.is_none_or(|s| c.split == s)).map(AveClip::annotation))
-            .collect()
+        std::iter::once(format!("{HEADER}\n")).chain(clips.iter().filter(|c| split.is_none_or(|s| c.split == s)).map(AveClip::annotation)).collect()
     };
     let files = [
         ("Annotations.txt", list(None)),

@@ -17,12 +17,7 @@ fn ff(what: &'static str) -> impl FnOnce(ffmpeg::Error) -> DecodeError {
     move |source| DecodeError::Ffmpeg { what, source }
 }
 
-fn drain<E>(
-    receive: &mut E,
-    octx: &mut format::context::Output,
-    stream: usize,
-    from: Rational,
-) -> Result<(), DecodeError>
+fn drain<E>(receive: &mut E, octx: &mut format::context::Output, stream: usize, from: Rational) -> Result<(), DecodeError>
 where
     E: FnMut(&mut Packet) -> bool,
 {

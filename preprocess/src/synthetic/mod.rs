@@ -66,16 +66,7 @@ impl Default for SyntheticConfig {
 }
 
 const CLASS_NAMES: [&str; 8] = ["beep", "boop", "buzz", "chirp", "clang", "hum", "ping", "whirr"];
-const COLOURS: [[u8; 3]; 8] = [
-    [230, 40, 40],
-    [40, 200, 40],
-    [50, 80, 240],
-    [240, 220, 30],
-    [220, 40, 220],
-    [30, 220, 220],
-    [250, 140, 20],
-    [240, 240, 240],
-];
+const COLOURS: [[u8; 3]; 8] = [[230, 40, 40], [40, 200, 40], [50, 80, 240], [240, 220, 30], [220, 40, 220], [30, 220, 220], [250, 140, 20], [240, 240, 240]];
 
 /// The tone frequency of a class: spread over 300..3000 Hz.
 fn tone_hz(class: usize) -> f64 {
@@ -91,11 +82,7 @@ struct ClipSpec {
 
 fn render(cfg: &SyntheticConfig, spec: &ClipSpec) -> (Vec<RgbImage>, Vec<f32>) {
     let mut rng = Rng::new(spec.seed);
-    let tone_class = if rng.uniform() < cfg.audio_reliability {
-        spec.class
-    } else {
-        (spec.class + 1 + rng.below(cfg.classes - 1)) % cfg.classes
-    };
+    let tone_class = if rng.uniform() < cfg.audio_reliability { spec.class } else { (spec.class + 1 + rng.below(cfg.classes - 1)) % cfg.classes };
     let n = (cfg.seconds * f64::from(cfg.sample_rate)) as usize;
     let (f, phase) = (tone_hz(tone_class), rng.uniform() * std::f64::consts::TAU);
     let audio: Vec<f32> = (0..n)
@@ -159,9 +146,8 @@ pub fn generate(root: &Path, cfg: &SyntheticConfig) -> Result<Generated, String>
         write_mp4(&path, &frames, cfg.fps, &audio, cfg.sample_rate).map_err(|e| format!("{}: {e}", path.display()))
     })?;
     let classes: String = CLASS_NAMES[..cfg.classes].iter().map(|c| format!("{c}\n")).collect();
-    let manifest: String = std::iter::once("clip_id,split,class\n".to_owned())
-        .chain(specs.iter().map(|s| format!("{},{},{}\n", s.id, s.split, CLASS_NAMES[s.class])))
-        .collect();
+    let manifest: String =
+        std::iter::once("clip_id,split,class\n".to_owned()).chain(specs.iter().map(|s| format!("{},{},{}\n", s.id, s.split, CLASS_NAMES[s.class]))).collect();
     for (name, text) in [(CLASSES, classes), (MANIFEST, manifest), ("generator.json", stamp)] {
         let p = root.join(name);
         std::fs::write(&p, text).map_err(|e| io(&p, e))?;

@@ -106,7 +106,10 @@ fn main() -> Result<()> {
         }
     }
     times.sort_by(f64::total_cmp);
-    println!("step: {model:?} batch {batch}, audio {f}x{t}, {frames} frames of {image}px, {balance:?}: median {:.0} ms over {steps} steps", times[times.len() / 2]);
+    println!(
+        "step: {model:?} batch {batch}, audio {f}x{t}, {frames} frames of {image}px, {balance:?}: median {:.0} ms over {steps} steps",
+        times[times.len() / 2]
+    );
     Ok(())
 }
 

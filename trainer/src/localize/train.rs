@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use super::data::{assemble_segments, SegmentBatch};
 use super::model::{AvLocalizer, LocalizerSize};
 use crate::balance::{balanced_step, encoder_conv_ids, logits_vec, Balance, EpochTally, StepRecord, StepRule, TrainStats};
+use crate::checkpoint::{Checkpoints, Progress};
 use crate::data::{LoaderConfig, ShardSet, Subset};
 use crate::model::ModelPreset;
-use crate::checkpoint::{Checkpoints, Progress};
 use crate::run_log::{append_line, read_jsonl, write_csv, StepLog};
 
 /// Everything that decides a localization run; saved as `config.json` in the run folder.
@@ -143,13 +143,26 @@ pub fn eval_localizer<B: Backend>(model: &AvLocalizer<B>, set: &ShardSet, cfg: &
     })
 }
 
-const CSV_HEADER: &str = "epoch,lr,train_loss,mean_k_a,mean_k_v,mean_ratio_a,val_acc,test_loss,test_acc,test_acc_event,test_acc_background,test_acc_audio,test_acc_visual,seconds";
+const CSV_HEADER: &str =
+    "epoch,lr,train_loss,mean_k_a,mean_k_v,mean_ratio_a,val_acc,test_loss,test_acc,test_acc_event,test_acc_background,test_acc_audio,test_acc_visual,seconds";
 
 fn csv_row(l: &LocalizeEpoch) -> String {
     format!(
         "{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.2}",
-        l.epoch, l.lr, l.train.train_loss, l.train.mean_k_a, l.train.mean_k_v, l.train.mean_ratio_a, l.val.fused.all, l.test.loss, l.test.fused.all,
-        l.test.fused.event, l.test.fused.background, l.test.audio.all, l.test.visual.all, l.seconds
+        l.epoch,
+        l.lr,
+        l.train.train_loss,
+        l.train.mean_k_a,
+        l.train.mean_k_v,
+        l.train.mean_ratio_a,
+        l.val.fused.all,
+        l.test.loss,
+        l.test.fused.all,
+        l.test.fused.event,
+        l.test.fused.background,
+        l.test.audio.all,
+        l.test.visual.all,
+        l.seconds
     )
 }
 
@@ -219,18 +232,18 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
         let valid = model.valid();
         let val = eval_localizer(&valid, &val_set, &loader(false), device)?;
         let test = eval_localizer(&valid, &test_set, &loader(false), device)?;
-        let log = LocalizeEpoch {
-            epoch,
-            lr,
-            train: tally.stats(),
-            val,
-            test,
-            seconds: started.elapsed().as_secs_f64(),
-        };
+        let log = LocalizeEpoch { epoch, lr, train: tally.stats(), val, test, seconds: started.elapsed().as_secs_f64() };
         append_line(&path("epochs.jsonl"), &log)?;
         bar.epoch_done(format!(
             "epoch {epoch}: loss {:.3}  test segment acc {:.3} (event {:.3}, background {:.3}; audio {:.3}, visual {:.3})  k_a {:.2} k_v {:.2}",
-            log.train.train_loss, test.fused.all, test.fused.event, test.fused.background, test.audio.all, test.visual.all, log.train.mean_k_a, log.train.mean_k_v
+            log.train.train_loss,
+            test.fused.all,
+            test.fused.event,
+            test.fused.background,
+            test.audio.all,
+            test.visual.all,
+            log.train.mean_k_a,
+            log.train.mean_k_v
         ));
         if best.as_ref().is_none_or(|(s, _, _)| val.fused.all > *s) {
             best = Some((val.fused.all, epoch, test));

@@ -46,7 +46,6 @@ pub fn shards(dir: &std::path::Path, split: Split, rows: usize) {
     }
 }
 
-
 /// Starts `cmd` (a training run) and SIGKILLs it once its first checkpoint is committed
 /// (`progress`) while it is still running: what `--resume` must recover from.
 pub fn kill_after_first_checkpoint(mut cmd: std::process::Command, progress: &std::path::Path) {

@@ -23,7 +23,7 @@ import torch
 import torchaudio
 
 HERE = Path(__file__).resolve().parent
-MEDIA = (HERE / "../../../shared/media").resolve()
+MEDIA = (HERE / "../../tests/media").resolve()
 
 
 def save(case, waveform, rate, golden, preset, source, how):

@@ -1,4 +1,4 @@
-//! Decoding every real file in shared/media: odd containers and codecs, rotation, several
+//! Decoding every real file in tests/media: odd containers and codecs, rotation, several
 //! streams, no duration, no audio, corrupt data. Each case says what must come out.
 
 use std::path::{Path, PathBuf};
@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use preprocess::decode::{decode_audio, decode_audio_prefix, decode_audio_video, sample_frames, FramePlan};
 
 fn media(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/media").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/media").join(name)
 }
 
 /// Tracks that are digital near-silence (max -91 dB by ffmpeg's volumedetect).

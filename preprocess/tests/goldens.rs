@@ -1,5 +1,5 @@
 //! Every audio preset against its Python reference (librosa / scipy / torchaudio), on real audio
-//! from shared/media. The goldens and the waveforms fed to the references come from
+//! from tests/media. The goldens and the waveforms fed to the references come from
 //! `preprocess/goldens/make_goldens.py`; this test feeds the same waveform to our preset.
 //!
 //! Tolerance: max |ours - reference| <= 1e-3 over every value of the log matrices. Our transforms

@@ -1,5 +1,5 @@
 //! The `preprocess` binary end to end: synthetic corpus, kill -9 and resume, hash-verified resume,
-//! and the real odd files of shared/media laid out as a dataset.
+//! and the real odd files of tests/media laid out as a dataset.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -157,7 +157,7 @@ fn array_job_parts_then_merge() {
 
 #[test]
 fn shared_media_as_a_dataset_records_every_failure_and_goes_on() {
-    let media = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/media").canonicalize().unwrap();
+    let media = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/media").canonicalize().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("raw/synthetic");
     std::fs::create_dir_all(root.join("train")).unwrap();

@@ -7,9 +7,10 @@
 //! may differ. (It caught burn 0.21's zero data gradient of a 1x1 stride-2 convolution on CubeCL,
 //! see `model::Downsample`.)
 //!
-//! Built only with `--features wgpu` (`cargo xtask test` runs it so) or `--features cuda` (then it
-//! runs the step on CUDA: `trainer/bench/gpu_check.sh` runs that test binary on a GPU machine).
-#![cfg(any(feature = "wgpu", feature = "cuda"))]
+//! Built only with `--features wgpu-runtime` (`cargo xtask test` builds every test so) or
+//! `--features cuda` (then it runs the step on CUDA: `trainer/bench/gpu_check.sh` runs that test
+//! binary on a GPU machine).
+#![cfg(any(feature = "wgpu-runtime", feature = "cuda"))]
 
 use burn::backend::{Autodiff, Flex};
 use burn::module::{AutodiffModule, ParamId};

@@ -33,8 +33,9 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, then run the whole test suite: `cargo test --workspace`, then the trainer's
-    /// GPU-kernel test on CubeCL's WebGPU runtime (`--features wgpu`, on Mesa's Vulkan driver).
+    /// Set up (system packages, the ffmpeg CLI, `.venv`), then run the whole test suite in one
+    /// build: `cargo test --workspace --features trainer/wgpu-runtime` (the trainer's GPU-kernel
+    /// test runs CubeCL's WebGPU runtime on Mesa's Vulkan driver; training stays on Flex).
     Test {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -67,8 +68,7 @@ fn run() -> Result<()> {
     std::env::set_current_dir(&root).with_context(|| format!("cd {}", root.display()))?;
     match cli.command {
         Cmd::Setup => {
-            system::ensure(&system::BUILD)?;
-            system::ensure(&system::VULKAN)?;
+            system::ensure_all(&[&system::BUILD, &system::VULKAN, &system::FFMPEG_CLI, &system::PYTHON_VENV])?;
             python::ensure_venv(&root)?;
             Ok(())
         }
@@ -82,24 +82,29 @@ fn run() -> Result<()> {
             cargo(&["run", "--release", "--quiet", "-p", "trainer", "--bin", "trainer", "--", "demo"], &args, &[])
         }
         Cmd::Test { args } => {
-            system::ensure(&system::BUILD)?;
-            system::ensure(&system::VULKAN)?;
+            system::ensure_all(&[&system::BUILD, &system::VULKAN, &system::FFMPEG_CLI, &system::PYTHON_VENV])?;
             let py = python::ensure_venv(&root)?;
             let py = py.to_string_lossy().into_owned();
-            cargo(&["test", "--workspace"], &args, &[("OGMGE_PYTHON", &py)])?;
-            // The kernels CUDA runs, on whatever Vulkan device is there (lavapipe on a CPU).
-            cargo(&["test", "-p", "trainer", "--features", "wgpu", "--test", "cubecl_backend"], &[], &[])
+            // One build for every test: the kernels CUDA runs are checked on whatever Vulkan
+            // device is there (lavapipe on a CPU) by the same build, so features unify once.
+            cargo(&["test", "--workspace", "--features", "trainer/wgpu-runtime"], &args, &[("OGMGE_PYTHON", &py)])
         }
         Cmd::Goldens => {
+            system::ensure(&system::PYTHON_VENV)?;
             let py = python::ensure_venv_with(&root, python::GOLDEN_PACKAGES)?;
-            for script in ["preprocess/goldens/make_goldens.py", "trainer/goldens/make_ogm_goldens.py", "trainer/goldens/make_batchnorm_goldens.py"] {
+            for script in [
+                "preprocess/goldens/make_goldens.py",
+                "trainer/goldens/make_ogm_goldens.py",
+                "trainer/goldens/make_batchnorm_goldens.py",
+                "trainer/goldens/make_step_goldens.py",
+            ] {
                 run_cmd(Command::new(&py).arg(script))?;
             }
             Ok(())
         }
         Cmd::Bench { what, args } if what == "trainer" => cargo(&["run", "--release", "--quiet", "-p", "trainer", "--bin", "bench-trainer", "--"], &args, &[]),
         Cmd::Bench { what, args } => {
-            system::ensure(&system::BUILD)?;
+            system::ensure_all(&[&system::BUILD, &system::FFMPEG_CLI, &system::PYTHON_VENV])?;
             let py = python::ensure_venv_with(&root, python::BENCH_PACKAGES)?;
             let py = py.to_string_lossy().into_owned();
             let mut all = vec![what];

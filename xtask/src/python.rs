@@ -31,7 +31,9 @@ pub fn ensure_venv_with(root: &Path, packages: &[&str]) -> Result<PathBuf> {
         .copied()
         .filter(|p| {
             let module = import_name(p);
-            !Command::new(&py).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success())
+            // Probed from inside `.venv`: from the repository root, `import datasets` would find
+            // the `datasets/` crate folder as an empty namespace package and pass.
+            !Command::new(&py).args(["-c", &format!("import {module}")]).current_dir(&venv).output().is_ok_and(|o| o.status.success())
         })
         .collect();
     if !missing.is_empty() {

@@ -1,6 +1,8 @@
 //! System packages: FFmpeg's development files, libjpeg-turbo's TurboJPEG and libclang (bindgen)
 //! for `preprocess`; a Vulkan driver (Mesa's, lavapipe on a machine without a GPU) for the test
-//! that runs the trainer's GPU kernels through CubeCL's WebGPU runtime.
+//! that runs the trainer's GPU kernels through CubeCL's WebGPU runtime; the `ffmpeg`/`ffprobe`
+//! CLIs the tests and benchmarks compare with; Python's venv for `.venv`. Whatever a command's
+//! tests run, the command installs: CI adds nothing to `cargo xtask test`.
 
 use std::process::{Command, Stdio};
 
@@ -23,6 +25,13 @@ pub const BUILD: Packages = Packages {
 /// What the GPU-kernel test needs: a Vulkan loader and a driver (lavapipe without a GPU).
 pub const VULKAN: Packages = Packages { what: "a Vulkan loader and driver", apt: &["mesa-vulkan-drivers", "libvulkan1"], present: vulkan_present };
 
+/// The programs tests and benchmarks run as references: the `ffmpeg` and `ffprobe` CLIs (rotation,
+/// frame rates, the benchmark's reference pipeline and bare decode).
+pub const FFMPEG_CLI: Packages = Packages { what: "the ffmpeg and ffprobe programs", apt: &["ffmpeg"], present: ffmpeg_cli_present };
+
+/// What `.venv` is made with: Python's `venv` and `ensurepip` (Debian splits them off `python3`).
+pub const PYTHON_VENV: Packages = Packages { what: "Python 3 with venv and ensurepip", apt: &["python3", "python3-venv"], present: python_venv_present };
+
 fn sh_succeeds(script: &str) -> bool {
     Command::new("sh").args(["-c", script]).status().is_ok_and(|s| s.success())
 }
@@ -40,6 +49,15 @@ fn vulkan_present() -> bool {
     sh_succeeds("ls /usr/lib/x86_64-linux-gnu/libvulkan.so.1 /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1")
 }
 
+fn ffmpeg_cli_present() -> bool {
+    sh_succeeds("command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null")
+}
+
+fn python_venv_present() -> bool {
+    // A venv already made needs nothing more.
+    std::path::Path::new(".venv/bin/python").exists() || sh_succeeds("python3 -c 'import venv, ensurepip' >/dev/null 2>&1")
+}
+
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"))
 }
@@ -48,26 +66,33 @@ fn sudo_works() -> bool {
     Command::new("sudo").args(["-n", "true"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
-/// Installs `packages` when they are missing and we may (root or password-less sudo); otherwise
-/// stops with the exact command to run.
-pub fn ensure(packages: &Packages) -> Result<()> {
-    if (packages.present)() {
+/// Installs the sets of `sets` that are missing, in one `apt-get` run, when we may (root or
+/// password-less sudo); otherwise stops with the exact command to run.
+pub fn ensure_all(sets: &[&Packages]) -> Result<()> {
+    let missing: Vec<&&Packages> = sets.iter().filter(|p| !(p.present)()).collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    let list = packages.apt.join(" ");
+    let what = missing.iter().map(|p| p.what).collect::<Vec<_>>().join("; ");
+    let list = missing.iter().flat_map(|p| p.apt.iter().copied()).collect::<Vec<_>>().join(" ");
     let install = format!("apt-get update && apt-get install -y --no-install-recommends {list}");
     let prefix = if is_root() {
         ""
     } else if sudo_works() {
         "sudo "
     } else {
-        bail!("{} are missing and this user cannot install them.\nRun:\n  sudo sh -c '{install}'", packages.what);
+        bail!("missing: {what}; this user cannot install them.\nRun:\n  sudo sh -c '{install}'");
     };
-    eprintln!("xtask: installing {}: {list}", packages.what);
+    eprintln!("xtask: installing {what}: {list}");
     let script = format!("{prefix}sh -c 'export DEBIAN_FRONTEND=noninteractive; {install}'");
     crate::run_cmd(Command::new("sh").args(["-c", &script]))?;
-    if !(packages.present)() {
-        bail!("installed {list} but {} are still not found", packages.what);
+    if let Some(still) = missing.iter().find(|p| !(p.present)()) {
+        bail!("installed {list} but {} are still not found", still.what);
     }
     Ok(())
+}
+
+/// [`ensure_all`] for one set.
+pub fn ensure(packages: &Packages) -> Result<()> {
+    ensure_all(&[packages])
 }

@@ -13,9 +13,14 @@ const LISTS: [(Split, &str, &str); 2] = [
 ];
 
 pub(super) fn manifest() -> Result<Manifest> {
-    let classes: Vec<String> = lines(STAT).map(|l| l.text.trim().to_owned()).collect();
+    parse(STAT, &LISTS)
+}
+
+/// The manifest from the class order (`stat.csv`) and the `(split, file name, text)` lists.
+pub(super) fn parse(stat: &str, lists: &[(Split, &str, &str)]) -> Result<Manifest> {
+    let classes: Vec<String> = lines(stat).map(|l| l.text.trim().to_owned()).collect();
     let mut out = Collector::default();
-    for (split, file, text) in LISTS {
+    for &(split, file, text) in lists {
         for line in lines(text) {
             let fields = match split_csv(line.text) {
                 Ok(f) if f.len() == 2 => f,

@@ -13,8 +13,13 @@ const LISTS: [(Split, &str, &str); 2] = [
 ];
 
 pub(super) fn manifest() -> Result<Manifest> {
+    parse(CLASSES, &LISTS)
+}
+
+/// The manifest from `class_index.txt` and the `(split, file name, text)` lists.
+pub(super) fn parse(class_index: &str, lists: &[(Split, &str, &str)]) -> Result<Manifest> {
     let mut classes = Vec::new();
-    for line in lines(CLASSES) {
+    for line in lines(class_index) {
         let (idx, name) = line.text.split_once(',').ok_or_else(|| bad(line.number, "expected `idx,name`"))?;
         if idx.trim().parse::<usize>().ok() != Some(classes.len()) {
             return Err(bad(line.number, "class indices must run 0, 1, 2, ..."));
@@ -22,7 +27,7 @@ pub(super) fn manifest() -> Result<Manifest> {
         classes.push(name.trim().to_owned());
     }
     let mut out = Collector::default();
-    for (split, file, text) in LISTS {
+    for &(split, file, text) in lists {
         for line in lines(text) {
             let fields = match split_csv(line.text) {
                 Ok(f) if f.len() == 3 => f,

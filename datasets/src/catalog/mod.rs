@@ -9,6 +9,8 @@ mod cremad;
 mod kinetics_sounds;
 mod labels;
 mod media_files;
+#[cfg(test)]
+mod properties;
 pub mod synthetic;
 mod vggsound;
 

@@ -26,7 +26,8 @@ impl ShardReader {
     /// Opens a shard and reads its footer and self-description.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(io(path))?;
-        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|source| Error::Parquet { path: path.to_owned(), source })?;
+        let metadata = no_panic(path, || ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()))?
+            .map_err(|source| Error::Parquet { path: path.to_owned(), source })?;
         let meta = shard_meta(metadata.schema()).map_err(|reason| Error::Shard { path: path.to_owned(), reason })?;
         Ok(Self { path: path.to_owned(), file, metadata, meta })
     }
@@ -57,6 +58,10 @@ impl ShardReader {
         if group >= self.num_row_groups() {
             return Err(self.err(format!("row group {group} out of range ({} groups)", self.num_row_groups())));
         }
+        no_panic(&self.path, || self.read_row_group_unguarded(group, columns))?
+    }
+
+    fn read_row_group_unguarded(&self, group: usize, columns: Option<&[&str]>) -> Result<RecordBatch> {
         let file = self.file.try_clone().map_err(io(&self.path))?;
         let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone());
         let mask = match columns {
@@ -100,4 +105,15 @@ impl ShardReader {
     fn err(&self, reason: String) -> Error {
         Error::Shard { path: self.path.clone(), reason }
     }
+}
+
+/// Runs `f`, turning a panic into an error naming `path`. The Parquet decoder panics on some
+/// corrupt files (parquet 60: a flipped bit in a page header's encoding reaches an `expect` in
+/// `column/reader/decoder.rs`, found by `tests/shard_reader_properties.rs`): a damaged shard must
+/// be a reported error, never a crash of the run that reads it.
+fn no_panic<T>(path: &Path, f: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let what = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned()).unwrap_or_default();
+        Error::Shard { path: path.to_owned(), reason: format!("corrupt Parquet data (the decoder failed: {what})") }
+    })
 }

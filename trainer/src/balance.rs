@@ -138,25 +138,40 @@ impl StepRule {
     pub fn applies(&self, active: bool) -> bool {
         active && self.method != Balance::None
     }
+
+    /// The coefficients the optimiser's gradients were scaled by: the rule's inside the window
+    /// for the methods that scale (`ogm`, `ogm-ge`), else 1.
+    pub fn applied(&self, c: &Coefficients, active: bool) -> (f64, f64) {
+        if active && self.method.scales() {
+            (c.k_a, c.k_v)
+        } else {
+            (1.0, 1.0)
+        }
+    }
+
+    /// What `steps.jsonl` records of a step.
+    pub fn record(&self, step: usize, epoch: usize, loss: f64, c: &Coefficients, active: bool) -> StepRecord {
+        let (k_a, k_v) = self.applied(c, active);
+        StepRecord { step, epoch, loss, ratio_a: c.ratio_a, k_a, k_v, rule_k_a: c.k_a, rule_k_v: c.k_v, modulated: self.applies(active) }
+    }
 }
 
-/// What a step did, as `steps.jsonl` records it.
+/// What a step did, as `steps.jsonl` records it (made by [`StepRule::record`]).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct StepRecord {
     pub step: usize,
     pub epoch: usize,
     pub loss: f64,
     pub ratio_a: f64,
+    /// The coefficients applied to the gradients: 1 without modulation (`none`, `ge-only`, or
+    /// outside the window).
     pub k_a: f64,
     pub k_v: f64,
+    /// The rule's coefficients from this step's scores, applied or not.
+    pub rule_k_a: f64,
+    pub rule_k_v: f64,
     /// Whether the rule changed the gradients (method not `none`, epoch inside the window).
     pub modulated: bool,
-}
-
-impl StepRecord {
-    pub fn new(step: usize, epoch: usize, loss: f64, c: &Coefficients, modulated: bool) -> Self {
-        Self { step, epoch, loss, ratio_a: c.ratio_a, k_a: c.k_a, k_v: c.k_v, modulated }
-    }
 }
 
 /// A tensor's values as `f32`, row-major (logits brought back from the device).
@@ -197,6 +212,7 @@ where
 pub struct TrainStats {
     /// Mean loss per sample (clip).
     pub train_loss: f64,
+    /// Mean coefficients applied (1 for a step without modulation).
     pub mean_k_a: f64,
     pub mean_k_v: f64,
     /// Mean of `score_a / score_v`.
@@ -208,19 +224,19 @@ pub struct TrainStats {
 pub struct EpochTally {
     loss_sum: f64,
     samples: usize,
-    coeffs: Vec<Coefficients>,
+    steps: Vec<StepRecord>,
 }
 
 impl EpochTally {
-    /// One step: its mean loss over `samples` samples and its coefficients.
-    pub fn add(&mut self, loss: f64, samples: usize, c: Coefficients) {
-        self.loss_sum += loss * samples as f64;
+    /// One step: its mean loss over `samples` samples, and what it applied.
+    pub fn add(&mut self, samples: usize, step: &StepRecord) {
+        self.loss_sum += step.loss * samples as f64;
         self.samples += samples;
-        self.coeffs.push(c);
+        self.steps.push(*step);
     }
 
     pub fn stats(&self) -> TrainStats {
-        let mean = |f: fn(&Coefficients) -> f64| self.coeffs.iter().map(f).sum::<f64>() / self.coeffs.len().max(1) as f64;
+        let mean = |f: fn(&StepRecord) -> f64| self.steps.iter().map(f).sum::<f64>() / self.steps.len().max(1) as f64;
         TrainStats {
             train_loss: self.loss_sum / self.samples.max(1) as f64,
             mean_k_a: mean(|c| c.k_a),

@@ -34,20 +34,29 @@ pub struct Checkpoints {
 }
 
 impl Checkpoints {
-    /// Opens `dir` for a run of `config`: writes `config.json`. With `resume` and a committed
-    /// checkpoint, the saved config must be the same (else an error) and the run's progress is
-    /// returned, with `epochs.jsonl` and `steps.jsonl` cut back to the epochs before it. Otherwise
-    /// a fresh run: a checkpoint and logs left by an earlier run of this name are forgotten.
+    /// Opens `dir` for a run of `config`: writes `config.json`. A folder that already holds a run
+    /// (its `config.json`) is never overwritten: without `resume` that is an error saying what to
+    /// do. With `resume`, the saved config must be the same (else an error); a committed
+    /// checkpoint's progress is returned, with `epochs.jsonl` and `steps.jsonl` cut back to the
+    /// epochs before it; without one (killed before its first epoch ended) the run starts over.
     pub fn open<M: DeserializeOwned>(dir: &Path, config: &impl Serialize, resume: bool) -> Result<(Self, Option<Progress<M>>)> {
-        std::fs::create_dir_all(dir.join("checkpoint")).with_context(|| dir.display().to_string())?;
         let config_json = serde_json::to_string_pretty(config)?;
+        let config_path = dir.join("config.json");
         let progress_path = dir.join("checkpoint/progress.json");
-        let resumed: Option<Progress<M>> = if resume && progress_path.exists() {
-            let saved = std::fs::read_to_string(dir.join("config.json")).context("resume: no config.json in the run folder")?;
+        if config_path.exists() {
+            anyhow::ensure!(
+                resume,
+                "run folder {} already holds a run; pass --resume to continue it, give another --name (or --out) for a new run, or delete the folder",
+                dir.display()
+            );
+            let saved = std::fs::read_to_string(&config_path).with_context(|| config_path.display().to_string())?;
             anyhow::ensure!(saved == config_json, "resume: {} was made with another config; start a new run (other --name)", dir.display());
+        }
+        std::fs::create_dir_all(dir.join("checkpoint")).with_context(|| dir.display().to_string())?;
+        let resumed: Option<Progress<M>> = if resume && config_path.exists() && progress_path.exists() {
             Some(serde_json::from_slice(&std::fs::read(&progress_path)?).with_context(|| progress_path.display().to_string())?)
         } else {
-            // A checkpoint left by an earlier run of this name must never be resumed.
+            // Nothing committed to continue: no stale progress file may survive the fresh start.
             let _ = std::fs::remove_file(&progress_path);
             None
         };

@@ -104,22 +104,56 @@ impl ShardSet {
             .collect();
         files.sort();
         let mut groups = Vec::new();
-        let mut meta = None;
+        let mut meta: Option<ShardMeta> = None;
         for (i, f) in files.iter().enumerate() {
             let r = ShardReader::open(f)?;
             for g in 0..r.num_row_groups() {
                 groups.push((i, g, r.row_group_rows(g)));
             }
-            if meta.is_none() {
-                meta = Some(r.meta().clone());
+            match &meta {
+                None => meta = Some(r.meta().clone()),
+                Some(first) => {
+                    if let Some(why) = mismatch(first, r.meta()) {
+                        bail!("shard {}: {why} than {} (shards of one split must come from one preprocessing run)", f.display(), files[0].display());
+                    }
+                }
             }
         }
         let Some(meta) = meta else { bail!("no {split} shards in {}", dir.display()) };
-        Ok(Self { files, groups, meta })
+        let set = Self { files, groups, meta };
+        anyhow::ensure!(set.rows() > 0, "the {split} split in {} has shards but no rows", dir.display());
+        Ok(set)
+    }
+
+    /// A split to evaluate a model trained on `self` with: same classes, audio shape and preset.
+    pub fn ensure_compatible(&self, other: &ShardSet) -> Result<()> {
+        if let Some(why) = mismatch(&self.meta, &other.meta) {
+            bail!("{} {why} than {}: train and test must come from one preprocessing run", other.files[0].display(), self.files[0].display());
+        }
+        Ok(())
+    }
+
+    /// The shard files, sorted.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
     }
 
     pub fn rows(&self) -> usize {
         self.groups.iter().map(|g| g.2).sum()
+    }
+
+    /// The rows `subset` keeps (reads the clip ids only).
+    pub fn count(&self, subset: Subset) -> Result<usize> {
+        let mut n = 0;
+        for (fi, file) in self.files.iter().enumerate() {
+            let reader = ShardReader::open(file)?;
+            for &(_, g, _) in self.groups.iter().filter(|(f, _, _)| *f == fi) {
+                let batch = reader.read_row_group(g, Some(&[col::CLIP_ID]))?;
+                let ids = batch.column(0).as_any().downcast_ref::<StringArray>().with_context(|| format!("shard {}: clip_id type", file.display()))?;
+                n += ids.iter().flatten().filter(|id| subset.keeps(id)).count();
+            }
+        }
+        Ok(n)
     }
 
     /// The classifier's batches of one epoch, produced on a background thread.
@@ -169,7 +203,7 @@ impl ShardSet {
             }
             let reader = readers[fi].as_ref().expect("opened above");
             let batch = reader.read_row_group(g, Some(&[col::CLIP_ID, col::LABEL, col::AUDIO, col::FRAMES, col::SEGMENT_LABELS]))?;
-            for row in raw_rows(&batch)? {
+            for row in raw_rows(&batch, self.meta.classes.len()).with_context(|| format!("shard {}, row group {g}", self.files[fi].display()))? {
                 if cfg.subset.keeps(&row.clip_id) {
                     buffer.push(row);
                 }
@@ -192,6 +226,20 @@ impl ShardSet {
         flush(&mut pending, true)?;
         Ok(())
     }
+}
+
+/// What makes two shards' rows incompatible, if anything (said as "has other X").
+fn mismatch(a: &ShardMeta, b: &ShardMeta) -> Option<String> {
+    if a.classes != b.classes {
+        return Some(format!("has another class list ({} classes: {:?}...)", b.classes.len(), &b.classes[..b.classes.len().min(3)]));
+    }
+    if a.audio_shape != b.audio_shape {
+        return Some(format!("has another audio shape ({:?}, not {:?})", b.audio_shape, a.audio_shape));
+    }
+    if a.preset != b.preset {
+        return Some(format!("was made with another preset (audio {:?}, frames {:?})", b.preset.audio.name, b.preset.frames));
+    }
+    None
 }
 
 /// Decodes one frame's JPEG bytes.
@@ -262,7 +310,9 @@ pub struct RawRow {
     pub segment_labels: Option<Vec<i64>>,
 }
 
-fn raw_rows(batch: &datasets::arrow::array::RecordBatch) -> Result<Vec<RawRow>> {
+/// The rows of a record batch; a null or out-of-range label (not in `0..classes`), a null audio
+/// matrix or frame list is an error naming the clip.
+fn raw_rows(batch: &datasets::arrow::array::RecordBatch, classes: usize) -> Result<Vec<RawRow>> {
     let get = |name: &str| batch.column_by_name(name).with_context(|| format!("column {name}"));
     let ids = get(col::CLIP_ID)?.as_any().downcast_ref::<StringArray>().context("clip_id type")?;
     let labels = get(col::LABEL)?.as_any().downcast_ref::<Int64Array>().context("label type")?;
@@ -277,6 +327,20 @@ fn raw_rows(batch: &datasets::arrow::array::RecordBatch) -> Result<Vec<RawRow>> 
         Some(s.value(i).as_any().downcast_ref::<Int64Array>()?.values().to_vec())
     };
     let n = audio.value_length() as usize;
+    anyhow::ensure!(values.len() >= n * batch.num_rows(), "audio column shorter than its rows");
+    for i in 0..batch.num_rows() {
+        let id = if ids.is_valid(i) { ids.value(i) } else { "<null clip id>" };
+        anyhow::ensure!(labels.is_valid(i), "clip {id}: label is null");
+        let label = labels.value(i);
+        anyhow::ensure!(
+            (0..classes as i64).contains(&label),
+            "clip {id}: label {label} out of range (the shard has {classes} classes: 0..{})",
+            classes.saturating_sub(1)
+        );
+        anyhow::ensure!(ids.is_valid(i), "row {i}: clip id is null");
+        anyhow::ensure!(audio.is_valid(i), "clip {id}: audio is null");
+        anyhow::ensure!(frames.is_valid(i), "clip {id}: frames are null");
+    }
     let offsets = frames.value_offsets();
     Ok((0..batch.num_rows())
         .map(|i| RawRow {

@@ -3,19 +3,23 @@
 //! - [`model`]: ResNet18 trunks and fusion heads with uni-modal logits;
 //! - [`balance`]: the OGM / OGM-GE coefficient rule and gradient modulation;
 //! - [`data`]: the streaming shard loader; [`transform`]: frame selection and augmentation;
-//! - [`train`]: the loop, evaluation and run logs; [`metrics`]: accuracy, macro-F1, mAP;
+//! - [`driver`]: the one epoch loop (checkpoints, schedule, rule, logs) every task runs in;
+//! - [`train`]: the classifier's task, evaluation and CSV view; [`metrics`]: accuracy, macro-F1, mAP;
 //! - [`localize`]: the AVE event-localization model and its loop;
 //! - [`run_log`], [`plot`], [`progress`]: the run folder, its PNG plots, the progress bar;
-//! - [`config_file`]: a JSON config file under the command line's flags.
+//! - [`config_file`]: a JSON config file under the command line's flags;
+//! - [`optim`]: SGD and Adam with PyTorch's semantics and defaults.
 
 pub mod balance;
 pub mod batch_norm;
 pub mod checkpoint;
 pub mod config_file;
 pub mod data;
+pub mod driver;
 pub mod localize;
 pub mod metrics;
 pub mod model;
+pub mod optim;
 pub mod plot;
 pub mod progress;
 pub mod run_log;

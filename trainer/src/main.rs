@@ -220,6 +220,11 @@ fn config(
     }
 }
 
+/// A `train` run's name when neither `--name` nor the config file gives one.
+fn default_train_name(cfg: &TrainConfig) -> String {
+    format!("{:?}-{:?}-{:?}-seed{}", cfg.model, cfg.fusion, cfg.balance, cfg.seed).to_lowercase()
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
@@ -251,9 +256,13 @@ fn run() -> Result<()> {
     let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
     match cli.command {
         Cmd::Train(a) => {
-            let name = a.run.name.clone().unwrap_or_else(|| format!("{:?}-{:?}-{:?}-seed{}", a.model, a.common.fusion, a.balance, a.seed).to_lowercase());
-            let cfg = config(&a.common, TRAIN_DEFAULTS, a.model, a.balance, a.epochs, a.batch_size, a.seed, name, a.train_head);
-            let cfg = with_config_file(cfg, a.run.config.as_ref(), &sub)?;
+            let cfg =
+                config(&a.common, TRAIN_DEFAULTS, a.model, a.balance, a.epochs, a.batch_size, a.seed, a.run.name.clone().unwrap_or_default(), a.train_head);
+            let mut cfg = with_config_file(cfg, a.run.config.as_ref(), &sub)?;
+            if cfg.name.is_empty() {
+                // Derived from the settings the run will have, the config file's included.
+                cfg.name = default_train_name(&cfg);
+            }
             let s = train::<trainer::Backend>(&cfg, &device, true, a.run.resume)?;
             println!(
                 "best epoch {}: test acc {:.4} (audio {:.4}, visual {:.4}), macro-F1 {:.4}, mAP {:.4}; run in {}",
@@ -267,11 +276,10 @@ fn run() -> Result<()> {
             );
         }
         Cmd::Localize(a) => {
-            let name = a.run.name.clone().unwrap_or_else(|| format!("localize-{:?}-{:?}-seed{}", a.model, a.balance, a.seed).to_lowercase());
             let cfg = LocalizeConfig {
                 data: a.data,
                 out: a.out,
-                name,
+                name: a.run.name.clone().unwrap_or_default(),
                 model: a.model,
                 balance: a.balance,
                 alpha: a.rule.alpha,
@@ -285,7 +293,10 @@ fn run() -> Result<()> {
                 seed: a.seed,
                 shuffle_buffer: a.shuffle_buffer,
             };
-            let cfg = with_config_file(cfg, a.run.config.as_ref(), &sub)?;
+            let mut cfg = with_config_file(cfg, a.run.config.as_ref(), &sub)?;
+            if cfg.name.is_empty() {
+                cfg.name = format!("localize-{:?}-{:?}-seed{}", cfg.model, cfg.balance, cfg.seed).to_lowercase();
+            }
             let s = localize::<trainer::Backend>(&cfg, &device, true, a.run.resume)?;
             let t = s.test;
             println!(
@@ -312,7 +323,12 @@ fn run() -> Result<()> {
                 for seed in 0..a.seeds {
                     let name = format!("demo-{}-seed{seed}", label.replace(' ', "-"));
                     let cfg = config(&a.common, DEMO_DEFAULTS, ModelPreset::Tiny, balance, a.epochs, a.batch_size, seed, name, head);
-                    let s = train::<trainer::Backend>(&cfg, &device, true, false)?;
+                    // A finished run of the same config is kept and reported, a killed one resumed.
+                    let dir = trainer::train::run_dir(&cfg);
+                    if dir.join("summary.json").is_file() {
+                        eprintln!("{}: finished earlier with the same settings, reported as it is (delete {} to train it again)", cfg.name, dir.display());
+                    }
+                    let s = train::<trainer::Backend>(&cfg, &device, true, true)?;
                     rows.push((label, seed, s));
                 }
             }

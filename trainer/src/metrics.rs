@@ -105,3 +105,32 @@ mod tests {
         assert!((m.macro_f1 - 2.0 / 3.0).abs() < 1e-12);
     }
 }
+
+/// Segment-level accuracy of one head: over all segments, event segments, background segments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SegmentAccuracy {
+    pub all: f64,
+    pub event: f64,
+    pub background: f64,
+}
+
+/// Segment accuracy of `[n, classes]` logits against `labels` (argmax per segment, as AVGA's and
+/// PSP's `compute_acc`), also split by whether the truth is an event or `background`.
+pub fn segment_accuracy(logits: &[f32], labels: &[i64], classes: usize, background: i64) -> SegmentAccuracy {
+    let (mut hit, mut ev, mut ev_hit, mut bg, mut bg_hit) = (0usize, 0usize, 0usize, 0usize, 0usize);
+    for (i, &y) in labels.iter().enumerate() {
+        let row = &logits[i * classes..(i + 1) * classes];
+        let pred = row.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (k, &v)| if v > bv { (k, v) } else { (bi, bv) }).0 as i64;
+        let ok = usize::from(pred == y);
+        hit += ok;
+        if y == background {
+            bg += 1;
+            bg_hit += ok;
+        } else {
+            ev += 1;
+            ev_hit += ok;
+        }
+    }
+    let frac = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    SegmentAccuracy { all: frac(hit, labels.len()), event: frac(ev_hit, ev), background: frac(bg_hit, bg) }
+}

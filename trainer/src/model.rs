@@ -204,18 +204,26 @@ impl<B: Backend> Fusion<B> {
 
     /// `a`, `v`: `[B, d]` features.
     ///
-    /// - sum: `out = fc_x(a) + fc_y(v)`; uni-modal = each branch with its full bias (reference).
+    /// - sum: `out = fc_x(a) + fc_y(v)`; uni-modal = each branch, with its full bias in training
+    ///   (the reference's train step, since `5480329`) and half of it at evaluation (its
+    ///   `valid()`). Training is when gradients are tracked, as for batch norm.
     /// - concat: `out = W [a; v] + b`; uni-modal = each half of W with `b / 2` (reference).
     /// - film: `out = fc_out(gamma(a) * v + beta(a))`; visual = `fc_out(v)` (no modulation),
     ///   audio = `fc_out(beta(a))` (what audio alone adds). The reference crashes here.
     /// - gated: `out = fc_out(sigmoid(fc_x(a)) * fc_y(v))`; visual = `fc_out(0.5 * fc_y(v))` (an
-    ///   uninformative gate), audio = `fc_out(sigmoid(fc_x(a)) * mean(fc_y(v)))`.
+    ///   uninformative gate), audio = `fc_out(sigmoid(fc_x(a)))` (audio's gate over a unit visual
+    ///   signal). Each clip's logits depend on that clip alone, never on the rest of its batch.
     pub fn forward(&self, a: Tensor<B, 2>, v: Tensor<B, 2>) -> Logits<B> {
         match self.kind() {
             FusionKind::Sum => {
                 let (fx, fy) = (self.fc_x.as_ref().unwrap(), self.fc_y.as_ref().unwrap());
                 let (audio, visual) = (fx.forward(a), fy.forward(v));
-                Logits { fused: audio.clone() + visual.clone(), audio, visual }
+                let fused = audio.clone() + visual.clone();
+                if B::ad_enabled(&fused.device()) {
+                    return Logits { fused, audio, visual };
+                }
+                let half_bias = |l: &Linear<B>| l.bias.as_ref().expect("fusion layers have a bias").val().unsqueeze_dim(0) / 2.0;
+                Logits { fused, audio: audio - half_bias(fx), visual: visual - half_bias(fy) }
             }
             FusionKind::Concat => {
                 let fc = self.fc_out.as_ref().unwrap();
@@ -243,8 +251,7 @@ impl<B: Backend> Fusion<B> {
                 let gate = sigmoid(fx.forward(a));
                 let oy = fy.forward(v);
                 let fused = fc.forward(gate.clone() * oy.clone());
-                let mean_oy = oy.clone().mean_dim(0);
-                Logits { fused, audio: fc.forward(gate * mean_oy), visual: fc.forward(oy * 0.5) }
+                Logits { fused, audio: fc.forward(gate), visual: fc.forward(oy * 0.5) }
             }
         }
     }

@@ -11,8 +11,7 @@ use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
 
 use crate::balance::StepRecord;
-use crate::localize::train::LocalizeEpoch;
-use crate::train::EpochLog;
+use crate::run_log::{EpochLog, LocalizeEpoch};
 
 /// One named line.
 #[derive(Debug, Clone)]
@@ -93,7 +92,7 @@ pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: 
 /// `coefficients.png` (the k_a, k_v the optimiser used per step: 1 outside the window or
 /// without modulation) and `ratio.png` (score_a / score_v per step).
 pub fn coefficient_plot(dir: &Path, steps: &[StepRecord]) -> Result<()> {
-    let k = |f: fn(&StepRecord) -> f64| steps.iter().map(move |r| (r.step as f64, if r.modulated { f(r) } else { 1.0 })).collect::<Vec<_>>();
+    let k = |f: fn(&StepRecord) -> f64| steps.iter().map(move |r| (r.step as f64, f(r))).collect::<Vec<_>>();
     let ratio = steps.iter().map(|r| (r.step as f64, r.ratio_a));
     line_chart(
         &dir.join("coefficients.png"),

@@ -1,15 +1,61 @@
-//! A run folder's logs: JSONL appended line by line, CSV tables derived from them (the folder
-//! itself and its `config.json` come from `checkpoint::Checkpoints::open`).
+//! A run folder's logs: what one line of `epochs.jsonl` holds for the classifier and for the
+//! localizer, JSONL appended line by line, CSV tables derived from them (the folder itself and its
+//! `config.json` come from `checkpoint::Checkpoints::open`). Below the loops that fill these logs
+//! and the plots that draw them: it imports neither.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::balance::StepRecord;
+use crate::balance::{StepRecord, TrainStats};
+use crate::metrics::{HeadMetrics, SegmentAccuracy};
 use crate::progress::EpochBar;
+
+/// Evaluation of one split.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct EvalMetrics {
+    pub loss: f64,
+    pub fused: HeadMetrics,
+    pub audio: HeadMetrics,
+    pub visual: HeadMetrics,
+}
+
+/// One line of `epochs.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub lr: f64,
+    #[serde(flatten)]
+    pub train: TrainStats,
+    pub val: Option<EvalMetrics>,
+    pub test: EvalMetrics,
+    pub seconds: f64,
+}
+
+/// Evaluation of one split.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct LocalizeMetrics {
+    pub loss: f64,
+    pub segments: usize,
+    pub fused: SegmentAccuracy,
+    pub audio: SegmentAccuracy,
+    pub visual: SegmentAccuracy,
+}
+
+/// One line of `epochs.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LocalizeEpoch {
+    pub epoch: usize,
+    pub lr: f64,
+    #[serde(flatten)]
+    pub train: TrainStats,
+    pub val: LocalizeMetrics,
+    pub test: LocalizeMetrics,
+    pub seconds: f64,
+}
 
 /// Appends one JSON line.
 pub fn append_line(path: &Path, value: &impl Serialize) -> Result<()> {

@@ -1,30 +1,27 @@
-//! The training loop: SGD (momentum, weight decay) with StepLR, cross-entropy on the fused
-//! logits, the balancing rule on the encoders' conv gradients, evaluation of fused / audio /
+//! The classifier's training: SGD (momentum, weight decay) with StepLR, cross-entropy on the
+//! fused logits, the balancing rule on the encoders' conv gradients, evaluation of fused / audio /
 //! visual heads every epoch, model selection on a validation hold-out carved from train (on test
-//! only with `select_on_test`), and a run folder with the resolved config and the logs.
+//! only with `select_on_test`), and a run folder with the resolved config and the logs. The loop
+//! itself is `driver::drive`; this file is what the classifier brings to it.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use burn::module::AutodiffModule;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::SgdConfig;
+use burn::module::ParamId;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use datasets::Split;
 use serde::{Deserialize, Serialize};
 
-use crate::balance::{balanced_step, encoder_conv_ids, logits_vec, Balance, EpochTally, StepRecord, StepRule, TrainStats};
-use crate::checkpoint::{Checkpoints, Progress};
+use crate::balance::{encoder_conv_ids, logits_vec, Balance, StepRecord, TrainStats};
 use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
+use crate::driver::{drive, Evaluated, Forward, Schedule, Task};
 use crate::metrics::{evaluate, HeadMetrics};
 use crate::model::{AvClassifier, FusionKind, ModelPreset};
-use crate::run_log::{append_line, read_jsonl, write_csv, StepLog};
 
 /// Everything that decides a run; saved as `config.json` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +54,32 @@ pub struct TrainConfig {
     pub train_head: TrainHead,
 }
 
+impl TrainConfig {
+    /// Settings no run can start with, refused before anything is written.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(anyhow::anyhow!("{what}"));
+        if self.frames == 0 {
+            return bad("--frames must be at least 1 (frames per clip, T)");
+        }
+        if self.batch_size == 0 {
+            return bad("--batch-size must be at least 1");
+        }
+        if self.epochs == 0 {
+            return bad("--epochs must be at least 1");
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad("--lr must be a positive number");
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return bad("--val-fraction must be in [0, 1)");
+        }
+        if self.name.is_empty() || self.name.contains(['/', '\\']) || self.name == "." || self.name == ".." {
+            return Err(anyhow::anyhow!("run name {:?} must be a plain folder name", self.name));
+        }
+        Ok(())
+    }
+}
+
 /// The logits the training loss is computed on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -69,26 +92,7 @@ pub enum TrainHead {
     Visual,
 }
 
-/// Evaluation of one split.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-pub struct EvalMetrics {
-    pub loss: f64,
-    pub fused: HeadMetrics,
-    pub audio: HeadMetrics,
-    pub visual: HeadMetrics,
-}
-
-/// One line of `epochs.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochLog {
-    pub epoch: usize,
-    pub lr: f64,
-    #[serde(flatten)]
-    pub train: TrainStats,
-    pub val: Option<EvalMetrics>,
-    pub test: EvalMetrics,
-    pub seconds: f64,
-}
+pub use crate::run_log::{EpochLog, EvalMetrics};
 
 /// What a run ends with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,146 +147,190 @@ pub fn run_dir(cfg: &TrainConfig) -> PathBuf {
     cfg.out.join(&cfg.name)
 }
 
-const CSV_HEADER: &str = "epoch,lr,train_loss,mean_k_a,mean_k_v,mean_ratio_a,val_acc,val_acc_audio,val_acc_visual,test_loss,test_acc,test_acc_audio,test_acc_visual,test_macro_f1,test_map,seconds";
+/// The evaluation columns of `epochs.csv`, for the val and the test split: the loss, then
+/// accuracy, macro-F1 and mAP of each head (`test_acc`, `test_macro_f1_audio`, ...): every metric
+/// `epochs.jsonl` has.
+type Head = fn(&EvalMetrics) -> &HeadMetrics;
+type Metric = fn(&HeadMetrics) -> f64;
+const CSV_HEADS: [(&str, Head); 3] = [("", |m| &m.fused), ("_audio", |m| &m.audio), ("_visual", |m| &m.visual)];
+const CSV_METRICS: [(&str, Metric); 3] = [("acc", |h| h.accuracy), ("macro_f1", |h| h.macro_f1), ("map", |h| h.map)];
+
+fn csv_header() -> String {
+    let mut cols: Vec<String> = ["epoch", "lr", "train_loss", "mean_k_a", "mean_k_v", "mean_ratio_a"].map(String::from).to_vec();
+    for split in ["val", "test"] {
+        cols.push(format!("{split}_loss"));
+        for (head, _) in CSV_HEADS {
+            cols.extend(CSV_METRICS.iter().map(|(metric, _)| format!("{split}_{metric}{head}")));
+        }
+    }
+    cols.push("seconds".into());
+    cols.join(",")
+}
 
 fn csv_row(l: &EpochLog) -> String {
-    let v = |m: Option<EvalMetrics>, f: fn(&EvalMetrics) -> f64| m.map_or(String::new(), |m| format!("{:.6}", f(&m)));
-    format!(
-        "{},{},{:.6},{:.6},{:.6},{:.6},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.2}",
-        l.epoch,
-        l.lr,
-        l.train.train_loss,
-        l.train.mean_k_a,
-        l.train.mean_k_v,
-        l.train.mean_ratio_a,
-        v(l.val, |m| m.fused.accuracy),
-        v(l.val, |m| m.audio.accuracy),
-        v(l.val, |m| m.visual.accuracy),
-        l.test.loss,
-        l.test.fused.accuracy,
-        l.test.audio.accuracy,
-        l.test.visual.accuracy,
-        l.test.fused.macro_f1,
-        l.test.fused.map,
-        l.seconds
-    )
+    let mut cols = vec![l.epoch.to_string(), l.lr.to_string()];
+    cols.extend([l.train.train_loss, l.train.mean_k_a, l.train.mean_k_v, l.train.mean_ratio_a].map(|x| format!("{x:.6}")));
+    for split in [l.val, Some(l.test)] {
+        // A run without a hold-out leaves its val columns empty.
+        let cell = |f: &dyn Fn(&EvalMetrics) -> f64| split.map_or(String::new(), |m| format!("{:.6}", f(&m)));
+        cols.push(cell(&|m| m.loss));
+        for (_, head) in CSV_HEADS {
+            cols.extend(CSV_METRICS.iter().map(|(_, metric)| cell(&|m| metric(head(m)))));
+        }
+    }
+    cols.push(format!("{:.2}", l.seconds));
+    cols.join(",")
 }
 
-/// `epochs.csv` is derived from `epochs.jsonl` (the source of truth) when a run (re)starts.
-fn rewrite_csv(dir: &Path, history: &[EpochLog]) -> Result<()> {
-    write_csv(&dir.join("epochs.csv"), CSV_HEADER, history.iter().map(csv_row))
+/// The classifier as a [`Task`] of the epoch driver.
+struct Classification<'a, B: AutodiffBackend> {
+    cfg: &'a TrainConfig,
+    train_set: ShardSet,
+    test_set: ShardSet,
+    image: usize,
+    audio_crop: Option<usize>,
+    fit: Subset,
+    holdout: Option<Subset>,
+    ce: CrossEntropyLoss<B>,
+    device: B::Device,
 }
 
-fn append_csv(path: &Path, log: &EpochLog) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new().append(true).open(path).with_context(|| path.display().to_string())?;
-    writeln!(f, "{}", csv_row(log))?;
-    Ok(())
+impl<B: AutodiffBackend> Classification<'_, B> {
+    fn loader(&self, train: bool, subset: Subset) -> LoaderConfig {
+        LoaderConfig {
+            batch_size: self.cfg.batch_size,
+            frames: self.cfg.frames,
+            image_size: self.image as u32,
+            train,
+            seed: self.cfg.seed,
+            shuffle_buffer: self.cfg.shuffle_buffer,
+            audio_crop: self.audio_crop,
+            prefetch: 2,
+            subset,
+        }
+    }
+}
+
+impl<B: AutodiffBackend> Task<B> for Classification<'_, B> {
+    type Model = AvClassifier<B>;
+    type Batch = Batch;
+    type Selected = EvalMetrics;
+    type Log = EpochLog;
+
+    fn encoders(model: &AvClassifier<B>) -> (Vec<ParamId>, Vec<ParamId>) {
+        encoder_conv_ids(&model.audio_net, &model.visual_net)
+    }
+
+    fn batches(&self, epoch: usize) -> Receiver<Result<Batch>> {
+        self.train_set.epoch(&self.loader(true, self.fit), epoch as u64)
+    }
+
+    fn forward(&self, model: &AvClassifier<B>, batch: Batch) -> Forward<B> {
+        let (a, f, y) = tensors::<B>(&batch, self.image, &self.device);
+        let out = model.forward(a, f);
+        let trained = match self.cfg.train_head {
+            TrainHead::Fused => out.fused,
+            TrainHead::Audio => out.audio.clone(),
+            TrainHead::Visual => out.visual.clone(),
+        };
+        Forward { loss: self.ce.forward(trained, y), audio: out.audio, visual: out.visual, samples: batch.len(), labels: batch.labels }
+    }
+
+    fn evaluate(
+        &self,
+        model: &AvClassifier<B::InnerBackend>,
+        epoch: usize,
+        lr: f64,
+        train: TrainStats,
+        started: Instant,
+    ) -> Result<Evaluated<EvalMetrics, EpochLog>> {
+        let val = match self.holdout {
+            Some(h) => Some(eval_split(model, &self.train_set, &self.loader(false, h), self.image, &self.device)?),
+            None => None,
+        };
+        let test = eval_split(model, &self.test_set, &self.loader(false, Subset::All), self.image, &self.device)?;
+        let log = EpochLog { epoch, lr, train, val, test, seconds: started.elapsed().as_secs_f64() };
+        Ok(Evaluated { score: val.map_or(test.fused.accuracy, |v| v.fused.accuracy), selected: test, log })
+    }
+
+    fn summary_line(&self, l: &EpochLog) -> String {
+        format!(
+            "epoch {:3}: loss {:.3}  test acc {:.3} (audio {:.3}, visual {:.3})  k_a {:.2} k_v {:.2}  {:.1}s",
+            l.epoch, l.train.train_loss, l.test.fused.accuracy, l.test.audio.accuracy, l.test.visual.accuracy, l.train.mean_k_a, l.train.mean_k_v, l.seconds
+        )
+    }
+
+    fn csv_header(&self) -> String {
+        csv_header()
+    }
+
+    fn csv_row(&self, l: &EpochLog) -> String {
+        csv_row(l)
+    }
+
+    fn plots(&self, dir: &Path, history: &[EpochLog], steps: &[StepRecord]) -> Result<()> {
+        crate::plot::classifier_plots(dir, history, steps)
+    }
 }
 
 /// Trains one run on backend `B`. With `resume`, continues from the run folder's last
 /// checkpoint (same config required) and ends exactly as an uninterrupted run would.
 pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress: bool, resume: bool) -> Result<RunSummary> {
+    cfg.validate()?;
     B::seed(device, cfg.seed);
     anyhow::ensure!(
         cfg.train_head == TrainHead::Fused || cfg.balance == Balance::None,
         "a uni-modal run (train head {:?}) has nothing to balance: use --balance none",
         cfg.train_head
     );
-    let dir = run_dir(cfg);
-    let (checkpoints, resumed) = Checkpoints::open::<EvalMetrics>(&dir, cfg, resume)?;
-    let next_epoch = resumed.as_ref().map_or(0, |p| p.next_epoch);
-    // Logs kept in memory for the plots, read once here (a resumed run's earlier epochs).
-    let mut history: Vec<EpochLog> = read_jsonl(&dir.join("epochs.jsonl"))?;
-    let mut steps = StepLog::open(dir.join("steps.jsonl"))?;
-    rewrite_csv(&dir, &history)?;
+    // The data first: a bad shard stops the run before its folder exists.
     let train_set = ShardSet::open(&cfg.data, Split::Train)?;
     let test_set = ShardSet::open(&cfg.data, Split::Test)?;
-    let classes = train_set.meta.classes.len();
-    let image = cfg.model.image_size();
-    let audio_crop = (train_set.meta.preset.audio.name == "vggsound-stft").then_some(626);
-    let loader = |train: bool, subset: Subset| LoaderConfig {
-        batch_size: cfg.batch_size,
-        frames: cfg.frames,
-        image_size: image as u32,
-        train,
-        seed: cfg.seed,
-        shuffle_buffer: cfg.shuffle_buffer,
-        audio_crop,
-        prefetch: 2,
-        subset,
-    };
+    train_set.ensure_compatible(&test_set)?;
     let (fit, holdout) = if cfg.select_on_test || cfg.val_fraction <= 0.0 {
         (Subset::All, None)
     } else {
         (Subset::Fit { val_fraction: cfg.val_fraction }, Some(Subset::Holdout { val_fraction: cfg.val_fraction }))
     };
-
-    let mut model = AvClassifier::<B>::new(cfg.model, cfg.fusion, classes, device);
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig { momentum: cfg.momentum, dampening: 0.0, nesterov: false }))
-        .with_weight_decay(Some(WeightDecayConfig { penalty: cfg.weight_decay as f32 }))
-        .init::<B, AvClassifier<B>>();
-    let (mut best, mut step) = (None, 0usize);
-    if let Some(p) = &resumed {
-        (model, optim) = checkpoints.restore(p, model, optim, device)?;
-        (best, step) = (p.best, p.step);
-        if progress {
-            eprintln!("{}: resuming at epoch {}", cfg.name, p.next_epoch);
-        }
+    if let Some(h) = holdout {
+        anyhow::ensure!(
+            train_set.count(h)? > 0,
+            "the validation hold-out (--val-fraction {}) of {} train clips in {} is empty: raise --val-fraction, or pass --select-on-test",
+            cfg.val_fraction,
+            train_set.rows(),
+            cfg.data.display()
+        );
+        anyhow::ensure!(train_set.count(fit)? > 0, "--val-fraction {} leaves no train clips to fit on in {}", cfg.val_fraction, cfg.data.display());
     }
-    let (audio_ids, visual_ids) = encoder_conv_ids(&model.audio_net, &model.visual_net);
-    let rule = StepRule { method: cfg.balance, alpha: cfg.alpha, audio_ids, visual_ids };
-    let ce = CrossEntropyLossConfig::new().init(device);
-    let bar = crate::progress::epoch_bar(progress, cfg.epochs, &cfg.name);
-    bar.skip(next_epoch);
-    for epoch in next_epoch..cfg.epochs {
-        let started = Instant::now();
-        // Reseeded per epoch, so the GE noise of a resumed run is the uninterrupted run's.
-        B::seed(device, cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
-        let lr = cfg.lr * cfg.lr_gamma.powi((epoch / cfg.lr_step.max(1)) as i32);
-        let active = cfg.modulation_start <= epoch && epoch <= cfg.modulation_end;
-        let mut tally = EpochTally::default();
-        for batch in train_set.epoch(&loader(true, fit), epoch as u64) {
-            let batch = batch?;
-            let (a, f, y) = tensors::<B>(&batch, image, device);
-            let out = model.forward(a, f);
-            let trained = match cfg.train_head {
-                TrainHead::Fused => out.fused.clone(),
-                TrainHead::Audio => out.audio.clone(),
-                TrainHead::Visual => out.visual.clone(),
-            };
-            let loss = ce.forward(trained, y);
-            let (next, loss_value, c) = balanced_step(model, &mut optim, lr, loss, out.audio, out.visual, &batch.labels, &rule, active);
-            model = next;
-            steps.record(&bar, StepRecord::new(step, epoch, loss_value, &c, rule.applies(active)))?;
-            step += 1;
-            tally.add(loss_value, batch.len(), c);
-        }
-        let valid = model.valid();
-        let val = match holdout {
-            Some(h) => Some(eval_split(&valid, &train_set, &loader(false, h), image, device)?),
-            None => None,
-        };
-        let test = eval_split(&valid, &test_set, &loader(false, Subset::All), image, device)?;
-        let log = EpochLog { epoch, lr, train: tally.stats(), val, test, seconds: started.elapsed().as_secs_f64() };
-        append_line(&dir.join("epochs.jsonl"), &log)?;
-        append_csv(&dir.join("epochs.csv"), &log)?;
-        history.push(log.clone());
-        crate::plot::classifier_plots(&dir, &history, &steps.records)?;
-        bar.epoch_done(format!(
-            "epoch {epoch:3}: loss {:.3}  test acc {:.3} (audio {:.3}, visual {:.3})  k_a {:.2} k_v {:.2}  {:.1}s",
-            log.train.train_loss, test.fused.accuracy, test.audio.accuracy, test.visual.accuracy, log.train.mean_k_a, log.train.mean_k_v, log.seconds
-        ));
-        let score = val.map_or(test.fused.accuracy, |v| v.fused.accuracy);
-        if best.as_ref().is_none_or(|(s, _, _): &(f64, usize, EvalMetrics)| score > *s) {
-            best = Some((score, epoch, test));
-        }
-        checkpoints.save(epoch, &model, &optim, &Progress { next_epoch: epoch + 1, step, best })?;
-    }
-    bar.finish();
-    let (_, best_epoch, test) = best.context("no epoch ran")?;
-    let last = history.last().context("no epoch ran")?.test;
-    let summary = RunSummary { best_epoch, test, last, run_dir: dir.clone() };
+    let classes = train_set.meta.classes.len();
+    let model = AvClassifier::<B>::new(cfg.model, cfg.fusion, classes, device);
+    let optim = crate::optim::sgd(cfg.momentum, cfg.weight_decay).init::<B, AvClassifier<B>>();
+    let task = Classification {
+        cfg,
+        audio_crop: (train_set.meta.preset.audio.name == "vggsound-stft").then_some(626),
+        train_set,
+        test_set,
+        image: cfg.model.image_size(),
+        fit,
+        holdout,
+        ce: CrossEntropyLossConfig::new().init(device),
+        device: device.clone(),
+    };
+    let schedule = Schedule {
+        epochs: cfg.epochs,
+        lr: cfg.lr,
+        lr_step: cfg.lr_step,
+        lr_gamma: cfg.lr_gamma,
+        seed: cfg.seed,
+        balance: cfg.balance,
+        alpha: cfg.alpha,
+        modulation_start: cfg.modulation_start,
+        modulation_end: cfg.modulation_end,
+    };
+    let dir = run_dir(cfg);
+    let done = drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim, device, progress, resume)?;
+    let last = done.history.last().context("no epoch ran")?.test;
+    let summary = RunSummary { best_epoch: done.best_epoch, test: done.selected, last, run_dir: dir.clone() };
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     Ok(summary)
 }

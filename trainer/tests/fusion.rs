@@ -46,3 +46,75 @@ fn every_fusion_head_has_finite_unimodal_logits_and_trains() {
         assert!(params.len() > 40, "{kind:?}: gradients reach the encoders and the head ({})", params.len());
     }
 }
+
+/// Sets every bias of the fusion head to a constant per layer: fc_x 0.3, fc_y -0.7, fc_out 0.1.
+struct Biases(Vec<String>);
+impl burn::module::ModuleMapper<B> for Biases {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.0.push(name.to_owned());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.0.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: burn::module::Param<Tensor<B, D>>) -> burn::module::Param<Tensor<B, D>> {
+        let value = match self.0.first().map(String::as_str) {
+            Some("fc_x") => 0.3,
+            Some("fc_y") => -0.7,
+            _ => 0.1,
+        };
+        if D != 1 {
+            return param;
+        }
+        let (id, t, mapper) = param.consume();
+        burn::module::Param::from_mapped_value(id, t.zeros_like().add_scalar(value), mapper)
+    }
+}
+
+fn with_biases(kind: FusionKind) -> AvClassifier<B> {
+    let m = AvClassifier::<B>::new(ModelPreset::Tiny, kind, 5, &Default::default());
+    let fusion = burn::module::Module::map(m.fusion, &mut Biases(Vec::new()));
+    AvClassifier { audio_net: m.audio_net, visual_net: m.visual_net, fusion }
+}
+
+fn inputs(clips: usize) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    let device = Default::default();
+    B::seed(&device, 5);
+    (
+        Tensor::<B, 4>::random([clips, 1, 32, 24], Distribution::Normal(0.0, 1.0), &device),
+        Tensor::<B, 4>::random([clips * 2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device),
+    )
+}
+
+#[test]
+fn sum_fusion_gives_unimodal_logits_half_the_bias_at_evaluation_only() {
+    use burn::module::AutodiffModule;
+    let model = with_biases(FusionKind::Sum);
+    let (audio, frames) = inputs(3);
+    // Training (the reference's train step): each branch keeps its full bias.
+    let out = model.forward(audio.clone(), frames.clone());
+    let gap = values(out.fused - out.audio - out.visual);
+    assert!(gap.iter().all(|g| g.abs() < 1e-5), "training: fused = audio + visual ({gap:?})");
+    // Evaluation (the reference's valid()): bias / 2 on each, so fused = audio + visual + (b_x + b_y) / 2.
+    let out = model.valid().forward(audio.inner(), frames.inner());
+    let gap = (out.fused - out.audio - out.visual).into_data().to_vec::<f32>().unwrap();
+    assert!(gap.iter().all(|g| (g - (0.3 - 0.7) / 2.0).abs() < 1e-5), "evaluation: {gap:?}");
+}
+
+#[test]
+fn every_fusion_heads_logits_of_a_clip_do_not_depend_on_its_batch() {
+    use burn::module::AutodiffModule;
+    for kind in [FusionKind::Sum, FusionKind::Concat, FusionKind::Film, FusionKind::Gated] {
+        // Evaluation mode: batch norm uses running statistics, so only the head could mix clips.
+        let model = with_biases(kind).valid();
+        let (audio, frames) = inputs(3);
+        let (audio, frames) = (audio.inner(), frames.inner());
+        let batch = model.forward(audio.clone(), frames.clone());
+        let alone = model.forward(audio.narrow(0, 0, 1), frames.narrow(0, 0, 2));
+        for (name, b, a) in [("fused", batch.fused, alone.fused), ("audio", batch.audio, alone.audio), ("visual", batch.visual, alone.visual)] {
+            let (b, a) = (b.narrow(0, 0, 1).into_data().to_vec::<f32>().unwrap(), a.into_data().to_vec::<f32>().unwrap());
+            for (x, y) in b.iter().zip(&a) {
+                assert!((x - y).abs() < 1e-4, "{kind:?} {name}: clip 0 in a batch of 3 {b:?}, alone {a:?}");
+            }
+        }
+    }
+}

@@ -13,28 +13,38 @@ pub fn jpeg(c: u8) -> Vec<u8> {
     out.into_inner()
 }
 
-/// 3 shards of `split` rows with distinct audio (every value = the row index), 4 frames each,
-/// a few row groups per shard; label = row index % 2.
-pub fn shards(dir: &std::path::Path, split: Split, rows: usize) {
-    let meta = ShardMeta {
+/// The fixture shards' description: 2 classes, 4x6 audio matrices.
+pub fn meta(split: Split) -> ShardMeta {
+    ShardMeta {
         dataset: DatasetKind::Synthetic,
         split,
         preset: Preset { audio: AudioPreset::synthetic_stft(), frames: FramePreset::default() },
         classes: vec!["a".into(), "b".into()],
         audio_shape: [4, 6],
         audio_dims: ["freq".into(), "time".into()],
-    };
-    let per = rows.div_ceil(3);
-    for s in 0..3 {
-        let name = format!("{split}/{split}-{s:05}-of-00003.parquet");
-        let mut w = ShardWriter::create(dir, &name, &meta, WriterOptions { rows_per_group: 5, zstd_level: 1 }).unwrap();
+    }
+}
+
+/// 3 shards of `split` rows with distinct audio (every value = the row index), 4 frames each,
+/// a few row groups per shard; label = row index % 2.
+pub fn shards(dir: &std::path::Path, split: Split, rows: usize) {
+    shards_with(dir, &meta(split), rows, 3)
+}
+
+/// `shards` for any description and number of shards.
+pub fn shards_with(dir: &std::path::Path, meta: &ShardMeta, rows: usize, count: usize) {
+    let split = meta.split;
+    let per = rows.div_ceil(count).max(1);
+    for s in 0..count {
+        let name = format!("{split}/{split}-{s:05}-of-{count:05}.parquet");
+        let mut w = ShardWriter::create(dir, &name, meta, WriterOptions { rows_per_group: 5, zstd_level: 1 }).unwrap();
         let recs: Vec<ClipRecord> = (s * per..((s + 1) * per).min(rows))
             .map(|i| ClipRecord {
                 clip_id: format!("clip{i:04}"),
                 split,
                 label: (i % 2) as u32,
                 label_name: ["a", "b"][i % 2].into(),
-                audio: vec![i as f32; 24],
+                audio: vec![i as f32; meta.audio_len()],
                 frames: (0..4).map(|f| Frame { jpeg: jpeg((i * 4 + f) as u8), path: String::new() }).collect(),
                 frame_times: vec![0.5, 1.5, 2.5, 3.5],
                 segment_labels: None,

@@ -130,7 +130,7 @@ def run(optimizer):
                     if p.grad is not None and p.grad.dim() == 4:
                         p.grad = p.grad * k
         opt.step()
-        steps.append({"loss": float(loss), "score_a": float(score_a), "score_v": float(score_v), "ratio_a": float(ratio_a), "k_a": float(k_a), "k_v": float(k_v)})
+        steps.append({"loss": loss.item(), "score_a": float(score_a), "score_v": float(score_v), "ratio_a": float(ratio_a), "k_a": float(k_a), "k_v": float(k_v)})
         blobs.append(np.concatenate([t.detach().numpy().astype("<f4").ravel() for t in tensors(model).values()]))
     (HERE / f"three_steps_{optimizer}.f32").write_bytes(np.concatenate(blobs).tobytes())
     index, offset = [], 0

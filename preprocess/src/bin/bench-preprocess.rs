@@ -1,7 +1,10 @@
-//! `cargo xtask bench preprocess`: on the same clips in one run, (a) this pipeline, (b) the
-//! reference Python pipeline (`bench/reference_pipeline.py`: ffmpeg CLI + librosa + PIL, as the
-//! original scripts), (c) a bare `ffmpeg -i clip -f null -` full decode as the floor. Reports
-//! wall and CPU time (user + system, children included) and the ratios.
+//! `cargo xtask bench preprocess`: on the same clips in one run, (a) this pipeline over `--jobs`
+//! workers (default: every core), (b) the reference Python pipeline (`bench/reference_pipeline.py`:
+//! ffmpeg CLI + librosa + PIL, as the original scripts) one clip at a time, as the original
+//! scripts run, (b') the same reference over a pool of as many workers as (a) has, (c) a bare
+//! `ffmpeg -i clip -f null -` full decode as the floor. Reports wall and CPU time (user + system,
+//! children included) and the ratios: throughput against (b) and against (b'), CPU time against
+//! the reference's, and against the floor.
 //!
 //! Usage: bench-preprocess preprocess [--media DIR] [--copies N] [--jobs N] [--runs N]
 //!        [--reshape N [--seconds S]] [--ours-only] [--breakdown] [--memory]
@@ -160,7 +163,7 @@ fn memory(args: &[String], copies: usize) -> Result<()> {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
-    let media = PathBuf::from(get("--media").unwrap_or_else(|| "../shared/media".into()));
+    let media = PathBuf::from(get("--media").unwrap_or_else(|| "tests/media".into()));
     let memory_mode = args.iter().any(|a| a == "--memory");
     let copies: usize = get("--copies").map_or(Ok(if memory_mode { 20 } else { 3 }), |v| v.parse())?;
     let runs: usize = get("--runs").map_or(Ok(3), |v| v.parse())?;
@@ -173,7 +176,11 @@ fn main() -> Result<()> {
 
     // The clips: every file of the media folder that has both streams and decodes cleanly.
     let mut clips: Vec<PathBuf> = Vec::new();
-    let mut names: Vec<_> = std::fs::read_dir(&media).with_context(|| media.display().to_string())?.map(|e| e.unwrap().path()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(&media)
+        .with_context(|| media.display().to_string())?
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_none_or(|e| e != "tsv"))
+        .collect();
     names.sort();
     let probe = FramePlan { fps: 1.0, phase: 0.5, max_frames: 1, skip_unneeded: true, threads: 1 };
     let mut left_out = Vec::new();
@@ -259,11 +266,12 @@ fn main() -> Result<()> {
     // itself after one untimed clip (Python's start, librosa's lazy imports and numba: 1.5 s
     // here, 10 s on a first run ever; a real dataset amortises them over thousands of clips,
     // and this pipeline's own start is not timed either).
-    let reference = |work: &str| -> Result<Measure> {
+    let reference = |work: &str, workers: usize| -> Result<Measure> {
         let out = Command::new(&python)
             .arg("preprocess/bench/reference_pipeline.py")
             .arg(tmp.path().join("list.txt"))
             .arg(tmp.path().join(work))
+            .args(["--workers", &workers.to_string()])
             .output()
             .with_context(|| format!("running {python} (cargo xtask bench installs it)"))?;
         anyhow::ensure!(out.status.success(), "reference pipeline: {}", String::from_utf8_lossy(&out.stderr));
@@ -290,15 +298,19 @@ fn main() -> Result<()> {
         println!("| {name} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} |", m.wall, m.cpu, m.system, n as f64 / m.wall, media_s / m.wall);
     };
     println!("\n| run | wall s | CPU s | of which system | clips/s | media s per wall s |\n|---|---|---|---|---|---|");
-    let (mut speedups, mut cpu_ratios) = (Vec::new(), Vec::new());
+    let (mut speedups, mut parallel_speedups, mut cpu_vs_reference, mut cpu_ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         let o = ours(run)?;
-        let r = reference(&format!("py{run}"))?;
+        let r = reference(&format!("py{run}"), 1)?;
+        let p = reference(&format!("pool{run}"), jobs)?;
         let b = bare()?;
-        row(format!("{}: ours (Rust, FFmpeg libs)", run + 1), &o);
-        row(format!("{}: reference (Python + ffmpeg CLI)", run + 1), &r);
-        row(format!("{}: bare ffmpeg -f null", run + 1), &b);
+        row(format!("{}: ours (Rust, FFmpeg libs, {jobs} jobs)", run + 1), &o);
+        row(format!("{}: reference (Python + ffmpeg CLI), one clip at a time", run + 1), &r);
+        row(format!("{}: reference over a pool of {jobs} workers", run + 1), &p);
+        row(format!("{}: bare ffmpeg -f null, one clip at a time", run + 1), &b);
         speedups.push(r.wall / o.wall);
+        parallel_speedups.push(p.wall / o.wall);
+        cpu_vs_reference.push(p.cpu / o.cpu);
         cpu_ratios.push(o.cpu / b.cpu);
     }
     let median = |v: &[f64]| {
@@ -312,7 +324,17 @@ fn main() -> Result<()> {
         }
     };
     let list_of = |v: &[f64], digits: usize| v.iter().map(|x| format!("{x:.digits$}")).collect::<Vec<_>>().join(", ");
-    println!("\nthroughput vs reference: {:.1}x median of {runs} runs ({}; target >= 10x)", median(&speedups), list_of(&speedups, 1));
+    println!(
+        "\nthroughput vs the reference one clip at a time (as the original scripts run): {:.1}x median of {runs} runs ({}; target >= 10x)",
+        median(&speedups),
+        list_of(&speedups, 1)
+    );
+    println!(
+        "throughput vs the reference over {jobs} workers (the same cores): {:.1}x median ({})",
+        median(&parallel_speedups),
+        list_of(&parallel_speedups, 1)
+    );
+    println!("CPU time, reference over {jobs} workers / ours: {:.1}x median ({})", median(&cpu_vs_reference), list_of(&cpu_vs_reference, 1));
     println!("CPU vs bare full decode: {:.2}x median ({}; target <= 1.0x)", median(&cpu_ratios), list_of(&cpu_ratios, 2));
     Ok(())
 }

@@ -44,6 +44,7 @@ fn synthetic_corpus_trains_well_above_chance() {
             select_on_test: false,
             shuffle_buffer: 256,
             train_head: Default::default(),
+            optimizer: Default::default(),
         };
         let summary = train::<trainer::Backend>(&run, &Default::default(), false, false).unwrap();
         let chance = 1.0 / cfg.classes as f64;

@@ -94,6 +94,9 @@ fn synthetic_ave_localizes_well_above_chance_with_and_without_ogm_ge() {
             lr_gamma: 0.1,
             seed: 0,
             shuffle_buffer: 256,
+            optimizer: trainer::optim::OptimizerKind::Adam,
+            weight_decay: 0.0,
+            momentum: 0.0,
         };
         let s = localize::<trainer::Backend>(&run, &Default::default(), false, false).unwrap();
         let t = s.test;

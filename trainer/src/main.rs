@@ -10,6 +10,7 @@ use trainer::balance::Balance;
 use trainer::config_file;
 use trainer::localize::{localize, LocalizeConfig};
 use trainer::model::{FusionKind, ModelPreset};
+use trainer::optim::OptimizerKind;
 use trainer::train::{train, RunSummary, TrainConfig, TrainHead};
 
 #[derive(Parser)]
@@ -49,9 +50,18 @@ struct LocalizeArgs {
     /// Clips per batch, each 10 segments (AVGA: 64).
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
-    /// Adam's learning rate (AVGA: 1e-3).
+    /// Learning rate (AVGA: Adam at 1e-3).
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
+    /// The optimiser (AVGA: Adam), with PyTorch's semantics and defaults.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+    optimizer: OptimizerKind,
+    /// Weight decay (AVGA: none): L2 for SGD and Adam, decoupled for AdamW.
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// SGD's momentum (PyTorch's default: none).
+    #[arg(long, default_value_t = 0.0)]
+    momentum: f64,
     /// Learning-rate step, epochs (AVGA steps every 15000 iterations: ~290 epochs of AVE at batch 64).
     #[arg(long, default_value_t = 290)]
     lr_step: usize,
@@ -108,8 +118,13 @@ struct Common {
     /// Learning rate (train: 1e-3 as the reference; demo: 1e-2, for a tiny model in few epochs).
     #[arg(long)]
     lr: Option<f64>,
+    /// The optimiser, with PyTorch's semantics and defaults (betas 0.9/0.999, eps 1e-8).
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    optimizer: OptimizerKind,
+    /// SGD's momentum.
     #[arg(long, default_value_t = 0.9)]
     momentum: f64,
+    /// Weight decay: L2 on the gradient for SGD and Adam, decoupled for AdamW.
     #[arg(long, default_value_t = 1e-4)]
     weight_decay: f64,
     /// StepLR step, epochs.
@@ -217,12 +232,14 @@ fn config(
         select_on_test: c.select_on_test,
         shuffle_buffer: c.shuffle_buffer,
         train_head,
+        optimizer: c.optimizer,
     }
 }
 
 /// A `train` run's name when neither `--name` nor the config file gives one.
 fn default_train_name(cfg: &TrainConfig) -> String {
-    format!("{:?}-{:?}-{:?}-seed{}", cfg.model, cfg.fusion, cfg.balance, cfg.seed).to_lowercase()
+    let optimizer = if cfg.optimizer == OptimizerKind::Sgd { String::new() } else { format!("-{:?}", cfg.optimizer) };
+    format!("{:?}-{:?}-{:?}{optimizer}-seed{}", cfg.model, cfg.fusion, cfg.balance, cfg.seed).to_lowercase()
 }
 
 fn main() -> ExitCode {
@@ -292,6 +309,9 @@ fn run() -> Result<()> {
                 lr_gamma: a.lr_gamma,
                 seed: a.seed,
                 shuffle_buffer: a.shuffle_buffer,
+                optimizer: a.optimizer,
+                weight_decay: a.weight_decay,
+                momentum: a.momentum,
             };
             let mut cfg = with_config_file(cfg, a.run.config.as_ref(), &sub)?;
             if cfg.name.is_empty() {
@@ -321,7 +341,8 @@ fn run() -> Result<()> {
             for (label, balance, head) in &variants {
                 let (label, balance, head) = (label.as_str(), *balance, *head);
                 for seed in 0..a.seeds {
-                    let name = format!("demo-{}-seed{seed}", label.replace(' ', "-"));
+                    let optimizer = if a.common.optimizer == OptimizerKind::Sgd { String::new() } else { format!("-{:?}", a.common.optimizer).to_lowercase() };
+                    let name = format!("demo-{}{optimizer}-seed{seed}", label.replace(' ', "-"));
                     let cfg = config(&a.common, DEMO_DEFAULTS, ModelPreset::Tiny, balance, a.epochs, a.batch_size, seed, name, head);
                     // A finished run of the same config is kept and reported, a killed one resumed.
                     let dir = trainer::train::run_dir(&cfg);

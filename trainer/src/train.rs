@@ -22,6 +22,7 @@ use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
 use crate::driver::{drive, Evaluated, Forward, Schedule, Task};
 use crate::metrics::{evaluate, HeadMetrics};
 use crate::model::{AvClassifier, FusionKind, ModelPreset};
+use crate::optim::{self, OptimizerKind};
 
 /// Everything that decides a run; saved as `config.json` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +53,9 @@ pub struct TrainConfig {
     /// trains that encoder and its half of the classifier only: the uni-modal ceiling.
     #[serde(default)]
     pub train_head: TrainHead,
+    /// SGD (the reference's), Adam or AdamW, with PyTorch's semantics.
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
 }
 
 impl TrainConfig {
@@ -304,7 +308,6 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
     }
     let classes = train_set.meta.classes.len();
     let model = AvClassifier::<B>::new(cfg.model, cfg.fusion, classes, device);
-    let optim = crate::optim::sgd(cfg.momentum, cfg.weight_decay).init::<B, AvClassifier<B>>();
     let task = Classification {
         cfg,
         audio_crop: (train_set.meta.preset.audio.name == "vggsound-stft").then_some(626),
@@ -328,7 +331,12 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         modulation_end: cfg.modulation_end,
     };
     let dir = run_dir(cfg);
-    let done = drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim, device, progress, resume)?;
+    let wd = cfg.weight_decay;
+    let done = match cfg.optimizer {
+        OptimizerKind::Sgd => drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim::sgd(cfg.momentum, wd).init(), device, progress, resume),
+        OptimizerKind::Adam => drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim::adam(wd).init(), device, progress, resume),
+        OptimizerKind::Adamw => drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim::adamw(wd).init(), device, progress, resume),
+    }?;
     let last = done.history.last().context("no epoch ran")?.test;
     let summary = RunSummary { best_epoch: done.best_epoch, test: done.selected, last, run_dir: dir.clone() };
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;

@@ -38,6 +38,7 @@ fn config(data: &Path, out: &Path) -> TrainConfig {
         select_on_test: false,
         shuffle_buffer: 16,
         train_head: Default::default(),
+        optimizer: Default::default(),
     }
 }
 

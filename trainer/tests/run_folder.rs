@@ -108,6 +108,11 @@ fn an_existing_run_is_never_overwritten_and_names_follow_the_config_file() {
         }
     }
 
+    // Another optimiser trains, is recorded in the config and named in the default name.
+    ok(&train(&data, &runs, &["--optimizer", "adamw"]));
+    let adamw: serde_json::Value = serde_json::from_slice(&std::fs::read(runs.join("tiny-concat-ogmge-adamw-seed0/config.json")).unwrap()).unwrap();
+    assert_eq!(adamw["optimizer"], "adamw");
+
     // No frames per clip is refused before anything is written.
     let o = Command::new(env!("CARGO_BIN_EXE_trainer"))
         .args(["train", "--model", "tiny", "--frames", "0", "--name", "c", "--data", data.to_str().unwrap(), "--out", runs.to_str().unwrap()])

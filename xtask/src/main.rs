@@ -97,6 +97,7 @@ fn run() -> Result<()> {
                 "trainer/goldens/make_ogm_goldens.py",
                 "trainer/goldens/make_batchnorm_goldens.py",
                 "trainer/goldens/make_step_goldens.py",
+                "trainer/goldens/make_optimizer_goldens.py",
             ] {
                 run_cmd(Command::new(&py).arg(script))?;
             }

@@ -25,6 +25,7 @@ use crate::balance::{encoder_conv_ids, logits_vec, Balance, StepRecord, TrainSta
 use crate::data::{LoaderConfig, ShardSet, Subset};
 use crate::driver::{drive, Evaluated, Forward, Schedule, Task};
 use crate::model::ModelPreset;
+use crate::optim::{self, OptimizerKind};
 
 /// Everything that decides a localization run; saved as `config.json` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +48,19 @@ pub struct LocalizeConfig {
     pub lr_gamma: f64,
     pub seed: u64,
     pub shuffle_buffer: usize,
+    /// Adam (AVGA's), AdamW or SGD, with PyTorch's semantics.
+    #[serde(default = "adam")]
+    pub optimizer: OptimizerKind,
+    /// Weight decay (AVGA: none); L2 for SGD and Adam, decoupled for AdamW.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// SGD's momentum (unused by Adam and AdamW).
+    #[serde(default)]
+    pub momentum: f64,
+}
+
+fn adam() -> OptimizerKind {
+    OptimizerKind::Adam
 }
 
 pub use crate::metrics::{segment_accuracy, SegmentAccuracy};
@@ -228,8 +242,6 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
     let classes = train_set.meta.classes.len() + 1;
     anyhow::ensure!(classes as u32 == AVE_BACKGROUND + 1, "{}: expected AVE's {} event classes, found {}", cfg.data.display(), AVE_BACKGROUND, classes - 1);
     let model = AvLocalizer::<B>::new(cfg.model, classes, device);
-    // AVGA's optimiser: PyTorch's Adam (epsilon 1e-8, where Burn's default is 1e-5), no decay.
-    let optim = crate::optim::adam(0.0).init::<B, AvLocalizer<B>>();
     let schedule = Schedule {
         epochs: cfg.epochs,
         lr: cfg.lr,
@@ -251,7 +263,13 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
         device: device.clone(),
     };
     let dir = cfg.out.join(&cfg.name);
-    let done = drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim, device, progress, resume)?;
+    // AVGA's optimiser is PyTorch's Adam (epsilon 1e-8, where Burn's default is 1e-5), no decay.
+    let wd = cfg.weight_decay;
+    let done = match cfg.optimizer {
+        OptimizerKind::Sgd => drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim::sgd(cfg.momentum, wd).init(), device, progress, resume),
+        OptimizerKind::Adam => drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim::adam(wd).init(), device, progress, resume),
+        OptimizerKind::Adamw => drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim::adamw(wd).init(), device, progress, resume),
+    }?;
     let summary = LocalizeSummary { best_epoch: done.best_epoch, test: done.selected, run_dir: dir.clone() };
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     Ok(summary)

@@ -39,7 +39,7 @@ impl Checkpoints {
     /// do. With `resume`, the saved config must be the same (else an error); a committed
     /// checkpoint's progress is returned, with `epochs.jsonl` and `steps.jsonl` cut back to the
     /// epochs before it; without one (killed before its first epoch ended) the run starts over.
-    pub fn open<M: DeserializeOwned>(dir: &Path, config: &impl Serialize, resume: bool) -> Result<(Self, Option<Progress<M>>)> {
+    pub fn open<M: DeserializeOwned, C: Serialize + DeserializeOwned>(dir: &Path, config: &C, resume: bool) -> Result<(Self, Option<Progress<M>>)> {
         let config_json = serde_json::to_string_pretty(config)?;
         let config_path = dir.join("config.json");
         let progress_path = dir.join("checkpoint/progress.json");
@@ -50,7 +50,13 @@ impl Checkpoints {
                 dir.display()
             );
             let saved = std::fs::read_to_string(&config_path).with_context(|| config_path.display().to_string())?;
-            anyhow::ensure!(saved == config_json, "resume: {} was made with another config; start a new run (other --name)", dir.display());
+            // Read as today's config type, so a key added since (with its default) still matches.
+            let saved: C = serde_json::from_str(&saved).with_context(|| format!("resume: {} is not a config of this trainer", config_path.display()))?;
+            anyhow::ensure!(
+                serde_json::to_string_pretty(&saved)? == config_json,
+                "resume: {} was made with another config; start a new run (other --name)",
+                dir.display()
+            );
         }
         std::fs::create_dir_all(dir.join("checkpoint")).with_context(|| dir.display().to_string())?;
         let resumed: Option<Progress<M>> = if resume && config_path.exists() && progress_path.exists() {

@@ -117,7 +117,7 @@ pub fn drive<B, T, O>(
     schedule: &Schedule,
     name: &str,
     dir: &Path,
-    config: &impl Serialize,
+    config: &(impl Serialize + DeserializeOwned),
     mut model: T::Model,
     mut optim: O,
     device: &B::Device,
@@ -129,7 +129,7 @@ where
     T: Task<B>,
     O: Optimizer<T::Model, B>,
 {
-    let (checkpoints, resumed) = Checkpoints::open::<T::Selected>(dir, config, resume)?;
+    let (checkpoints, resumed) = Checkpoints::open::<T::Selected, _>(dir, config, resume)?;
     let next_epoch = resumed.as_ref().map_or(0, |p| p.next_epoch);
     // Logs kept in memory for the CSV and the plots, read once here (a resumed run's earlier epochs).
     let mut history: Vec<T::Log> = read_jsonl(&dir.join("epochs.jsonl"))?;

@@ -34,6 +34,11 @@ fn resume_after_a_kill_matches_an_uninterrupted_run() {
     common::kill_after_first_checkpoint(train(&data, &runs, "killed", &[]), &runs.join("killed/checkpoint/progress.json"));
     assert!(!runs.join("killed/summary.json").exists());
 
+    // A run made before a config key existed (here `optimizer`, added with a default) resumes.
+    let config = runs.join("killed/config.json");
+    let mut older: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert!(older.as_object_mut().unwrap().remove("optimizer").is_some());
+    std::fs::write(&config, serde_json::to_string_pretty(&older).unwrap()).unwrap();
     let resumed = train(&data, &runs, "killed", &["--resume"]).output().unwrap();
     let log = String::from_utf8_lossy(&resumed.stderr);
     assert!(resumed.status.success(), "{log}");

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::balance::{balanced_step, Balance, EpochTally, StepRecord, StepRule, TrainStats};
 use crate::checkpoint::{Checkpoints, Progress};
+use crate::optim::{self, OptimizerKind};
 use crate::run_log::{append_line, read_jsonl, write_csv, StepLog};
 
 /// The settings every loop shares.
@@ -34,6 +35,10 @@ pub struct Schedule {
     /// The modulation window, 0-based epochs, both ends included.
     pub modulation_start: usize,
     pub modulation_end: usize,
+    pub optimizer: OptimizerKind,
+    /// SGD's momentum (unused by Adam and AdamW).
+    pub momentum: f64,
+    pub weight_decay: f64,
 }
 
 impl Schedule {
@@ -109,10 +114,31 @@ pub struct Finished<S, L> {
     pub dir: PathBuf,
 }
 
-/// Trains `model` with `optim` under `schedule` in the run folder `dir` (which gets `config`):
-/// fresh, or with `resume` from its last checkpoint, ending exactly as an uninterrupted run.
+/// Trains `model` with the schedule's optimiser under `schedule` in the run folder `dir` (which
+/// gets `config`): fresh, or with `resume` from its last checkpoint, ending exactly as an
+/// uninterrupted run.
 #[allow(clippy::too_many_arguments)]
-pub fn drive<B, T, O>(
+pub fn drive<B: AutodiffBackend, T: Task<B>>(
+    task: &T,
+    schedule: &Schedule,
+    name: &str,
+    dir: &Path,
+    config: &(impl Serialize + DeserializeOwned),
+    model: T::Model,
+    device: &B::Device,
+    progress: bool,
+    resume: bool,
+) -> Result<Finished<T::Selected, T::Log>> {
+    let (m, wd) = (schedule.momentum, schedule.weight_decay);
+    match schedule.optimizer {
+        OptimizerKind::Sgd => drive_with(task, schedule, name, dir, config, model, optim::sgd(m, wd).init(), device, progress, resume),
+        OptimizerKind::Adam => drive_with(task, schedule, name, dir, config, model, optim::adam(wd).init(), device, progress, resume),
+        OptimizerKind::Adamw => drive_with(task, schedule, name, dir, config, model, optim::adamw(wd).init(), device, progress, resume),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn drive_with<B, T, O>(
     task: &T,
     schedule: &Schedule,
     name: &str,

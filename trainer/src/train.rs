@@ -22,7 +22,7 @@ use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
 use crate::driver::{drive, Evaluated, Forward, Schedule, Task};
 use crate::metrics::{evaluate, HeadMetrics};
 use crate::model::{AvClassifier, FusionKind, ModelPreset};
-use crate::optim::{self, OptimizerKind};
+use crate::optim::OptimizerKind;
 
 /// Everything that decides a run; saved as `config.json` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -329,14 +329,12 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         alpha: cfg.alpha,
         modulation_start: cfg.modulation_start,
         modulation_end: cfg.modulation_end,
+        optimizer: cfg.optimizer,
+        momentum: cfg.momentum,
+        weight_decay: cfg.weight_decay,
     };
     let dir = run_dir(cfg);
-    let wd = cfg.weight_decay;
-    let done = match cfg.optimizer {
-        OptimizerKind::Sgd => drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim::sgd(cfg.momentum, wd).init(), device, progress, resume),
-        OptimizerKind::Adam => drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim::adam(wd).init(), device, progress, resume),
-        OptimizerKind::Adamw => drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim::adamw(wd).init(), device, progress, resume),
-    }?;
+    let done = drive(&task, &schedule, &cfg.name, &dir, cfg, model, device, progress, resume)?;
     let last = done.history.last().context("no epoch ran")?.test;
     let summary = RunSummary { best_epoch: done.best_epoch, test: done.selected, last, run_dir: dir.clone() };
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;

@@ -25,7 +25,7 @@ use crate::balance::{encoder_conv_ids, logits_vec, Balance, StepRecord, TrainSta
 use crate::data::{LoaderConfig, ShardSet, Subset};
 use crate::driver::{drive, Evaluated, Forward, Schedule, Task};
 use crate::model::ModelPreset;
-use crate::optim::{self, OptimizerKind};
+use crate::optim::OptimizerKind;
 
 /// Everything that decides a localization run; saved as `config.json` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -252,6 +252,9 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
         alpha: cfg.alpha,
         modulation_start: cfg.modulation_start,
         modulation_end: cfg.modulation_end,
+        optimizer: cfg.optimizer,
+        momentum: cfg.momentum,
+        weight_decay: cfg.weight_decay,
     };
     let task = Localization {
         cfg: cfg.clone(),
@@ -263,13 +266,8 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
         device: device.clone(),
     };
     let dir = cfg.out.join(&cfg.name);
-    // AVGA's optimiser is PyTorch's Adam (epsilon 1e-8, where Burn's default is 1e-5), no decay.
-    let wd = cfg.weight_decay;
-    let done = match cfg.optimizer {
-        OptimizerKind::Sgd => drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim::sgd(cfg.momentum, wd).init(), device, progress, resume),
-        OptimizerKind::Adam => drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim::adam(wd).init(), device, progress, resume),
-        OptimizerKind::Adamw => drive(&task, &schedule, &cfg.name, &dir, cfg, model, optim::adamw(wd).init(), device, progress, resume),
-    }?;
+    // The config's optimiser; the default is AVGA's, PyTorch's Adam (eps 1e-8, not Burn's 1e-5), no decay.
+    let done = drive(&task, &schedule, &cfg.name, &dir, cfg, model, device, progress, resume)?;
     let summary = LocalizeSummary { best_epoch: done.best_epoch, test: done.selected, run_dir: dir.clone() };
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     Ok(summary)

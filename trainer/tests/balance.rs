@@ -3,7 +3,7 @@
 use burn::module::{Module, ParamId};
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::prelude::*;
-use burn::tensor::{Distribution, TensorData};
+use burn::tensor::TensorData;
 use trainer::balance::{coefficients, encoder_conv_ids, modulate, Balance, Coefficients};
 use trainer::model::{AvClassifier, FusionKind, ModelPreset};
 
@@ -30,15 +30,19 @@ fn coefficients_match_the_reference_formula() {
     assert!(damped[0] > 5 && damped[1] > 5, "both branches exercised: {damped:?}");
 }
 
+/// The same batch every call, from a local generator: the backend's RNG is global, and the tests
+/// of this file run on parallel threads (a `B::seed` followed by `Tensor::random` raced with
+/// the other tests' draws, so two calls could see different inputs).
 fn batch(device: &burn::tensor::Device<B>) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 1, Int>) {
-    let audio = Tensor::random([4, 1, 32, 24], Distribution::Normal(0.0, 1.0), device);
-    let frames = Tensor::random([8, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
+    let mut rng = datasets::rng::Rng::new(3);
+    let mut values = |n: usize| (0..n).map(|_| (2.0 * rng.uniform() - 1.0) as f32 * 1.7).collect::<Vec<f32>>();
+    let audio = Tensor::from_data(TensorData::new(values(4 * 32 * 24), [4, 1, 32, 24]), device);
+    let frames = Tensor::from_data(TensorData::new(values(8 * 3 * 32 * 32), [8, 3, 32, 32]), device);
     let labels = Tensor::from_data(TensorData::new(vec![0i64, 1, 2, 1], [4]), device);
     (audio, frames, labels)
 }
 
 fn grads_of(model: &AvClassifier<B>, device: &burn::tensor::Device<B>) -> GradientsParams {
-    B::seed(device, 3);
     let (a, f, y) = batch(device);
     let out = model.forward(a, f);
     let loss = burn::nn::loss::CrossEntropyLossConfig::new().init(device).forward(out.fused, y);

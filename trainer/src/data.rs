@@ -133,11 +133,6 @@ impl ShardSet {
         Ok(())
     }
 
-    /// The shard files, sorted.
-    pub fn files(&self) -> &[PathBuf] {
-        &self.files
-    }
-
     pub fn rows(&self) -> usize {
         self.groups.iter().map(|g| g.2).sum()
     }

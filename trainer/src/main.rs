@@ -238,8 +238,7 @@ fn config(
 
 /// A `train` run's name when neither `--name` nor the config file gives one.
 fn default_train_name(cfg: &TrainConfig) -> String {
-    let optimizer = if cfg.optimizer == OptimizerKind::Sgd { String::new() } else { format!("-{:?}", cfg.optimizer) };
-    format!("{:?}-{:?}-{:?}{optimizer}-seed{}", cfg.model, cfg.fusion, cfg.balance, cfg.seed).to_lowercase()
+    format!("{:?}-{:?}-{:?}{}-seed{}", cfg.model, cfg.fusion, cfg.balance, cfg.optimizer.name_suffix(), cfg.seed).to_lowercase()
 }
 
 fn main() -> ExitCode {
@@ -341,8 +340,7 @@ fn run() -> Result<()> {
             for (label, balance, head) in &variants {
                 let (label, balance, head) = (label.as_str(), *balance, *head);
                 for seed in 0..a.seeds {
-                    let optimizer = if a.common.optimizer == OptimizerKind::Sgd { String::new() } else { format!("-{:?}", a.common.optimizer).to_lowercase() };
-                    let name = format!("demo-{}{optimizer}-seed{seed}", label.replace(' ', "-"));
+                    let name = format!("demo-{}{}-seed{seed}", label.replace(' ', "-"), a.common.optimizer.name_suffix());
                     let cfg = config(&a.common, DEMO_DEFAULTS, ModelPreset::Tiny, balance, a.epochs, a.batch_size, seed, name, head);
                     // A finished run of the same config is kept and reported, a killed one resumed.
                     let dir = trainer::train::run_dir(&cfg);

@@ -24,6 +24,17 @@ pub enum OptimizerKind {
     Adamw,
 }
 
+impl OptimizerKind {
+    /// What a default run name says of it: nothing for the reference's SGD, else `-adam`, `-adamw`.
+    pub fn name_suffix(self) -> &'static str {
+        match self {
+            Self::Sgd => "",
+            Self::Adam => "-adam",
+            Self::Adamw => "-adamw",
+        }
+    }
+}
+
 /// `torch.optim.SGD(params, lr, momentum, weight_decay)`.
 pub fn sgd(momentum: f64, weight_decay: f64) -> SgdConfig {
     SgdConfig::new()

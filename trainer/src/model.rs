@@ -82,14 +82,18 @@ impl<B: Backend> Downsample<B> {
     /// an empty range), so the shortcut's gradient never reached the earlier layers on a GPU
     /// (`tests/cubecl_backend.rs` caught it).
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.bn.forward(self.strided_conv(x))
+    }
+
+    /// `self.conv` (1x1, strided) on `x`, computed as above.
+    fn strided_conv(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [sh, sw] = self.conv.stride;
         let [_, _, h, w] = x.dims();
         let (oh, ow) = (h.div_ceil(sh), w.div_ceil(sw));
         let x = if (oh * sh, ow * sw) == (h, w) { x } else { x.pad((0, ow * sw - w, 0, oh * sh - h), PadMode::Constant(0.0)) };
         let [b, c, _, _] = x.dims();
         let x = x.reshape([b, c, oh, sh, ow, sw]).slice([0..b, 0..c, 0..oh, 0..1, 0..ow, 0..1]).reshape([b, c, oh, ow]);
-        let y = conv2d(x, self.conv.weight.val(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
-        self.bn.forward(y)
+        conv2d(x, self.conv.weight.val(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
     }
 }
 
@@ -295,15 +299,17 @@ mod tests {
 
     /// The shortcut through `x[:, :, ::s, ::s]` and an unstrided 1x1 convolution gives what the
     /// strided convolution gives (Flex's is right; CubeCL's data gradient is not): outputs and
-    /// input gradients, on even and odd sizes (odd: the last row/column is read too).
+    /// input gradients, on even and odd sizes (odd: the last row/column is read too). Compared
+    /// before the batch norm: over 2 clips of 1x1 pixels its gradient is all cancellation, and
+    /// Flex's summation order (which varies with the load of the other tests) moved it by 1e-3.
     #[test]
     fn downsample_equals_the_strided_convolution() {
         let device = Default::default();
         for (cin, cout, stride, h, w) in [(4, 8, 2, 8, 6), (4, 8, 2, 7, 5), (3, 6, 2, 1, 1), (4, 4, 1, 5, 3)] {
             let d = Downsample::<B> { conv: conv(cin, cout, 1, stride, 0).init(&device), bn: BatchNorm::new(cout, &device) };
             let x = Tensor::<B, 4>::random([2, cin, h, w], Distribution::Normal(0.0, 1.0), &device).require_grad();
-            let ours = d.forward(x.clone());
-            let reference = d.bn.forward(d.conv.forward(x.clone()));
+            let ours = d.strided_conv(x.clone());
+            let reference = d.conv.forward(x.clone());
             assert_eq!(ours.dims(), reference.dims(), "{h}x{w} stride {stride}");
             let weights = Tensor::<B, 4>::random(ours.dims(), Distribution::Normal(0.0, 1.0), &device);
             let g_ours = x.grad(&(ours.clone() * weights.clone()).sum().backward()).unwrap();

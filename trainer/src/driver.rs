@@ -4,7 +4,7 @@
 //! evaluation and model selection, the epoch log, the CSV view and the plots. A task supplies
 //! what differs: its batches, its forward pass, its evaluation and how its logs read.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
@@ -111,7 +111,6 @@ pub struct Finished<S, L> {
     pub best_epoch: usize,
     pub selected: S,
     pub history: Vec<L>,
-    pub dir: PathBuf,
 }
 
 /// Trains `model` with the schedule's optimiser under `schedule` in the run folder `dir` (which
@@ -205,5 +204,5 @@ where
     }
     bar.finish();
     let (_, best_epoch, selected) = best.context("no epoch ran")?;
-    Ok(Finished { best_epoch, selected, history, dir: dir.to_path_buf() })
+    Ok(Finished { best_epoch, selected, history })
 }

@@ -120,7 +120,7 @@ pub fn segment_accuracy(logits: &[f32], labels: &[i64], classes: usize, backgrou
     let (mut hit, mut ev, mut ev_hit, mut bg, mut bg_hit) = (0usize, 0usize, 0usize, 0usize, 0usize);
     for (i, &y) in labels.iter().enumerate() {
         let row = &logits[i * classes..(i + 1) * classes];
-        let pred = row.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (k, &v)| if v > bv { (k, v) } else { (bi, bv) }).0 as i64;
+        let pred = argmax(row) as i64;
         let ok = usize::from(pred == y);
         hit += ok;
         if y == background {

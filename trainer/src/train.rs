@@ -297,14 +297,16 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         (Subset::Fit { val_fraction: cfg.val_fraction }, Some(Subset::Holdout { val_fraction: cfg.val_fraction }))
     };
     if let Some(h) = holdout {
+        // The fit rows are the others: one pass over the clip ids counts both sides.
+        let held = train_set.count(h)?;
         anyhow::ensure!(
-            train_set.count(h)? > 0,
+            held > 0,
             "the validation hold-out (--val-fraction {}) of {} train clips in {} is empty: raise --val-fraction, or pass --select-on-test",
             cfg.val_fraction,
             train_set.rows(),
             cfg.data.display()
         );
-        anyhow::ensure!(train_set.count(fit)? > 0, "--val-fraction {} leaves no train clips to fit on in {}", cfg.val_fraction, cfg.data.display());
+        anyhow::ensure!(held < train_set.rows(), "--val-fraction {} leaves no train clips to fit on in {}", cfg.val_fraction, cfg.data.display());
     }
     let classes = train_set.meta.classes.len();
     let model = AvClassifier::<B>::new(cfg.model, cfg.fusion, classes, device);

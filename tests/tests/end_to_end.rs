@@ -45,6 +45,8 @@ fn synthetic_corpus_trains_well_above_chance() {
             shuffle_buffer: 256,
             train_head: Default::default(),
             optimizer: Default::default(),
+            drop_p: 0.5,
+            super_epoch: 10,
         };
         let summary = train::<trainer::Backend>(&run, &Default::default(), false, false).unwrap();
         let chance = 1.0 / cfg.classes as f64;

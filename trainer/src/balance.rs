@@ -1,5 +1,6 @@
-//! Gradient balancing: `none`, `ogm`, `ogm-ge`, `ge-only`, exactly as the reference's current rule
-//! (ogm-ge-reference.md section 5.2):
+//! The OGM rule's parts, exactly as the reference's current rule (ogm-ge-reference.md section
+//! 5.2), which the OGM family of methods (`methods/ogm.rs`, `ogm_ge.rs`, `ge_only.rs`,
+//! `adaptive_alpha.rs`) put together; and what a step and an epoch log of any method:
 //!
 //! - scores: batch sums of the true-class softmax of each modality's uni-modal logits;
 //! - `ratio_v = score_v / score_a`, `ratio_a = 1 / ratio_v`;
@@ -10,35 +11,17 @@
 //!   to both encoders' conv-weight gradients, `std` being the unbiased std of the unscaled tensor.
 //!   BatchNorm and fusion parameters are never touched.
 
-use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
-use burn::optim::{GradientsParams, Optimizer};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
-/// The balancing method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Balance {
-    None,
-    Ogm,
-    OgmGe,
-    /// Noise without modulation: the ablation the paper's discussion asks for.
-    GeOnly,
-}
-
-impl Balance {
-    fn scales(self) -> bool {
-        matches!(self, Self::Ogm | Self::OgmGe)
-    }
-    fn adds_noise(self) -> bool {
-        matches!(self, Self::OgmGe | Self::GeOnly)
-    }
-}
+pub use crate::methods::Balance;
 
 /// One step's scores, ratio and coefficients.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Coefficients {
     pub score_a: f64,
     pub score_v: f64,
@@ -99,23 +82,22 @@ fn std_unbiased<B: Backend>(g: &Tensor<B, 4>) -> f64 {
     (ss / (n - 1.0).max(1.0)).sqrt()
 }
 
-/// Applies the method to `grads` in place of the reference's loop over `named_parameters`.
-pub fn modulate<B: AutodiffBackend>(
-    method: Balance,
-    coeffs: &Coefficients,
-    active: bool,
+/// The OGM rule on `grads`: each encoder's conv-weight gradients scaled by its coefficient
+/// (`scale`: `(k_a, k_v)`) and/or given `N(0, std(g) + 1e-8)` noise (`noise`), `std` the unbiased
+/// std of the unscaled tensor, in place of the reference's loop over `named_parameters`.
+pub fn modulate_encoders<B: AutodiffBackend>(
     audio_ids: &[ParamId],
     visual_ids: &[ParamId],
+    scale: Option<(f64, f64)>,
+    noise: bool,
     grads: &mut GradientsParams,
 ) {
-    if method == Balance::None || !active {
-        return;
-    }
-    for (ids, k) in [(audio_ids, coeffs.k_a), (visual_ids, coeffs.k_v)] {
+    let (k_a, k_v) = scale.unwrap_or((1.0, 1.0));
+    for (ids, k) in [(audio_ids, k_a), (visual_ids, k_v)] {
         for &id in ids {
             let Some(g) = grads.remove::<B::InnerBackend, 4>(id) else { continue };
-            let mut out = if method.scales() { g.clone() * k } else { g.clone() };
-            if method.adds_noise() {
+            let mut out = if scale.is_some() { g.clone() * k } else { g.clone() };
+            if noise {
                 let std = std_unbiased(&g) + 1e-8;
                 out = out + g.random_like(Distribution::Normal(0.0, std));
             }
@@ -124,39 +106,26 @@ pub fn modulate<B: AutodiffBackend>(
     }
 }
 
-/// What one training step needs of the rule: the method, alpha, the encoders' conv weights.
-#[derive(Debug, Clone)]
-pub struct StepRule {
-    pub method: Balance,
-    pub alpha: f64,
-    pub audio_ids: Vec<ParamId>,
-    pub visual_ids: Vec<ParamId>,
-}
-
-impl StepRule {
-    /// Whether the rule changes the gradients of a step in an epoch where the window is `active`.
-    pub fn applies(&self, active: bool) -> bool {
-        active && self.method != Balance::None
-    }
-
-    /// The coefficients the optimiser's gradients were scaled by: the rule's inside the window
-    /// for the methods that scale (`ogm`, `ogm-ge`), else 1.
-    pub fn applied(&self, c: &Coefficients, active: bool) -> (f64, f64) {
-        if active && self.method.scales() {
-            (c.k_a, c.k_v)
-        } else {
-            (1.0, 1.0)
+impl StepRecord {
+    /// What `steps.jsonl` records of a step: the step's scores, the rule's coefficients at the
+    /// run's alpha, and what the method applied.
+    pub fn new(step: usize, epoch: usize, loss: f64, c: &Coefficients, applied: &crate::methods::Applied) -> Self {
+        StepRecord {
+            step,
+            epoch,
+            loss,
+            ratio_a: c.ratio_a,
+            k_a: applied.k_a,
+            k_v: applied.k_v,
+            rule_k_a: c.k_a,
+            rule_k_v: c.k_v,
+            modulated: applied.modulated,
+            alpha: applied.alpha,
         }
     }
-
-    /// What `steps.jsonl` records of a step.
-    pub fn record(&self, step: usize, epoch: usize, loss: f64, c: &Coefficients, active: bool) -> StepRecord {
-        let (k_a, k_v) = self.applied(c, active);
-        StepRecord { step, epoch, loss, ratio_a: c.ratio_a, k_a, k_v, rule_k_a: c.k_a, rule_k_v: c.k_v, modulated: self.applies(active) }
-    }
 }
 
-/// What a step did, as `steps.jsonl` records it (made by [`StepRule::record`]).
+/// What a step did, as `steps.jsonl` records it.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct StepRecord {
     pub step: usize,
@@ -170,41 +139,16 @@ pub struct StepRecord {
     /// The rule's coefficients from this step's scores, applied or not.
     pub rule_k_a: f64,
     pub rule_k_v: f64,
-    /// Whether the rule changed the gradients (method not `none`, epoch inside the window).
+    /// Whether the method changed the gradients (an OGM-family method inside the window).
     pub modulated: bool,
+    /// The alpha a step chose (`ogm-ge-adaptive`); absent for every other method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
 }
 
 /// A tensor's values as `f32`, row-major (logits brought back from the device).
 pub fn logits_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits")
-}
-
-/// One optimiser step with the rule: coefficients from the uni-modal logits (`[n, classes]`
-/// rows against `labels`), backward, the rule on the encoders' conv-weight gradients while
-/// `active`, the update. Returns the updated model, the loss value and the coefficients.
-#[allow(clippy::too_many_arguments)]
-pub fn balanced_step<B, M, O>(
-    model: M,
-    optim: &mut O,
-    lr: f64,
-    loss: Tensor<B, 1>,
-    audio_logits: Tensor<B, 2>,
-    visual_logits: Tensor<B, 2>,
-    labels: &[i64],
-    rule: &StepRule,
-    active: bool,
-) -> (M, f64, Coefficients)
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B>,
-    O: Optimizer<M, B>,
-{
-    let classes = audio_logits.dims()[1];
-    let c = coefficients(&logits_vec(audio_logits.detach()), &logits_vec(visual_logits.detach()), labels, classes, rule.alpha);
-    let loss_value: f64 = loss.clone().into_scalar().elem();
-    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-    modulate::<B>(rule.method, &c, active, &rule.audio_ids, &rule.visual_ids, &mut grads);
-    (optim.step(lr, model, grads), loss_value, c)
 }
 
 /// An epoch's training totals, as the epoch logs report them.

@@ -25,6 +25,9 @@ pub struct Progress<M> {
     pub next_epoch: usize,
     pub step: usize,
     pub best: Option<(f64, usize, M)>,
+    /// The balancing method's state (what it estimated), `null` for a method without one.
+    #[serde(default)]
+    pub method: serde_json::Value,
 }
 
 /// A run folder's checkpoints.

@@ -1,8 +1,9 @@
 //! The one epoch driver of every training loop (the classifier, the AVE localizer): the run
 //! folder and its checkpoints, resuming, per-epoch seeding, the step learning-rate schedule, the
-//! modulation window, the balancing rule on each step, the step log and the epoch's tallies,
-//! evaluation and model selection, the epoch log, the CSV view and the plots. A task supplies
-//! what differs: its batches, its forward pass, its evaluation and how its logs read.
+//! modulation window, the balancing method's hooks on each step and between epochs (its estimate
+//! runs included), the step log and the epoch's tallies, evaluation and model selection, the epoch
+//! log, the CSV view and the plots. A task supplies what differs: its batches, its forward pass,
+//! its evaluation and how its logs read; a method (`methods/`) what it does to a step.
 
 use std::path::Path;
 use std::sync::mpsc::Receiver;
@@ -16,10 +17,14 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::balance::{balanced_step, Balance, EpochTally, StepRecord, StepRule, TrainStats};
+use crate::balance::{coefficients, logits_vec, Balance, Coefficients, EpochTally, StepRecord, TrainStats};
 use crate::checkpoint::{Checkpoints, Progress};
+use crate::methods::{self, Applied, Head, HeadEstimate, HeadLosses, Method, MethodParams, StepContext};
+use crate::model::Logits;
 use crate::optim::{self, OptimizerKind};
 use crate::run_log::{append_line, read_jsonl, write_csv, StepLog};
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::GradientsParams;
 
 /// The settings every loop shares.
 #[derive(Debug, Clone)]
@@ -31,7 +36,8 @@ pub struct Schedule {
     pub lr_gamma: f64,
     pub seed: u64,
     pub balance: Balance,
-    pub alpha: f64,
+    /// The method's parameters (alpha, Modality-Drop's p, Gradient-Blending's super-epoch).
+    pub method: MethodParams,
     /// The modulation window, 0-based epochs, both ends included.
     pub modulation_start: usize,
     pub modulation_end: usize,
@@ -51,15 +57,20 @@ impl Schedule {
     }
 }
 
-/// One training batch through the model: the loss to minimise and the uni-modal logits the rule
-/// scores (rows matching `labels`), and how many samples (clips) it holds.
+/// One training batch through the model: the fused and uni-modal logits (rows matching
+/// `labels`), the logits a run without a method trains, the targets, and how many samples
+/// (clips) it holds.
 pub struct Forward<B: Backend> {
-    pub loss: Tensor<B, 1>,
-    pub audio: Tensor<B, 2>,
-    pub visual: Tensor<B, 2>,
+    pub logits: Logits<B>,
+    /// The fused logits, or one modality's for a uni-modal run.
+    pub trained: Tensor<B, 2>,
+    pub targets: Tensor<B, 1, Int>,
     pub labels: Vec<i64>,
     pub samples: usize,
 }
+
+/// What a method does to the pooled features of a training step (identity for most).
+pub type FeatureHook<'a, B> = &'a mut dyn FnMut(Tensor<B, 2>, Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>);
 
 /// What one epoch's evaluation gives the driver.
 pub struct Evaluated<E, L> {
@@ -74,7 +85,7 @@ pub struct Evaluated<E, L> {
 /// A training task on backend `B`.
 pub trait Task<B: AutodiffBackend> {
     type Model: AutodiffModule<B>;
-    type Batch;
+    type Batch: Clone;
     type Selected: Copy + Serialize + DeserializeOwned;
     type Log: Clone + Serialize + DeserializeOwned;
 
@@ -82,7 +93,13 @@ pub trait Task<B: AutodiffBackend> {
     fn encoders(model: &Self::Model) -> (Vec<burn::module::ParamId>, Vec<burn::module::ParamId>);
     /// The training batches of `epoch`, in the loader's order.
     fn batches(&self, epoch: usize) -> Receiver<Result<Self::Batch>>;
-    fn forward(&self, model: &Self::Model, batch: Self::Batch) -> Forward<B>;
+    /// A training step's forward pass, the pooled features through `features` before fusion.
+    fn forward(&self, model: &Self::Model, batch: Self::Batch, features: FeatureHook<B>) -> Forward<B>;
+    /// Mean per-sample cross-entropy of each head on the validation hold-out, for a method that
+    /// estimates between epochs; `None` for a task without one.
+    fn holdout_losses(&self, _model: &<Self::Model as AutodiffModule<B>>::InnerModule) -> Result<Option<HeadLosses>> {
+        Ok(None)
+    }
     /// Evaluation after an epoch, with the epoch's training totals for its log line.
     fn evaluate(
         &self,
@@ -130,9 +147,9 @@ pub fn drive<B: AutodiffBackend, T: Task<B>>(
 ) -> Result<Finished<T::Selected, T::Log>> {
     let (m, wd) = (schedule.momentum, schedule.weight_decay);
     match schedule.optimizer {
-        OptimizerKind::Sgd => drive_with(task, schedule, name, dir, config, model, optim::sgd(m, wd).init(), device, progress, resume),
-        OptimizerKind::Adam => drive_with(task, schedule, name, dir, config, model, optim::adam(wd).init(), device, progress, resume),
-        OptimizerKind::Adamw => drive_with(task, schedule, name, dir, config, model, optim::adamw(wd).init(), device, progress, resume),
+        OptimizerKind::Sgd => drive_with(task, schedule, name, dir, config, model, &|| optim::sgd(m, wd).init(), device, progress, resume),
+        OptimizerKind::Adam => drive_with(task, schedule, name, dir, config, model, &|| optim::adam(wd).init(), device, progress, resume),
+        OptimizerKind::Adamw => drive_with(task, schedule, name, dir, config, model, &|| optim::adamw(wd).init(), device, progress, resume),
     }
 }
 
@@ -144,7 +161,7 @@ fn drive_with<B, T, O>(
     dir: &Path,
     config: &(impl Serialize + DeserializeOwned),
     mut model: T::Model,
-    mut optim: O,
+    new_optim: &dyn Fn() -> O,
     device: &B::Device,
     progress: bool,
     resume: bool,
@@ -155,6 +172,9 @@ where
     O: Optimizer<T::Model, B>,
 {
     let (checkpoints, resumed) = Checkpoints::open::<T::Selected, _>(dir, config, resume)?;
+    let mut optim = new_optim();
+    let mut method = methods::build::<B>(schedule.balance, &schedule.method);
+    let ce = CrossEntropyLossConfig::new().init(device);
     let next_epoch = resumed.as_ref().map_or(0, |p| p.next_epoch);
     // Logs kept in memory for the CSV and the plots, read once here (a resumed run's earlier epochs).
     let mut history: Vec<T::Log> = read_jsonl(&dir.join("epochs.jsonl"))?;
@@ -164,40 +184,50 @@ where
     if let Some(p) = &resumed {
         (model, optim) = checkpoints.restore(p, model, optim, device)?;
         (best, step) = (p.best, p.step);
+        method.restore(&p.method)?;
         if progress {
             eprintln!("{name}: resuming at epoch {}", p.next_epoch);
         }
     }
     // After a restore: the parameters (and their ids) are the checkpoint's.
     let (audio_ids, visual_ids) = T::encoders(&model);
-    let rule = StepRule { method: schedule.balance, alpha: schedule.alpha, audio_ids, visual_ids };
     let bar = crate::progress::epoch_bar(progress, schedule.epochs, name);
     bar.skip(next_epoch);
     for epoch in next_epoch..schedule.epochs {
         let started = Instant::now();
+        let lr = schedule.lr_at(epoch);
+        if let Some(epochs) = method.estimate_before(epoch) {
+            let estimates = estimate_heads(task, &model, new_optim, &ce, lr, epoch, epochs)?;
+            method.estimated(epoch, &estimates);
+        }
         // Reseeded per epoch, so the GE noise of a resumed run is the uninterrupted run's.
         B::seed(device, schedule.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
-        let lr = schedule.lr_at(epoch);
+        method.begin_epoch(epoch);
         let active = schedule.modulates(epoch);
         let mut tally = EpochTally::default();
         for batch in task.batches(epoch) {
-            let out = task.forward(&model, batch?);
-            let (next, loss, c) = balanced_step(model, &mut optim, lr, out.loss, out.audio, out.visual, &out.labels, &rule, active);
+            let out = task.forward(&model, batch?, &mut |a, v| method.features(a, v));
+            let samples = out.samples;
+            let ctx = StepContext { epoch, active, coeffs: &Coefficients::default(), audio_ids: &audio_ids, visual_ids: &visual_ids };
+            let (next, loss_value, c, applied) = train_step(model, &mut optim, lr, method.as_mut(), out, &ce, schedule.method.alpha, ctx);
             model = next;
-            let record = rule.record(step, epoch, loss, &c, active);
+            let record = StepRecord::new(step, epoch, loss_value, &c, &applied);
             steps.record(&bar, record)?;
             step += 1;
-            tally.add(out.samples, &record);
+            tally.add(samples, &record);
         }
         let valid = model.valid();
         let e = task.evaluate(&valid, epoch, lr, tally.stats(), started)?;
         append_line(&dir.join("epochs.jsonl"), &e.log)?;
+        if let Some(line) = method.epoch_log(epoch) {
+            append_line(&dir.join("method.jsonl"), &line)?;
+        }
         bar.epoch_done(task.summary_line(&e.log));
         if best.as_ref().is_none_or(|(s, _, _): &(f64, usize, T::Selected)| e.score > *s) {
             best = Some((e.score, epoch, e.selected));
             task.on_selected(&valid, dir)?;
         }
-        checkpoints.save(epoch, &model, &optim, &Progress { next_epoch: epoch + 1, step, best })?;
+        checkpoints.save(epoch, &model, &optim, &Progress { next_epoch: epoch + 1, step, best, method: method.state() })?;
         history.push(e.log);
         write_csv(&dir.join("epochs.csv"), &task.csv_header(), history.iter().map(|l| task.csv_row(l)))?;
         task.plots(dir, &history, &steps.records)?;
@@ -205,4 +235,97 @@ where
     bar.finish();
     let (_, best_epoch, selected) = best.context("no epoch ran")?;
     Ok(Finished { best_epoch, selected, history })
+}
+
+/// One optimiser step of `method` on a forward pass `out`: the method's loss, the step's scores
+/// and the OGM rule's coefficients at `alpha` from the uni-modal logits, backward, the method's
+/// gradient edit (`ctx` says where: its `coeffs` are replaced by this step's), the update. Returns
+/// the updated model, the loss value, the coefficients and what the method applied.
+#[allow(clippy::too_many_arguments)]
+pub fn train_step<B, M, O>(
+    model: M,
+    optim: &mut O,
+    lr: f64,
+    method: &mut dyn Method<B>,
+    out: Forward<B>,
+    ce: &CrossEntropyLoss<B>,
+    alpha: f64,
+    ctx: StepContext,
+) -> (M, f64, Coefficients, Applied)
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
+    let targets = out.targets.clone();
+    let loss = method.loss(&out.logits, out.trained, &|z| ce.forward(z, targets.clone()));
+    let classes = out.logits.audio.dims()[1];
+    let c = coefficients(&logits_vec(out.logits.audio.detach()), &logits_vec(out.logits.visual.detach()), &out.labels, classes, alpha);
+    let loss_value: f64 = loss.clone().into_scalar().elem();
+    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+    let applied = method.gradients(&mut grads, &StepContext { coeffs: &c, ..ctx });
+    (optim.step(lr, model, grads), loss_value, c, applied)
+}
+
+/// A method's estimate runs before `epoch`: a copy of `model` per head trains `epochs` epochs on
+/// that head's cross-entropy alone with a fresh optimiser at `lr`, the three copies stepping
+/// through the same batches; each copy's running training loss and hold-out loss are taken after
+/// its first and its last epoch.
+#[allow(clippy::too_many_arguments)]
+fn estimate_heads<B, T, O>(
+    task: &T,
+    model: &T::Model,
+    new_optim: &dyn Fn() -> O,
+    ce: &CrossEntropyLoss<B>,
+    lr: f64,
+    epoch: usize,
+    epochs: usize,
+) -> Result<Vec<HeadEstimate>>
+where
+    B: AutodiffBackend,
+    T: Task<B>,
+    O: Optimizer<T::Model, B>,
+{
+    let mut copies: Vec<(Head, T::Model, O)> = Head::ALL.iter().map(|&h| (h, model.clone(), new_optim())).collect();
+    let mut first: Vec<(f64, f64)> = Vec::new();
+    let mut last: Vec<(f64, f64)> = Vec::new();
+    for e in 0..epochs {
+        let mut sums = [0.0f64; 3];
+        let mut samples = 0usize;
+        // The data of the epochs the copies stand for (the run's own order from `epoch` on).
+        for batch in task.batches(epoch + e) {
+            let batch = batch?;
+            for (i, (head, copy, optim)) in copies.iter_mut().enumerate() {
+                let out = task.forward(copy, batch.clone(), &mut |a, v| (a, v));
+                let loss = ce.forward(head.logits(&out.logits), out.targets);
+                let value: f64 = loss.clone().into_scalar().elem();
+                sums[i] += value * out.samples as f64;
+                if i == 0 {
+                    samples += out.samples;
+                }
+                let grads = GradientsParams::from_grads(loss.backward(), &*copy);
+                *copy = optim.step(lr, copy.clone(), grads);
+            }
+        }
+        if e == 0 || e + 1 == epochs {
+            let mut taken = Vec::new();
+            for (i, (head, copy, _)) in copies.iter().enumerate() {
+                let val = task
+                    .holdout_losses(&copy.valid())?
+                    .context("this method needs a validation hold-out: set --val-fraction above 0, without --select-on-test")?;
+                taken.push((sums[i] / samples.max(1) as f64, head.of(&val)));
+            }
+            if e == 0 {
+                first = taken.clone();
+            }
+            if e + 1 == epochs {
+                last = taken;
+            }
+        }
+    }
+    Ok(Head::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, &head)| HeadEstimate { head, train_first: first[i].0, val_first: first[i].1, train_last: last[i].0, val_last: last[i].1 })
+        .collect())
 }

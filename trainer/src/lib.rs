@@ -1,9 +1,11 @@
 //! OGM-GE training on Burn. Never links FFmpeg: it reads shards written by `preprocess`.
 //!
 //! - [`model`]: ResNet18 trunks and fusion heads with uni-modal logits;
-//! - [`balance`]: the OGM / OGM-GE coefficient rule and gradient modulation;
+//! - [`methods`]: the balancing methods, one file each, behind one interface;
+//! - [`balance`]: the OGM rule's parts (coefficients, modulation) and the step log's record;
 //! - [`data`]: the streaming shard loader; [`transform`]: frame selection and augmentation;
 //! - [`driver`]: the one epoch loop (checkpoints, schedule, rule, logs) every task runs in;
+//! - [`compare`]: many runs (methods x optimisers x seeds) and their comparison table;
 //! - [`train`]: the classifier's task, evaluation and CSV view; [`metrics`]: accuracy, macro-F1, mAP;
 //! - [`localize`]: the AVE event-localization model and its loop;
 //! - [`run_log`], [`plot`], [`progress`]: the run folder, its PNG plots, the progress bar;
@@ -13,10 +15,12 @@
 pub mod balance;
 pub mod batch_norm;
 pub mod checkpoint;
+pub mod compare;
 pub mod config_file;
 pub mod data;
 pub mod driver;
 pub mod localize;
+pub mod methods;
 pub mod metrics;
 pub mod model;
 pub mod optim;

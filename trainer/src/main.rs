@@ -1,4 +1,4 @@
-//! `cargo run -p trainer -- train|localize|demo`: thin glue over the library.
+//! `cargo run -p trainer -- train|compare|localize`: thin glue over the library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,11 +7,12 @@ use anyhow::Result;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use trainer::balance::Balance;
+use trainer::compare::{self, Arm, Part, Plan};
 use trainer::config_file;
 use trainer::localize::{localize, LocalizeConfig};
 use trainer::model::{FusionKind, ModelPreset};
 use trainer::optim::OptimizerKind;
-use trainer::train::{train, RunSummary, TrainConfig, TrainHead};
+use trainer::train::{train, TrainConfig, TrainHead};
 
 #[derive(Parser)]
 #[command(name = "trainer", version, about = "OGM-GE training on Parquet shards (Burn; Flex on CPU, CUDA with --features cuda)")]
@@ -26,8 +27,10 @@ enum Cmd {
     Train(TrainArgs),
     /// Audio-visual event localization on AVE shards (AVGA-style head, with or without OGM-GE).
     Localize(LocalizeArgs),
-    /// The demo: `none` vs `ogm-ge` over several seeds on the synthetic shards, `tiny` model.
-    Demo(DemoArgs),
+    /// Train every combination of methods x optimisers x seeds and tabulate them (compare.md,
+    /// compare.csv, compare.png); with no flags, the demo: `none` vs `ogm-ge`, 3 seeds, `tiny`
+    /// model on the synthetic shards.
+    Compare(CompareArgs),
 }
 
 #[derive(Args)]
@@ -108,9 +111,9 @@ struct Common {
     /// A dataset's shard folder (made by `cargo xtask prepare-datasets`).
     #[arg(long, default_value = "out/synthetic")]
     data: PathBuf,
-    /// Where run folders go.
-    #[arg(long, default_value = "runs")]
-    out: PathBuf,
+    /// Where run folders go (compare: the comparison's folder, default `runs/compare`).
+    #[arg(long)]
+    out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = FusionKind::Concat)]
     fusion: FusionKind,
     #[command(flatten)]
@@ -118,9 +121,13 @@ struct Common {
     /// Learning rate (train: 1e-3 as the reference; demo: 1e-2, for a tiny model in few epochs).
     #[arg(long)]
     lr: Option<f64>,
-    /// The optimiser, with PyTorch's semantics and defaults (betas 0.9/0.999, eps 1e-8).
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
-    optimizer: OptimizerKind,
+    /// Modality-Drop's probability of dropping its modality's features on a step.
+    #[arg(long, default_value_t = 0.5)]
+    drop_p: f64,
+    /// Gradient-Blending's super-epoch: epochs each head's copy trains per weight estimate, and
+    /// (online) epochs between estimates.
+    #[arg(long, default_value_t = 10)]
+    super_epoch: usize,
     /// SGD's momentum.
     #[arg(long, default_value_t = 0.9)]
     momentum: f64,
@@ -153,8 +160,12 @@ struct TrainArgs {
     train_head: TrainHead,
     #[command(flatten)]
     common: Common,
+    /// The optimiser, with PyTorch's semantics and defaults (betas 0.9/0.999, eps 1e-8).
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    optimizer: OptimizerKind,
     #[arg(long, value_enum, default_value_t = ModelPreset::Paper)]
     model: ModelPreset,
+    /// The balancing method.
     #[arg(long, value_enum, default_value_t = Balance::OgmGe)]
     balance: Balance,
     #[arg(long, default_value_t = 100)]
@@ -168,34 +179,48 @@ struct TrainArgs {
 }
 
 #[derive(Args)]
-struct DemoArgs {
+struct CompareArgs {
     #[command(flatten)]
     common: Common,
+    /// The methods compared (the table's rows), comma-separated, e.g.
+    /// `none,ogm,ogm-ge,ge-only,ogm-ge-adaptive,modality-drop-audio,modality-drop-visual,gblend-offline,gblend-online`.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Balance::None, Balance::OgmGe])]
+    methods: Vec<Balance>,
+    /// Seeds, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [0u64, 1, 2])]
+    seeds: Vec<u64>,
+    /// Optimisers, comma-separated (each method runs under each).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [OptimizerKind::Sgd])]
+    optimizers: Vec<OptimizerKind>,
+    /// Also train audio alone and vision alone (the paper's uni-modal rows).
+    #[arg(long)]
+    ceilings: bool,
     /// Epochs per run: on the default corpus vision (the slow modality) is still learning at 20
     /// and GE's noise can hold it back that long; OGM-GE's gain is clear by 40.
     #[arg(long, default_value_t = 40)]
     epochs: usize,
-    #[arg(long, default_value_t = 3)]
-    seeds: u64,
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// The balancing methods compared, comma-separated (e.g. `none,ogm,ogm-ge,ge-only`).
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Balance::None, Balance::OgmGe])]
-    balances: Vec<Balance>,
-    /// Also train audio alone and vision alone (per seed) and report their accuracy: the
-    /// uni-modal ceilings the joint model's heads are compared with.
+    #[arg(long, value_enum, default_value_t = ModelPreset::Tiny)]
+    model: ModelPreset,
+    /// Train only the runs at positions i, i+n, i+2n, ... of the fixed order (e.g. one array-job
+    /// task each); then `--merge` tabulates.
     #[arg(long)]
-    ceilings: bool,
+    part: Option<Part>,
+    /// Train nothing: tabulate the finished runs of every part.
+    #[arg(long, conflicts_with = "part")]
+    merge: bool,
 }
 
-/// Defaults that differ between `train` (the reference's) and `demo` (tiny model, few epochs).
+/// Defaults that differ between `train` (the reference's) and `compare` (tiny model, few epochs).
 struct Defaults {
     lr: f64,
     frames: usize,
+    out: &'static str,
 }
 
-const TRAIN_DEFAULTS: Defaults = Defaults { lr: 1e-3, frames: 3 };
-const DEMO_DEFAULTS: Defaults = Defaults { lr: 1e-2, frames: 2 };
+const TRAIN_DEFAULTS: Defaults = Defaults { lr: 1e-3, frames: 3, out: "runs" };
+const COMPARE_DEFAULTS: Defaults = Defaults { lr: 1e-2, frames: 2, out: "runs/compare" };
 
 #[allow(clippy::too_many_arguments)]
 fn config(
@@ -208,10 +233,11 @@ fn config(
     seed: u64,
     name: String,
     train_head: TrainHead,
+    optimizer: OptimizerKind,
 ) -> TrainConfig {
     TrainConfig {
         data: c.data.clone(),
-        out: c.out.clone(),
+        out: c.out.clone().unwrap_or_else(|| d.out.into()),
         name,
         model,
         fusion: c.fusion,
@@ -232,7 +258,9 @@ fn config(
         select_on_test: c.select_on_test,
         shuffle_buffer: c.shuffle_buffer,
         train_head,
-        optimizer: c.optimizer,
+        optimizer,
+        drop_p: c.drop_p,
+        super_epoch: c.super_epoch,
     }
 }
 
@@ -272,8 +300,8 @@ fn run() -> Result<()> {
     let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
     match cli.command {
         Cmd::Train(a) => {
-            let cfg =
-                config(&a.common, TRAIN_DEFAULTS, a.model, a.balance, a.epochs, a.batch_size, a.seed, a.run.name.clone().unwrap_or_default(), a.train_head);
+            let name = a.run.name.clone().unwrap_or_default();
+            let cfg = config(&a.common, TRAIN_DEFAULTS, a.model, a.balance, a.epochs, a.batch_size, a.seed, name, a.train_head, a.optimizer);
             let mut cfg = with_config_file(cfg, a.run.config.as_ref(), &sub)?;
             if cfg.name.is_empty() {
                 // Derived from the settings the run will have, the config file's included.
@@ -330,58 +358,24 @@ fn run() -> Result<()> {
                 s.run_dir.display()
             );
         }
-        Cmd::Demo(a) => {
-            let name = |b: Balance| clap::ValueEnum::to_possible_value(&b).expect("no skipped variants").get_name().to_owned();
-            let mut variants: Vec<(String, Balance, TrainHead)> = a.balances.iter().map(|&b| (name(b), b, TrainHead::Fused)).collect();
+        Cmd::Compare(a) => {
+            let mut arms: Vec<Arm> = a.methods.iter().map(|&m| Arm::method(m)).collect();
             if a.ceilings {
-                variants.extend([("audio alone".into(), Balance::None, TrainHead::Audio), ("vision alone".into(), Balance::None, TrainHead::Visual)]);
+                arms.extend(Arm::ceilings());
             }
-            let mut rows: Vec<(&str, u64, RunSummary)> = Vec::new();
-            for (label, balance, head) in &variants {
-                let (label, balance, head) = (label.as_str(), *balance, *head);
-                for seed in 0..a.seeds {
-                    let name = format!("demo-{}{}-seed{seed}", label.replace(' ', "-"), a.common.optimizer.name_suffix());
-                    let cfg = config(&a.common, DEMO_DEFAULTS, ModelPreset::Tiny, balance, a.epochs, a.batch_size, seed, name, head);
-                    // A finished run of the same config is kept and reported, a killed one resumed.
-                    let dir = trainer::train::run_dir(&cfg);
-                    if dir.join("summary.json").is_file() {
-                        eprintln!("{}: finished earlier with the same settings, reported as it is (delete {} to train it again)", cfg.name, dir.display());
-                    }
-                    let s = train::<trainer::Backend>(&cfg, &device, true, true)?;
-                    rows.push((label, seed, s));
-                }
+            let template =
+                config(&a.common, COMPARE_DEFAULTS, a.model, Balance::None, a.epochs, a.batch_size, 0, String::new(), TrainHead::Fused, OptimizerKind::Sgd);
+            let plan = Plan { arms, optimizers: a.optimizers, seeds: a.seeds, template };
+            plan.validate()?;
+            if !a.merge {
+                compare::run_share::<trainer::Backend>(&plan, a.part, &device, true)?;
             }
-            println!("\nTest accuracy at the epoch selected on validation, and after the last epoch:");
-            println!(
-                "\n| run | seed | fused | audio | visual | selected epoch | fused, last | audio, last | visual, last |\n|---|---|---|---|---|---|---|---|---|"
-            );
-            for (label, seed, s) in &rows {
-                let (t, l) = (&s.test, &s.last);
-                println!(
-                    "| {label} | {seed} | {:.3} | {:.3} | {:.3} | {} | {:.3} | {:.3} | {:.3} |",
-                    t.fused.accuracy, t.audio.accuracy, t.visual.accuracy, s.best_epoch, l.fused.accuracy, l.audio.accuracy, l.visual.accuracy
-                );
-            }
-            for (label, _, _) in &variants {
-                let sel: Vec<&RunSummary> = rows.iter().filter(|r| r.0 == label).map(|r| &r.2).collect();
-                let stat = |f: &dyn Fn(&RunSummary) -> f64| {
-                    let v: Vec<f64> = sel.iter().map(|s| f(s)).collect();
-                    let mean = v.iter().sum::<f64>() / v.len() as f64;
-                    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64).sqrt();
-                    format!("{mean:.3} ± {sd:.3}")
-                };
-                println!(
-                    "| {label} | mean ± sd | {} | {} | {} | | {} | {} | {} |",
-                    stat(&|s| s.test.fused.accuracy),
-                    stat(&|s| s.test.audio.accuracy),
-                    stat(&|s| s.test.visual.accuracy),
-                    stat(&|s| s.last.fused.accuracy),
-                    stat(&|s| s.last.audio.accuracy),
-                    stat(&|s| s.last.visual.accuracy)
-                );
-            }
-            if a.ceilings {
-                println!("(audio alone / vision alone: read the audio / visual column; the fused column of a uni-modal run is not meaningful)");
+            if a.part.is_some() {
+                println!("part done; when every part is, tabulate with the same flags and --merge instead of --part");
+            } else {
+                let (_, md) = compare::merge(&plan)?;
+                println!("{}", std::fs::read_to_string(&md)?);
+                println!("written: {} (and compare.csv, compare.png beside it)", md.display());
             }
         }
     }

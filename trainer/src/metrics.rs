@@ -11,6 +11,45 @@ pub struct HeadMetrics {
     pub map: f64,
 }
 
+/// Each modality's contribution to the fused model's accuracy: its Shapley value over the two
+/// modalities, from the fused head's accuracy with the other modality's pooled features zeroed
+/// (`audio_only`, `visual_only`), with both zeroed (`neither`) and with both (`both`):
+/// `audio = ((audio_only - neither) + (both - visual_only)) / 2`, and symmetrically, so
+/// `audio + visual = both - neither`. BalanceBenchmark's default (`include_empty = False`) reports
+/// the second term alone, `both - visual_only`; that is the `marginal_*` pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Contribution {
+    pub audio: f64,
+    pub visual: f64,
+    pub marginal_audio: f64,
+    pub marginal_visual: f64,
+    pub both: f64,
+    pub audio_only: f64,
+    pub visual_only: f64,
+    pub neither: f64,
+}
+
+impl Contribution {
+    pub fn from_accuracies(both: f64, audio_only: f64, visual_only: f64, neither: f64) -> Self {
+        Self {
+            audio: 0.5 * ((audio_only - neither) + (both - visual_only)),
+            visual: 0.5 * ((visual_only - neither) + (both - audio_only)),
+            marginal_audio: both - visual_only,
+            marginal_visual: both - audio_only,
+            both,
+            audio_only,
+            visual_only,
+            neither,
+        }
+    }
+}
+
+/// Top-1 accuracy of row-major `[n, classes]` logits.
+pub fn accuracy(logits: &[f32], labels: &[i64], classes: usize) -> f64 {
+    let right = labels.iter().enumerate().filter(|&(i, &y)| argmax(&logits[i * classes..(i + 1) * classes]) == y as usize).count();
+    right as f64 / labels.len().max(1) as f64
+}
+
 fn argmax(row: &[f32]) -> usize {
     row.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) }).0
 }

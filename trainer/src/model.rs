@@ -277,6 +277,12 @@ impl<B: Backend> AvClassifier<B> {
 
     /// `audio`: `[B, 1, F, T]`; `frames`: `[B * T, 3, H, W]`, the T frames of each clip together.
     pub fn forward(&self, audio: Tensor<B, 4>, frames: Tensor<B, 4>) -> Logits<B> {
+        let (a, v) = self.features(audio, frames);
+        self.fusion.forward(a, v)
+    }
+
+    /// The pooled `[B, d]` audio and visual features the fusion head combines.
+    pub fn features(&self, audio: Tensor<B, 4>, frames: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let b = audio.dims()[0];
         let a = self.audio_net.forward(audio);
         let [_, d, h, w] = a.dims();
@@ -285,7 +291,7 @@ impl<B: Backend> AvClassifier<B> {
         let [bt, d, h, w] = v.dims();
         // One average over T x H x W, as the reference's adaptive_avg_pool3d.
         let v = v.reshape([b, bt / b, d, h * w]).swap_dims(1, 2).reshape([b, d, (bt / b) * h * w]).mean_dim(2).reshape([b, d]);
-        self.fusion.forward(a, v)
+        (a, v)
     }
 }
 

@@ -25,6 +25,15 @@ pub enum OptimizerKind {
 }
 
 impl OptimizerKind {
+    /// The CLI's name: `sgd`, `adam`, `adamw`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sgd => "sgd",
+            Self::Adam => "adam",
+            Self::Adamw => "adamw",
+        }
+    }
+
     /// What a default run name says of it: nothing for the reference's SGD, else `-adam`, `-adamw`.
     pub fn name_suffix(self) -> &'static str {
         match self {

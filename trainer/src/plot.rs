@@ -137,3 +137,75 @@ pub fn localization_plots(dir: &Path, logs: &[LocalizeEpoch], steps: &[StepRecor
     line_chart(&dir.join("accuracy.png"), "Segment-level accuracy", "epoch", "accuracy", &series, Some(0.0..1.0))?;
     coefficient_plot(dir, steps)
 }
+
+/// One series of a comparison chart: a mean and a spread per arm.
+#[derive(Debug, Clone)]
+pub struct Spread {
+    pub name: String,
+    /// `(mean, sd)` per arm, in the order of the arms' labels.
+    pub values: Vec<(f64, f64)>,
+}
+
+/// A chart of several series' means with ± sd bars over named arms (`compare.png`).
+pub fn spread_chart(path: &Path, title: &str, y_desc: &str, arms: &[String], series: &[Spread]) -> Result<()> {
+    register_font();
+    if arms.is_empty() {
+        return Ok(());
+    }
+    let lo = series.iter().flat_map(|s| s.values.iter().map(|(m, sd)| m - sd)).fold(f64::INFINITY, f64::min);
+    let hi = series.iter().flat_map(|s| s.values.iter().map(|(m, sd)| m + sd)).fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi.is_finite() { (lo.min(0.0), hi.max(lo + 1e-3)) } else { (0.0, 1.0) };
+    let (w, h) = (SIZE.0.max(120 * arms.len() as u32), SIZE.1);
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let err = |e: &dyn std::fmt::Display| anyhow!("drawing {}: {e}", path.display());
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let n = arms.len() as f64;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 24))
+            .margin(16)
+            .x_label_area_size(64)
+            .y_label_area_size(64)
+            .build_cartesian_2d(-0.5..n - 0.5, lo..hi + (hi - lo) * 0.05)
+            .map_err(|e| err(&e))?;
+        let label = |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < arms.len() {
+                arms[i as usize].clone()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_labels(arms.len() * 4 + 1)
+            .x_label_formatter(&label)
+            .disable_x_mesh()
+            .y_desc(y_desc)
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| err(&e))?;
+        let k = series.len().max(1) as f64;
+        for (j, s) in series.iter().enumerate() {
+            let colour = Palette99::pick(j).to_rgba();
+            let offset = (j as f64 - (k - 1.0) / 2.0) * 0.18;
+            let points: Vec<(f64, f64, f64)> = s.values.iter().enumerate().map(|(i, &(m, sd))| (i as f64 + offset, m, sd)).collect();
+            chart
+                .draw_series(points.iter().map(|&(x, m, sd)| ErrorBar::new_vertical(x, m - sd, m, m + sd, colour.filled(), 8)))
+                .map_err(|e| err(&e))?
+                .label(s.name.as_str())
+                .legend(move |(x, y)| Circle::new((x + 12, y), 4, colour.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    image::RgbImage::from_raw(w, h, buf).context("plot buffer size")?.save(path).with_context(|| format!("writing {}", path.display()))
+}

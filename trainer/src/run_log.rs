@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::balance::{StepRecord, TrainStats};
-use crate::metrics::{HeadMetrics, SegmentAccuracy};
+use crate::metrics::{Contribution, HeadMetrics, SegmentAccuracy};
 use crate::progress::EpochBar;
 
 /// Evaluation of one split.
@@ -21,6 +21,9 @@ pub struct EvalMetrics {
     pub fused: HeadMetrics,
     pub audio: HeadMetrics,
     pub visual: HeadMetrics,
+    /// Each modality's Shapley contribution to the fused accuracy (absent in runs before it).
+    #[serde(default)]
+    pub contribution: Contribution,
 }
 
 /// One line of `epochs.jsonl`.

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::module::ParamId;
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::balance::{encoder_conv_ids, logits_vec, Balance, StepRecord, TrainStats};
 use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
-use crate::driver::{drive, Evaluated, Forward, Schedule, Task};
-use crate::metrics::{evaluate, HeadMetrics};
+use crate::driver::{drive, Evaluated, FeatureHook, Forward, Schedule, Task};
+use crate::methods::{HeadLosses, MethodParams};
+use crate::metrics::{accuracy, evaluate, Contribution, HeadMetrics};
 use crate::model::{AvClassifier, FusionKind, ModelPreset};
 use crate::optim::OptimizerKind;
 
@@ -56,6 +57,20 @@ pub struct TrainConfig {
     /// SGD (the reference's), Adam or AdamW, with PyTorch's semantics.
     #[serde(default)]
     pub optimizer: OptimizerKind,
+    /// Modality-Drop's probability of dropping its modality on a step.
+    #[serde(default = "default_drop_p")]
+    pub drop_p: f64,
+    /// Gradient-Blending's super-epoch: epochs per estimate run (and between online estimates).
+    #[serde(default = "default_super_epoch")]
+    pub super_epoch: usize,
+}
+
+fn default_drop_p() -> f64 {
+    0.5
+}
+
+fn default_super_epoch() -> usize {
+    10
 }
 
 impl TrainConfig {
@@ -76,6 +91,21 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.val_fraction) {
             return bad("--val-fraction must be in [0, 1)");
+        }
+        if !(0.0..1.0).contains(&self.drop_p) {
+            return bad("--drop-p must be in [0, 1)");
+        }
+        if self.super_epoch < 2 {
+            return bad("--super-epoch must be at least 2 (the estimate compares a head's first and last epoch)");
+        }
+        if self.balance.needs_holdout() && (self.select_on_test || self.val_fraction <= 0.0) {
+            return Err(anyhow::anyhow!(
+                "--balance {} estimates its weights on the validation hold-out: set --val-fraction above 0, without --select-on-test",
+                self.balance.name()
+            ));
+        }
+        if self.train_head != TrainHead::Fused && self.balance != Balance::None {
+            return Err(anyhow::anyhow!("a uni-modal run (train head {:?}) has nothing to balance: use --balance none", self.train_head));
         }
         if self.name.is_empty() || self.name.contains(['/', '\\']) || self.name == "." || self.name == ".." {
             return Err(anyhow::anyhow!("run name {:?} must be a plain folder name", self.name));
@@ -124,25 +154,33 @@ fn tensors<B: Backend>(b: &Batch, image: usize, device: &B::Device) -> (Tensor<B
 pub fn eval_split<B: Backend>(model: &AvClassifier<B>, set: &ShardSet, cfg: &LoaderConfig, image: usize, device: &B::Device) -> Result<EvalMetrics> {
     let classes = set.meta.classes.len();
     let (mut fused, mut audio, mut visual, mut labels) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // The fused logits with the visual, the audio, and both features zeroed.
+    let (mut audio_only, mut visual_only, mut neither) = (Vec::new(), Vec::new(), Vec::new());
     let ce = CrossEntropyLossConfig::new().init(device);
     let (mut loss_sum, mut n) = (0.0, 0usize);
     for batch in set.epoch(cfg, 0) {
         let batch = batch?;
         let (a, f, y) = tensors::<B>(&batch, image, device);
-        let out = model.forward(a, f);
+        let (a, v) = model.features(a, f);
+        let out = model.fusion.forward(a.clone(), v.clone());
         let loss: f64 = ce.forward(out.fused.clone(), y).into_scalar().elem();
         loss_sum += loss * batch.len() as f64;
         n += batch.len();
         fused.extend(logits_vec(out.fused));
         audio.extend(logits_vec(out.audio));
         visual.extend(logits_vec(out.visual));
+        audio_only.extend(logits_vec(model.fusion.forward(a.clone(), v.zeros_like()).fused));
+        visual_only.extend(logits_vec(model.fusion.forward(a.zeros_like(), v.clone()).fused));
+        neither.extend(logits_vec(model.fusion.forward(a.zeros_like(), v.zeros_like()).fused));
         labels.extend(batch.labels);
     }
+    let acc = |l: &[f32]| accuracy(l, &labels, classes);
     Ok(EvalMetrics {
         loss: loss_sum / n.max(1) as f64,
         fused: evaluate(&fused, &labels, classes),
         audio: evaluate(&audio, &labels, classes),
         visual: evaluate(&visual, &labels, classes),
+        contribution: Contribution::from_accuracies(acc(&fused), acc(&audio_only), acc(&visual_only), acc(&neither)),
     })
 }
 
@@ -195,8 +233,8 @@ struct Classification<'a, B: AutodiffBackend> {
     audio_crop: Option<usize>,
     fit: Subset,
     holdout: Option<Subset>,
-    ce: CrossEntropyLoss<B>,
     device: B::Device,
+    _backend: std::marker::PhantomData<B>,
 }
 
 impl<B: AutodiffBackend> Classification<'_, B> {
@@ -229,15 +267,35 @@ impl<B: AutodiffBackend> Task<B> for Classification<'_, B> {
         self.train_set.epoch(&self.loader(true, self.fit), epoch as u64)
     }
 
-    fn forward(&self, model: &AvClassifier<B>, batch: Batch) -> Forward<B> {
+    fn forward(&self, model: &AvClassifier<B>, batch: Batch, features: FeatureHook<B>) -> Forward<B> {
         let (a, f, y) = tensors::<B>(&batch, self.image, &self.device);
-        let out = model.forward(a, f);
+        let (a, v) = model.features(a, f);
+        let (a, v) = features(a, v);
+        let logits = model.fusion.forward(a, v);
         let trained = match self.cfg.train_head {
-            TrainHead::Fused => out.fused,
-            TrainHead::Audio => out.audio.clone(),
-            TrainHead::Visual => out.visual.clone(),
+            TrainHead::Fused => logits.fused.clone(),
+            TrainHead::Audio => logits.audio.clone(),
+            TrainHead::Visual => logits.visual.clone(),
         };
-        Forward { loss: self.ce.forward(trained, y), audio: out.audio, visual: out.visual, samples: batch.len(), labels: batch.labels }
+        Forward { logits, trained, targets: y, samples: batch.len(), labels: batch.labels }
+    }
+
+    fn holdout_losses(&self, model: &AvClassifier<B::InnerBackend>) -> Result<Option<HeadLosses>> {
+        let Some(h) = self.holdout else { return Ok(None) };
+        let ce = CrossEntropyLossConfig::new().init(&self.device);
+        let (mut sums, mut n) = ([0.0f64; 3], 0usize);
+        for batch in self.train_set.epoch(&self.loader(false, h), 0) {
+            let batch = batch?;
+            let (a, f, y) = tensors::<B::InnerBackend>(&batch, self.image, &self.device);
+            let out = model.forward(a, f);
+            for (i, z) in [out.audio, out.visual, out.fused].into_iter().enumerate() {
+                let l: f64 = ce.forward(z, y.clone()).into_scalar().elem();
+                sums[i] += l * batch.len() as f64;
+            }
+            n += batch.len();
+        }
+        let mean = |i: usize| sums[i] / n.max(1) as f64;
+        Ok(Some(HeadLosses { audio: mean(0), visual: mean(1), fused: mean(2) }))
     }
 
     fn evaluate(
@@ -282,11 +340,6 @@ impl<B: AutodiffBackend> Task<B> for Classification<'_, B> {
 pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress: bool, resume: bool) -> Result<RunSummary> {
     cfg.validate()?;
     B::seed(device, cfg.seed);
-    anyhow::ensure!(
-        cfg.train_head == TrainHead::Fused || cfg.balance == Balance::None,
-        "a uni-modal run (train head {:?}) has nothing to balance: use --balance none",
-        cfg.train_head
-    );
     // The data first: a bad shard stops the run before its folder exists.
     let train_set = ShardSet::open(&cfg.data, Split::Train)?;
     let test_set = ShardSet::open(&cfg.data, Split::Test)?;
@@ -318,7 +371,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         image: cfg.model.image_size(),
         fit,
         holdout,
-        ce: CrossEntropyLossConfig::new().init(device),
+        _backend: std::marker::PhantomData,
         device: device.clone(),
     };
     let schedule = Schedule {
@@ -328,7 +381,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         lr_gamma: cfg.lr_gamma,
         seed: cfg.seed,
         balance: cfg.balance,
-        alpha: cfg.alpha,
+        method: MethodParams { alpha: cfg.alpha, drop_p: cfg.drop_p, super_epoch: cfg.super_epoch, seed: cfg.seed },
         modulation_start: cfg.modulation_start,
         modulation_end: cfg.modulation_end,
         optimizer: cfg.optimizer,

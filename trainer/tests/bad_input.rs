@@ -39,6 +39,8 @@ fn config(data: &Path, out: &Path) -> TrainConfig {
         shuffle_buffer: 16,
         train_head: Default::default(),
         optimizer: Default::default(),
+        drop_p: 0.5,
+        super_epoch: 10,
     }
 }
 

@@ -4,7 +4,8 @@ use burn::module::{Module, ParamId};
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use trainer::balance::{coefficients, encoder_conv_ids, modulate, Balance, Coefficients};
+use trainer::balance::{coefficients, encoder_conv_ids, Balance, Coefficients};
+use trainer::methods::{build, MethodParams, StepContext};
 use trainer::model::{AvClassifier, FusionKind, ModelPreset};
 
 type B = trainer::Backend;
@@ -66,6 +67,12 @@ fn flat(g: &GradientsParams, id: ParamId, rank: usize) -> Vec<f32> {
     data.map(|d| d.to_vec::<f32>().unwrap()).unwrap_or_default()
 }
 
+/// A method's gradient edit of one step (`active`: inside the modulation window).
+fn modulate(method: Balance, c: &Coefficients, active: bool, audio_ids: &[ParamId], visual_ids: &[ParamId], grads: &mut GradientsParams) {
+    let params = MethodParams { alpha: 0.8, drop_p: 0.5, super_epoch: 10, seed: 0 };
+    build::<B>(method, &params).gradients(grads, &StepContext { epoch: 0, active, coeffs: c, audio_ids, visual_ids });
+}
+
 #[test]
 fn ogm_scales_only_the_dominant_encoders_conv_weights() {
     let device = Default::default();
@@ -75,7 +82,7 @@ fn ogm_scales_only_the_dominant_encoders_conv_weights() {
     let reference = grads_of(&model, &device);
     let mut modulated = grads_of(&model, &device);
     let c = Coefficients { score_a: 3.0, score_v: 1.0, ratio_a: 3.0, k_a: 0.25, k_v: 1.0 };
-    modulate::<B>(Balance::Ogm, &c, true, &audio_ids, &visual_ids, &mut modulated);
+    modulate(Balance::Ogm, &c, true, &audio_ids, &visual_ids, &mut modulated);
     let mut all = AllIds(Vec::new());
     model.visit(&mut all);
     let (mut scaled, mut same) = (0, 0);
@@ -96,7 +103,7 @@ fn ogm_scales_only_the_dominant_encoders_conv_weights() {
     assert!(same > 40, "BatchNorm, visual and fusion parameters untouched ({same})");
     // Outside the window nothing changes.
     let mut outside = grads_of(&model, &device);
-    modulate::<B>(Balance::OgmGe, &c, false, &audio_ids, &visual_ids, &mut outside);
+    modulate(Balance::OgmGe, &c, false, &audio_ids, &visual_ids, &mut outside);
     assert_eq!(flat(&outside, audio_ids[0], 4), flat(&reference, audio_ids[0], 4));
 }
 
@@ -114,7 +121,7 @@ fn ge_noise_has_the_std_of_the_unscaled_gradient() {
     let reference = grads_of(&model, &device);
     let mut noisy = grads_of(&model, &device);
     let c = Coefficients { score_a: 1.0, score_v: 2.0, ratio_a: 0.5, k_a: 1.0, k_v: 0.4 };
-    modulate::<B>(Balance::OgmGe, &c, true, &audio_ids, &visual_ids, &mut noisy);
+    modulate(Balance::OgmGe, &c, true, &audio_ids, &visual_ids, &mut noisy);
     // The biggest conv weights have thousands of values: the sample std is within a few percent.
     for (ids, k) in [(&audio_ids, 1.0f32), (&visual_ids, 0.4)] {
         let id = *ids.last().unwrap();

@@ -19,7 +19,7 @@ use burn::prelude::*;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
-use trainer::balance::{coefficients, encoder_conv_ids, logits_vec, modulate, Balance, Coefficients};
+use trainer::balance::{coefficients, encoder_conv_ids, logits_vec, modulate_encoders, Coefficients};
 use trainer::localize::model::{AvLocalizer, LocalizerSize};
 use trainer::model::{AvClassifier, FusionKind, ModelPreset};
 
@@ -132,7 +132,7 @@ fn step<B: AutodiffBackend, M: Net<B>>(weights: &[u8], device: &B::Device) -> St
     let loss = burn::nn::loss::CrossEntropyLossConfig::new().init(device).forward(fused, y);
     let (ia, iv) = model.encoders();
     let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-    modulate::<B>(Balance::Ogm, &c, true, &ia, &iv, &mut grads);
+    modulate_encoders::<B>(&ia, &iv, Some((c.k_a, c.k_v)), false, &mut grads);
     let grads_host = ia.iter().chain(&iv).map(|&id| logits_vec(grads.get::<B::InnerBackend, 4>(id).expect("conv gradient"))).collect();
     let model = SgdConfig::new().init::<B, M>().step(1e-2, model, grads);
     let after = M::eval_logits(&model.valid(), audio.inner(), frames.inner()).map(logits_vec);

@@ -13,7 +13,9 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use datasets::rng::{fnv1a, Rng};
 use serde_json::Value;
-use trainer::balance::{balanced_step, encoder_conv_ids, Balance, StepRule};
+use trainer::balance::{encoder_conv_ids, Balance, Coefficients};
+use trainer::driver::{train_step, Forward};
+use trainer::methods::{build, MethodParams, StepContext};
 use trainer::model::{AvClassifier, FusionKind, ModelPreset};
 
 type B = trainer::Backend;
@@ -217,7 +219,9 @@ fn three_steps<O: Optimizer<AvClassifier<B>, B>>(g: &Golden, optimizer: &str, mu
         assert!((have - want).abs() <= 1e-5 * want.abs().max(1.0), "{name}: initial sum {have} vs {want}");
     }
     let (audio_ids, visual_ids) = encoder_conv_ids(&model.audio_net, &model.visual_net);
-    let rule = StepRule { method: Balance::Ogm, alpha: g.f64("alpha"), audio_ids, visual_ids };
+    let alpha = g.f64("alpha");
+    // OGM through the method interface and the driver's own step.
+    let mut method = build::<B>(Balance::Ogm, &MethodParams { alpha, drop_p: 0.5, super_epoch: 10, seed: 0 });
     let ce = burn::nn::loss::CrossEntropyLossConfig::new().init(&device);
     let mut model = model;
     let (mut worst_scalar, mut gap) = (0f64, Gap::default());
@@ -227,8 +231,9 @@ fn three_steps<O: Optimizer<AvClassifier<B>, B>>(g: &Golden, optimizer: &str, mu
         let (audio, frames, labels) = batch(g, step, &device);
         let out = model.forward(audio, frames);
         let y = Tensor::<B, 1, Int>::from_data(TensorData::new(labels.clone(), [labels.len()]), &device);
-        let loss = ce.forward(out.fused.clone(), y);
-        let (next, loss_value, c) = balanced_step(model, &mut optim, g.f64("lr"), loss, out.audio, out.visual, &labels, &rule, true);
+        let out = Forward { trained: out.fused.clone(), logits: out, targets: y, labels: labels.clone(), samples: labels.len() };
+        let ctx = StepContext { epoch: 0, active: true, coeffs: &Coefficients::default(), audio_ids: &audio_ids, visual_ids: &visual_ids };
+        let (next, loss_value, c, _) = train_step(model, &mut optim, g.f64("lr"), method.as_mut(), out, &ce, alpha, ctx);
         model = next;
         for (what, have) in [("loss", loss_value), ("score_a", c.score_a), ("score_v", c.score_v), ("ratio_a", c.ratio_a), ("k_a", c.k_a), ("k_v", c.k_v)] {
             let w = want[what].as_f64().unwrap();

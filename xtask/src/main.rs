@@ -28,7 +28,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// The main job on the embedded default: synthetic corpus -> shards -> OGM-GE demo table.
+    /// The main job on the embedded default: synthetic corpus -> shards -> `trainer compare` (the
+    /// OGM-GE demo table; arguments go to `trainer compare`, e.g. `--methods none,ogm,ogm-ge`).
     Demo {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -79,7 +80,7 @@ fn run() -> Result<()> {
         Cmd::Demo { args } => {
             system::ensure(&system::BUILD)?;
             cargo(&["run", "--release", "--quiet", "-p", "preprocess", "--bin", "preprocess", "--"], &[], &[])?;
-            cargo(&["run", "--release", "--quiet", "-p", "trainer", "--bin", "trainer", "--", "demo"], &args, &[])
+            cargo(&["run", "--release", "--quiet", "-p", "trainer", "--bin", "trainer", "--", "compare"], &args, &[])
         }
         Cmd::Test { args } => {
             system::ensure_all(&[&system::BUILD, &system::VULKAN, &system::FFMPEG_CLI, &system::PYTHON_VENV])?;
@@ -98,6 +99,7 @@ fn run() -> Result<()> {
                 "trainer/goldens/make_batchnorm_goldens.py",
                 "trainer/goldens/make_step_goldens.py",
                 "trainer/goldens/make_optimizer_goldens.py",
+                "trainer/goldens/make_method_goldens.py",
             ] {
                 run_cmd(Command::new(&py).arg(script))?;
             }

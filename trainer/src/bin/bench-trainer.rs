@@ -17,8 +17,9 @@ use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};
 use datasets::Split;
-use trainer::balance::{coefficients, encoder_conv_ids, modulate, Balance};
+use trainer::balance::{coefficients, encoder_conv_ids, Balance};
 use trainer::data::{LoaderConfig, ShardSet, Subset};
+use trainer::methods::{build, MethodParams, StepContext};
 use trainer::model::{AvClassifier, FusionKind, ModelPreset};
 
 type B = trainer::Backend;
@@ -93,7 +94,7 @@ fn main() -> Result<()> {
         let lv = out.visual.detach().into_data().convert::<f32>().to_vec::<f32>().unwrap();
         let c = coefficients(&la, &lv, &labels, 6, 0.8);
         let mut g = GradientsParams::from_grads(loss.backward(), &m);
-        modulate::<B>(balance, &c, true, &ia, &iv, &mut g);
+        modulate(balance, &c, &ia, &iv, &mut g);
         m = optim.step(1e-3, m, g);
         // Wait for the device (CUDA runs asynchronously) before stopping the clock.
         B::sync(&device).context("device sync")?;
@@ -138,7 +139,7 @@ fn bench_localizer(model: ModelPreset, batch: usize, steps: usize, f: usize, t: 
         let lv = out.visual.detach().into_data().convert::<f32>().to_vec::<f32>().unwrap();
         let c = coefficients(&la, &lv, &labels, 29, 0.8);
         let mut g = GradientsParams::from_grads(loss.backward(), &m);
-        modulate::<B>(balance, &c, true, &ia, &iv, &mut g);
+        modulate(balance, &c, &ia, &iv, &mut g);
         m = optim.step(1e-3, m, g);
         B::sync(device).context("device sync")?;
         let ms = start.elapsed().as_secs_f64() * 1000.0;
@@ -177,4 +178,10 @@ fn smoke(device: &burn::tensor::Device<B>) -> Result<()> {
     B::sync(device).context("device sync")?;
     println!("smoke: ok in {:.2} s", t0.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The method's gradient edit of one step inside the modulation window.
+fn modulate(balance: Balance, c: &trainer::balance::Coefficients, ia: &[burn::module::ParamId], iv: &[burn::module::ParamId], g: &mut GradientsParams) {
+    let params = MethodParams { alpha: 0.8, drop_p: 0.5, super_epoch: 10, seed: 0 };
+    build::<B>(balance, &params).gradients(g, &StepContext { epoch: 0, active: true, coeffs: c, audio_ids: ia, visual_ids: iv });
 }

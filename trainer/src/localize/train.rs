@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::module::{Module, ParamId};
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::record::{BinFileRecorder, FullPrecisionSettings};
 use burn::tensor::backend::AutodiffBackend;
@@ -23,7 +23,9 @@ use super::data::{assemble_segments, SegmentBatch};
 use super::model::{AvLocalizer, LocalizerSize};
 use crate::balance::{encoder_conv_ids, logits_vec, Balance, StepRecord, TrainStats};
 use crate::data::{LoaderConfig, ShardSet, Subset};
-use crate::driver::{drive, Evaluated, Forward, Schedule, Task};
+use crate::driver::{drive, Evaluated, FeatureHook, Forward, Schedule, Task};
+use crate::methods::MethodParams;
+use crate::model::Logits;
 use crate::model::ModelPreset;
 use crate::optim::OptimizerKind;
 
@@ -139,8 +141,8 @@ struct Localization<B: AutodiffBackend> {
     val_set: ShardSet,
     test_set: ShardSet,
     image: usize,
-    ce: CrossEntropyLoss<B>,
     device: B::Device,
+    _backend: std::marker::PhantomData<B>,
 }
 
 impl<B: AutodiffBackend> Localization<B> {
@@ -173,11 +175,13 @@ impl<B: AutodiffBackend> Task<B> for Localization<B> {
         self.train_set.epoch_with(&self.loader(true), epoch as u64, assemble_segments(AVE_SEGMENTS))
     }
 
-    fn forward(&self, model: &AvLocalizer<B>, batch: SegmentBatch) -> Forward<B> {
+    /// Only gradient methods run here (checked in [`localize`]): `features` is not called.
+    fn forward(&self, model: &AvLocalizer<B>, batch: SegmentBatch, _features: FeatureHook<B>) -> Forward<B> {
         let (a, f, y) = tensors::<B>(&batch, self.image, &self.device);
         let out = model.forward(a, f, batch.segments);
         // Uni-modal scores summed over every segment of the batch.
-        Forward { loss: self.ce.forward(out.fused, y), audio: out.audio, visual: out.visual, samples: batch.clips(), labels: batch.labels }
+        let logits = Logits { fused: out.fused.clone(), audio: out.audio, visual: out.visual };
+        Forward { logits, trained: out.fused, targets: y, samples: batch.clips(), labels: batch.labels }
     }
 
     fn evaluate(
@@ -231,6 +235,11 @@ impl<B: AutodiffBackend> Task<B> for Localization<B> {
 /// last checkpoint (same config required) and ends exactly as an uninterrupted run would.
 pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, progress: bool, resume: bool) -> Result<LocalizeSummary> {
     anyhow::ensure!(cfg.batch_size > 0 && cfg.epochs > 0, "--batch-size and --epochs must be at least 1");
+    anyhow::ensure!(
+        cfg.balance.gradient_only(),
+        "--balance {} is not available for localization: only methods acting on gradients are (none, ogm, ogm-ge, ge-only, ogm-ge-adaptive)",
+        cfg.balance.name()
+    );
     B::seed(device, cfg.seed);
     // The data first: a bad shard stops the run before its folder exists.
     let train_set = ShardSet::open(&cfg.data, Split::Train)?;
@@ -249,7 +258,7 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
         lr_gamma: cfg.lr_gamma,
         seed: cfg.seed,
         balance: cfg.balance,
-        alpha: cfg.alpha,
+        method: MethodParams { alpha: cfg.alpha, drop_p: 0.0, super_epoch: 2, seed: cfg.seed },
         modulation_start: cfg.modulation_start,
         modulation_end: cfg.modulation_end,
         optimizer: cfg.optimizer,
@@ -262,7 +271,7 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
         val_set,
         test_set,
         image: LocalizerSize::of(cfg.model).image,
-        ce: CrossEntropyLossConfig::new().init(device),
+        _backend: std::marker::PhantomData,
         device: device.clone(),
     };
     let dir = cfg.out.join(&cfg.name);

@@ -1,0 +1,344 @@
+//! `trainer compare`: every combination of methods x optimisers x seeds trained on one dataset
+//! under one template config, and the comparison table of their test metrics.
+//!
+//! - Each run is a plain `train` run in `<out>/<arm><optimiser>-seed<N>`: a finished run (its
+//!   `summary.json` present) is read back, not retrained; a killed one resumes from its last
+//!   checkpoint; so a killed comparison is resumed by running the same command again.
+//! - `--part i/n` trains the runs whose position in the fixed order is `i` modulo `n` (one
+//!   array-job task each); `--merge` trains nothing and tabulates what the parts left. A part's
+//!   runs are exactly the full run's, so merging the parts equals one full comparison.
+//! - It writes `compare.md` (mean ± sd per arm, and the paired per-seed differences against the
+//!   baseline `none` under the same optimiser), `compare.csv` (one row per run) and `compare.png`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+use crate::methods::Balance;
+use crate::optim::OptimizerKind;
+use crate::plot::{spread_chart, Spread};
+use crate::train::{run_dir, train, RunSummary, TrainConfig, TrainHead};
+
+/// One row of the table: a method, or a uni-modal ceiling (one modality trained alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arm {
+    pub balance: Balance,
+    pub head: TrainHead,
+}
+
+impl Arm {
+    pub fn method(balance: Balance) -> Self {
+        Self { balance, head: TrainHead::Fused }
+    }
+
+    /// The two uni-modal ceilings (the paper's "Audio-only" and "Visual-only" rows).
+    pub fn ceilings() -> [Arm; 2] {
+        [Self { balance: Balance::None, head: TrainHead::Audio }, Self { balance: Balance::None, head: TrainHead::Visual }]
+    }
+
+    pub fn label(&self) -> String {
+        match self.head {
+            TrainHead::Fused => self.balance.name(),
+            TrainHead::Audio => "audio-only".into(),
+            TrainHead::Visual => "visual-only".into(),
+        }
+    }
+}
+
+/// What a comparison trains.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub arms: Vec<Arm>,
+    pub optimizers: Vec<OptimizerKind>,
+    pub seeds: Vec<u64>,
+    /// Every run's settings but the arm, optimiser, seed and name; `out` is the comparison folder.
+    pub template: TrainConfig,
+}
+
+/// One run of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunKey {
+    pub arm: Arm,
+    pub optimizer: OptimizerKind,
+    pub seed: u64,
+}
+
+/// A share of a plan's runs: part `index` of `count` (`--part 0/2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Part {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (i, n) = s.split_once('/').ok_or_else(|| format!("--part {s:?}: expected i/n, e.g. 0/4"))?;
+        let (index, count) =
+            (i.trim().parse::<usize>().map_err(|e| format!("--part {s:?}: {e}"))?, n.trim().parse::<usize>().map_err(|e| format!("--part {s:?}: {e}"))?);
+        if count == 0 || index >= count {
+            return Err(format!("--part {s:?}: needs 0 <= i < n"));
+        }
+        Ok(Part { index, count })
+    }
+}
+
+impl Plan {
+    /// Every run, in a fixed order: optimiser, then arm, then seed.
+    pub fn runs(&self) -> Vec<RunKey> {
+        let mut v = Vec::new();
+        for &optimizer in &self.optimizers {
+            for &arm in &self.arms {
+                for &seed in &self.seeds {
+                    v.push(RunKey { arm, optimizer, seed });
+                }
+            }
+        }
+        v
+    }
+
+    /// The runs of `part` (all without one).
+    pub fn share(&self, part: Option<Part>) -> Vec<RunKey> {
+        self.runs().into_iter().enumerate().filter(|(i, _)| part.is_none_or(|p| i % p.count == p.index)).map(|(_, r)| r).collect()
+    }
+
+    /// The full config of one run.
+    pub fn config(&self, key: &RunKey) -> TrainConfig {
+        let mut c = self.template.clone();
+        c.balance = key.arm.balance;
+        c.train_head = key.arm.head;
+        c.optimizer = key.optimizer;
+        c.seed = key.seed;
+        c.name = format!("{}{}-seed{}", key.arm.label(), key.optimizer.name_suffix(), key.seed);
+        c
+    }
+
+    /// Refuses a plan with nothing to run or a run that could not start.
+    pub fn validate(&self) -> Result<()> {
+        anyhow::ensure!(
+            !self.arms.is_empty() && !self.optimizers.is_empty() && !self.seeds.is_empty(),
+            "nothing to compare: give --methods, --seeds and --optimizers"
+        );
+        for key in self.runs() {
+            self.config(&key).validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// Trains the runs of `part` (finished ones are read back, killed ones resumed).
+pub fn run_share<B: AutodiffBackend>(plan: &Plan, part: Option<Part>, device: &B::Device, progress: bool) -> Result<Vec<(RunKey, RunSummary)>> {
+    plan.validate()?;
+    let mut done = Vec::new();
+    for key in plan.share(part) {
+        let cfg = plan.config(&key);
+        if progress && run_dir(&cfg).join("summary.json").is_file() {
+            eprintln!("{}: finished earlier with the same settings, read back (delete {} to train it again)", cfg.name, run_dir(&cfg).display());
+        }
+        let s = train::<B>(&cfg, device, progress, true).with_context(|| format!("run {}", cfg.name))?;
+        done.push((key, s));
+    }
+    Ok(done)
+}
+
+/// The summaries of every run of the plan, or an error naming the missing ones.
+pub fn collect(plan: &Plan) -> Result<Vec<(RunKey, RunSummary)>> {
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    for key in plan.runs() {
+        let cfg = plan.config(&key);
+        let path = run_dir(&cfg).join("summary.json");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => rows.push((key, serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?)),
+            Err(_) => missing.push(cfg.name),
+        }
+    }
+    anyhow::ensure!(
+        missing.is_empty(),
+        "{} of {} runs have not finished in {}: {} (run the parts first)",
+        missing.len(),
+        plan.runs().len(),
+        plan.template.out.display(),
+        missing.join(", ")
+    );
+    Ok(rows)
+}
+
+/// How a metric is read off a run's summary.
+pub type Metric = fn(&RunSummary) -> f64;
+
+/// The metrics a comparison reports of a run (test split, at the selected epoch).
+pub const METRICS: [(&str, Metric); 8] = [
+    ("acc", |s| s.test.fused.accuracy),
+    ("acc_audio", |s| s.test.audio.accuracy),
+    ("acc_visual", |s| s.test.visual.accuracy),
+    ("macro_f1", |s| s.test.fused.macro_f1),
+    ("map", |s| s.test.fused.map),
+    ("contribution_audio", |s| s.test.contribution.audio),
+    ("contribution_visual", |s| s.test.contribution.visual),
+    ("acc_last", |s| s.last.fused.accuracy),
+];
+
+/// Mean and sample standard deviation (0 for one value).
+pub fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n.max(1.0);
+    let sd = if v.len() > 1 { (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+    (mean, sd)
+}
+
+/// One arm under one optimiser across its seeds.
+#[derive(Debug, Clone)]
+pub struct ArmSummary {
+    pub arm: Arm,
+    pub optimizer: OptimizerKind,
+    pub seeds: usize,
+    /// `(mean, sd)` per metric of [`METRICS`].
+    pub metrics: Vec<(f64, f64)>,
+    /// Paired differences of the fused accuracy against `none` (same optimiser and seed): mean,
+    /// sd, and on how many seeds this arm is higher; absent for `none` and the ceilings, or
+    /// without `none` in the plan.
+    pub vs_baseline: Option<(f64, f64, usize)>,
+}
+
+/// The table of a plan's finished runs.
+pub fn summarise(plan: &Plan, rows: &[(RunKey, RunSummary)]) -> Vec<ArmSummary> {
+    let mut out = Vec::new();
+    for &optimizer in &plan.optimizers {
+        for &arm in &plan.arms {
+            let mine: Vec<&(RunKey, RunSummary)> = rows.iter().filter(|(k, _)| k.arm == arm && k.optimizer == optimizer).collect();
+            let metrics = METRICS.iter().map(|(_, f)| mean_sd(&mine.iter().map(|(_, s)| f(s)).collect::<Vec<_>>())).collect();
+            let baseline = Arm::method(Balance::None);
+            let vs_baseline = (arm.head == TrainHead::Fused && arm != baseline)
+                .then(|| {
+                    let diffs: Vec<f64> = mine
+                        .iter()
+                        .filter_map(|(k, s)| {
+                            rows.iter()
+                                .find(|(b, _)| b.arm == baseline && b.optimizer == optimizer && b.seed == k.seed)
+                                .map(|(_, b)| s.test.fused.accuracy - b.test.fused.accuracy)
+                        })
+                        .collect();
+                    (!diffs.is_empty()).then(|| {
+                        let (m, sd) = mean_sd(&diffs);
+                        (m, sd, diffs.iter().filter(|&&d| d > 0.0).count())
+                    })
+                })
+                .flatten();
+            out.push(ArmSummary { arm, optimizer, seeds: mine.len(), metrics, vs_baseline });
+        }
+    }
+    out
+}
+
+fn pct((m, sd): (f64, f64)) -> String {
+    format!("{:.1} ± {:.1}", 100.0 * m, 100.0 * sd)
+}
+
+/// `compare.md`: the summary table and the per-seed runs.
+pub fn markdown(plan: &Plan, table: &[ArmSummary], rows: &[(RunKey, RunSummary)]) -> String {
+    let mut s = String::new();
+    let t = &plan.template;
+    let _ = writeln!(s, "# Comparison on `{}`\n", t.data.display());
+    let _ = writeln!(
+        s,
+        "{} runs: {} arms x {} optimisers x seeds {:?}; model `{:?}`, fusion `{:?}`, {} epochs, batch {}, lr {}, alpha {}, modulation epochs {}..={}. \
+         Test split, at the epoch selected on the validation hold-out ({}% of train); accuracies in %, mean ± sd over seeds; \
+         contribution: each modality's Shapley value on the fused accuracy (points of accuracy).\n",
+        rows.len(),
+        plan.arms.len(),
+        plan.optimizers.len(),
+        plan.seeds,
+        t.model,
+        t.fusion,
+        t.epochs,
+        t.batch_size,
+        t.lr,
+        t.alpha,
+        t.modulation_start,
+        t.modulation_end,
+        100.0 * t.val_fraction
+    );
+    let _ = writeln!(s, "| method | optimiser | seeds | fused acc | audio acc | visual acc | macro-F1 | mAP | contribution audio | contribution visual | fused acc, last epoch | fused vs none (paired) | higher than none |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for a in table {
+        let m = |i: usize| pct(a.metrics[i]);
+        let (vs, wins) = match a.vs_baseline {
+            Some((d, sd, w)) => (format!("{:+.1} ± {:.1}", 100.0 * d, 100.0 * sd), format!("{w}/{}", a.seeds)),
+            None => (String::new(), String::new()),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            a.arm.label(),
+            a.optimizer.name(),
+            a.seeds,
+            m(0),
+            m(1),
+            m(2),
+            m(3),
+            m(4),
+            m(5),
+            m(6),
+            m(7),
+            vs,
+            wins
+        );
+    }
+    if plan.arms.iter().any(|a| a.head != TrainHead::Fused) {
+        let _ = writeln!(s, "\nThe `audio-only` / `visual-only` rows train one encoder with its share of the head: read their audio / visual column (their fused column is not a model).");
+    }
+    let _ = writeln!(s, "\n## Runs\n\n| run | selected epoch | fused | audio | visual | macro-F1 | mAP |\n|---|---|---|---|---|---|---|");
+    for (k, r) in rows {
+        let t = &r.test;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            plan.config(k).name,
+            r.best_epoch,
+            100.0 * t.fused.accuracy,
+            100.0 * t.audio.accuracy,
+            100.0 * t.visual.accuracy,
+            100.0 * t.fused.macro_f1,
+            100.0 * t.fused.map
+        );
+    }
+    s
+}
+
+/// `compare.csv`: one row per run, every metric.
+pub fn csv(plan: &Plan, rows: &[(RunKey, RunSummary)]) -> String {
+    let mut s = String::from("run,method,optimizer,seed,selected_epoch");
+    for (name, _) in METRICS {
+        let _ = write!(s, ",{name}");
+    }
+    s.push('\n');
+    for (k, r) in rows {
+        let _ = write!(s, "{},{},{},{},{}", plan.config(k).name, k.arm.label(), k.optimizer.name(), k.seed, r.best_epoch);
+        for (_, f) in METRICS {
+            let _ = write!(s, ",{:.6}", f(r));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Writes `compare.md`, `compare.csv` and `compare.png` into the comparison folder; returns the
+/// table and the markdown path.
+pub fn merge(plan: &Plan) -> Result<(Vec<ArmSummary>, PathBuf)> {
+    let rows = collect(plan)?;
+    let table = summarise(plan, &rows);
+    let dir: &Path = &plan.template.out;
+    std::fs::create_dir_all(dir)?;
+    let md = dir.join("compare.md");
+    std::fs::write(&md, markdown(plan, &table, &rows)).with_context(|| format!("writing {}", md.display()))?;
+    std::fs::write(dir.join("compare.csv"), csv(plan, &rows))?;
+    let arms: Vec<String> = table.iter().map(|a| format!("{}{}", a.arm.label(), a.optimizer.name_suffix())).collect();
+    let series =
+        [("fused", 0), ("audio", 1), ("visual", 2)].map(|(name, i)| Spread { name: name.into(), values: table.iter().map(|a| a.metrics[i]).collect() });
+    spread_chart(&dir.join("compare.png"), "Test accuracy, mean ± sd over seeds", "accuracy", &arms, &series)?;
+    Ok((table, md))
+}

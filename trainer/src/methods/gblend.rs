@@ -1,0 +1,125 @@
+//! `gblend-offline`, `gblend-online`: Gradient-Blending (Wang, Tran, Feiszli, CVPR 2020), as
+//! methods.md section 2 describes the paper and BalanceBenchmark's code, with BB's defects fixed.
+//!
+//! The loss is `w_a CE(out_a) + w_v CE(out_v) + w_av CE(out)` over the audio, visual and fused
+//! heads (the uni-modal heads are the fused head's shares, as everywhere in this trainer). The
+//! weights minimise the overfitting-to-generalisation ratio: each head's copy of the current model
+//! trains `S` epochs (`--super-epoch`) on its own head's loss; from its losses after the first and
+//! after the last of them,
+//!
+//! ```text
+//! g = L_val(last) - L_val(first)                               (minus the generalisation gain)
+//! o = (L_val(last) - L_train(last)) - (L_val(first) - L_train(first))    (the overfitting change)
+//! w_k = |g / o^2|,   normalised to sum 1
+//! ```
+//!
+//! Offline: one estimate before training, from the initial model. Online: a new estimate at the
+//! start of every super-epoch (epochs 0, S, 2S, ...) from the current model.
+//!
+//! Decisions where BB's code is not the paper (methods.md section 2, "Deviations"):
+//! - each head's copy trains on that head's own logits (BB trains the fused logits of a model whose
+//!   other modality's raw input is zeroed), so the weights judge the same heads the blended loss
+//!   trains;
+//! - losses are per-sample means on both sides (BB sums batch means: train and validation on two
+//!   scales); the training loss is the running one of the copy's epoch, as BB;
+//! - `L_val` is the validation hold-out carved from train, never the test split (BB: test);
+//! - the copies start a fresh optimiser of the run's kind at the run's current learning rate;
+//! - `o^2` is floored at 1e-12 (BB divides by zero when a head's overfitting does not change).
+
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+use super::{Head, HeadEstimate, Method};
+use crate::model::Logits;
+
+/// When the weights are estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Offline,
+    Online,
+}
+
+/// The blending weights (audio, visual, fused) from the three heads' estimate runs.
+pub fn blend_weights(estimates: &[HeadEstimate]) -> [f64; 3] {
+    let raw = |h: Head| {
+        let e = estimates.iter().find(|e| e.head == h).expect("an estimate per head");
+        let g = e.val_last - e.val_first;
+        let o = (e.val_last - e.train_last) - (e.val_first - e.train_first);
+        (g / (o * o).max(1e-12)).abs()
+    };
+    let w = Head::ALL.map(raw);
+    let sum: f64 = w.iter().sum();
+    if sum > 0.0 && sum.is_finite() {
+        w.map(|x| x / sum)
+    } else {
+        [1.0 / 3.0; 3]
+    }
+}
+
+/// Gradient-Blending's state: the weights in force and the estimate they came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GradientBlending {
+    mode: Mode,
+    super_epoch: usize,
+    /// Audio, visual, fused.
+    weights: Option<[f64; 3]>,
+    /// The epoch of the last estimate and its runs.
+    estimated_at: Option<usize>,
+    estimates: Vec<HeadEstimate>,
+}
+
+impl GradientBlending {
+    pub fn new(mode: Mode, super_epoch: usize) -> Self {
+        Self { mode, super_epoch: super_epoch.max(2), weights: None, estimated_at: None, estimates: Vec::new() }
+    }
+
+    pub fn weights(&self) -> Option<[f64; 3]> {
+        self.weights
+    }
+}
+
+impl<B: AutodiffBackend> Method<B> for GradientBlending {
+    fn loss(&self, logits: &Logits<B>, _trained: Tensor<B, 2>, ce: &dyn Fn(Tensor<B, 2>) -> Tensor<B, 1>) -> Tensor<B, 1> {
+        let w = self.weights.expect("the weights are estimated before the first step");
+        ce(logits.audio.clone()) * w[0] + ce(logits.visual.clone()) * w[1] + ce(logits.fused.clone()) * w[2]
+    }
+
+    fn estimate_before(&self, epoch: usize) -> Option<usize> {
+        let due = match self.mode {
+            Mode::Offline => epoch == 0,
+            Mode::Online => epoch.is_multiple_of(self.super_epoch),
+        };
+        // A resumed run re-estimates only when its estimate for this epoch is missing.
+        (due && self.estimated_at != Some(epoch)).then_some(self.super_epoch)
+    }
+
+    fn estimated(&mut self, epoch: usize, estimates: &[HeadEstimate]) {
+        self.weights = Some(blend_weights(estimates));
+        self.estimated_at = Some(epoch);
+        self.estimates = estimates.to_vec();
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("plain data")
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> anyhow::Result<()> {
+        if !state.is_null() {
+            *self = serde_json::from_value(state.clone())?;
+        }
+        Ok(())
+    }
+
+    fn epoch_log(&self, epoch: usize) -> Option<serde_json::Value> {
+        let w = self.weights?;
+        let fresh = self.estimated_at == Some(epoch);
+        Some(serde_json::json!({
+            "epoch": epoch,
+            "weights": { "audio": w[0], "visual": w[1], "fused": w[2] },
+            "estimated": fresh,
+            "estimates": if fresh { serde_json::to_value(&self.estimates).expect("plain data") } else { serde_json::Value::Null },
+        }))
+    }
+}

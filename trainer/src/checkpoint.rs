@@ -34,6 +34,8 @@ pub struct Progress<M> {
 pub struct Checkpoints {
     dir: PathBuf,
     rec: Rec,
+    /// Held while the run trains (released when the process ends, however it ends).
+    _lock: std::fs::File,
 }
 
 impl Checkpoints {
@@ -44,6 +46,14 @@ impl Checkpoints {
     /// epochs before it; without one (killed before its first epoch ended) the run starts over.
     pub fn open<M: DeserializeOwned, C: Serialize + DeserializeOwned>(dir: &Path, config: &C, resume: bool) -> Result<(Self, Option<Progress<M>>)> {
         let config_json = serde_json::to_string_pretty(config)?;
+        std::fs::create_dir_all(dir.join("checkpoint")).with_context(|| dir.display().to_string())?;
+        // One process per run folder: a second one (another `compare` on the same folder, a
+        // resumed run whose killed predecessor is still exiting) waits for the first.
+        let lock = std::fs::File::create(dir.join(".lock")).with_context(|| dir.display().to_string())?;
+        if lock.try_lock().is_err() {
+            eprintln!("{}: in use by another process, waiting for it to finish", dir.display());
+            lock.lock().with_context(|| format!("locking {}", dir.display()))?;
+        }
         let config_path = dir.join("config.json");
         let progress_path = dir.join("checkpoint/progress.json");
         if config_path.exists() {
@@ -61,7 +71,6 @@ impl Checkpoints {
                 dir.display()
             );
         }
-        std::fs::create_dir_all(dir.join("checkpoint")).with_context(|| dir.display().to_string())?;
         let resumed: Option<Progress<M>> = if resume && config_path.exists() && progress_path.exists() {
             Some(serde_json::from_slice(&std::fs::read(&progress_path)?).with_context(|| progress_path.display().to_string())?)
         } else {
@@ -71,11 +80,11 @@ impl Checkpoints {
         };
         std::fs::write(dir.join("config.json"), &config_json).with_context(|| dir.display().to_string())?;
         let next_epoch = resumed.as_ref().map_or(0, |p| p.next_epoch);
-        for f in ["epochs.jsonl", "steps.jsonl"] {
+        for f in ["epochs.jsonl", "steps.jsonl", "method.jsonl"] {
             truncate_log(&dir.join(f), next_epoch)?;
         }
         let _ = std::fs::remove_file(dir.join("summary.json"));
-        Ok((Self { dir: dir.to_path_buf(), rec: Rec::new() }, resumed))
+        Ok((Self { dir: dir.to_path_buf(), rec: Rec::new(), _lock: lock }, resumed))
     }
 
     fn stem(&self, what: &str, epoch: usize) -> PathBuf {

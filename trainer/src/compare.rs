@@ -7,6 +7,12 @@
 //! - `--part i/n` trains the runs whose position in the fixed order is `i` modulo `n` (one
 //!   array-job task each); `--merge` trains nothing and tabulates what the parts left. A part's
 //!   runs are exactly the full run's, so merging the parts equals one full comparison.
+//! - `--jobs N` trains N runs at once, each in its own `trainer train` process with its share of
+//!   the cores (`RAYON_NUM_THREADS`), its output in `<out>/logs/<run>.log`: a tiny model keeps two
+//!   cores busier as two one-thread runs than as one two-thread run, and every run stays its own
+//!   process with its own random generators, so the numbers are the same as with `--jobs 1`.
+//! - `--probe` adds the paper's uni-modal protocol: linear probes on each run's frozen encoders
+//!   (`probe.rs`), read back from `probe.json` when made with the same settings.
 //! - It writes `compare.md` (mean ± sd per arm, and the paired per-seed differences against the
 //!   baseline `none` under the same optimiser), `compare.csv` (one row per run) and `compare.png`.
 
@@ -20,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::methods::Balance;
 use crate::optim::OptimizerKind;
 use crate::plot::{spread_chart, Spread};
+use crate::probe::{probe, ProbeConfig, ProbeReport, Which};
 use crate::train::{run_dir, train, RunSummary, TrainConfig, TrainHead};
 
 /// One row of the table: a method, or a uni-modal ceiling (one modality trained alone).
@@ -129,19 +136,130 @@ impl Plan {
     }
 }
 
-/// Trains the runs of `part` (finished ones are read back, killed ones resumed).
+/// The summary of `cfg`'s run if it finished with exactly this config; an error if its folder
+/// holds a run of another config (a comparison never mixes runs of different settings).
+pub fn finished(cfg: &TrainConfig) -> Result<Option<RunSummary>> {
+    let dir = run_dir(cfg);
+    let (summary, config) = (dir.join("summary.json"), dir.join("config.json"));
+    if !summary.is_file() {
+        return Ok(None);
+    }
+    let saved: TrainConfig = serde_json::from_slice(&std::fs::read(&config).with_context(|| config.display().to_string())?)
+        .with_context(|| format!("{} is not a config of this trainer", config.display()))?;
+    anyhow::ensure!(
+        serde_json::to_string(&saved)? == serde_json::to_string(cfg)?,
+        "{} holds a run of other settings than this comparison's: compare into another --out, or delete it",
+        dir.display()
+    );
+    Ok(Some(serde_json::from_slice(&std::fs::read(&summary)?).with_context(|| summary.display().to_string())?))
+}
+
+/// Trains the runs of `part` in this process (finished ones are read back, killed ones resumed).
 pub fn run_share<B: AutodiffBackend>(plan: &Plan, part: Option<Part>, device: &B::Device, progress: bool) -> Result<Vec<(RunKey, RunSummary)>> {
     plan.validate()?;
     let mut done = Vec::new();
     for key in plan.share(part) {
         let cfg = plan.config(&key);
-        if progress && run_dir(&cfg).join("summary.json").is_file() {
-            eprintln!("{}: finished earlier with the same settings, read back (delete {} to train it again)", cfg.name, run_dir(&cfg).display());
-        }
-        let s = train::<B>(&cfg, device, progress, true).with_context(|| format!("run {}", cfg.name))?;
+        let s = match finished(&cfg)? {
+            Some(s) => {
+                if progress {
+                    eprintln!("{}: finished earlier with the same settings, read back (delete {} to train it again)", cfg.name, run_dir(&cfg).display());
+                }
+                s
+            }
+            None => train::<B>(&cfg, device, progress, true).with_context(|| format!("run {}", cfg.name))?,
+        };
         done.push((key, s));
     }
     Ok(done)
+}
+
+/// Trains the runs of `part` with `jobs` `exe train` processes at once (`exe`: this trainer's
+/// binary), `threads` compute threads each; finished runs are read back, killed ones resumed.
+/// A failed run does not stop the others; the error names each failed run and its log.
+pub fn run_share_in_processes(plan: &Plan, part: Option<Part>, jobs: usize, threads: usize, exe: &Path, progress: bool) -> Result<()> {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+    plan.validate()?;
+    let logs = plan.template.out.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| logs.display().to_string())?;
+    let mut todo = VecDeque::new();
+    for key in plan.share(part) {
+        let cfg = plan.config(&key);
+        if finished(&cfg)?.is_some() {
+            if progress {
+                eprintln!("{}: finished earlier with the same settings, read back (delete {} to train it again)", cfg.name, run_dir(&cfg).display());
+            }
+        } else {
+            todo.push_back(cfg);
+        }
+    }
+    let queue: Mutex<VecDeque<TrainConfig>> = Mutex::new(todo);
+    let total = queue.lock().expect("not poisoned").len();
+    let bar = if progress { indicatif::ProgressBar::new(total as u64) } else { indicatif::ProgressBar::hidden() };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("compare [{bar:30}] {pos}/{len} runs, {msg} (elapsed {elapsed}, ETA {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("{jobs} at a time, logs in {}", logs.display()));
+    let failed: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let train_one = |cfg: &TrainConfig| -> Result<()> {
+        let config = logs.join(format!("{}.config.json", cfg.name));
+        std::fs::write(&config, serde_json::to_string_pretty(cfg)?)?;
+        let log = std::fs::File::create(logs.join(format!("{}.log", cfg.name)))?;
+        let status = std::process::Command::new(exe)
+            .arg("train")
+            .arg("--config")
+            .arg(&config)
+            .arg("--resume")
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            .env(EXIT_WITH_PARENT, "1")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .status()
+            .with_context(|| format!("starting {}", exe.display()))?;
+        anyhow::ensure!(status.success(), "{} ({status})", cfg.name);
+        Ok(())
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| loop {
+                let Some(cfg) = queue.lock().expect("not poisoned").pop_front() else { break };
+                match train_one(&cfg) {
+                    Ok(()) => bar.println(format!("{}: done", cfg.name)),
+                    Err(e) => {
+                        bar.println(format!("{}: failed: {e:#}", cfg.name));
+                        failed.lock().expect("not poisoned").push(format!("{} (see {})", cfg.name, logs.join(format!("{}.log", cfg.name)).display()));
+                    }
+                }
+                bar.inc(1);
+            });
+        }
+    });
+    bar.finish_and_clear();
+    let failed = failed.into_inner().expect("not poisoned");
+    anyhow::ensure!(failed.is_empty(), "{} of {total} runs failed: {}", failed.len(), failed.join(", "));
+    Ok(())
+}
+
+/// The environment variable that makes a `trainer` process exit when its parent does (set for
+/// the processes of `run_share_in_processes`, so a killed comparison leaves no run behind).
+pub const EXIT_WITH_PARENT: &str = "TRAINER_EXIT_WITH_PARENT";
+
+/// With [`EXIT_WITH_PARENT`] set, watches the parent process and exits when it is gone (as a
+/// SIGKILL would: every checkpoint on disk is a committed one).
+pub fn exit_with_parent() {
+    #[cfg(unix)]
+    if std::env::var_os(EXIT_WITH_PARENT).is_some() {
+        let parent = std::os::unix::process::parent_id();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            if std::os::unix::process::parent_id() != parent {
+                std::process::exit(137);
+            }
+        });
+    }
 }
 
 /// The summaries of every run of the plan, or an error naming the missing ones.
@@ -150,10 +268,9 @@ pub fn collect(plan: &Plan) -> Result<Vec<(RunKey, RunSummary)>> {
     let mut missing = Vec::new();
     for key in plan.runs() {
         let cfg = plan.config(&key);
-        let path = run_dir(&cfg).join("summary.json");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => rows.push((key, serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?)),
-            Err(_) => missing.push(cfg.name),
+        match finished(&cfg)? {
+            Some(s) => rows.push((key, s)),
+            None => missing.push(cfg.name),
         }
     }
     anyhow::ensure!(
@@ -202,10 +319,13 @@ pub struct ArmSummary {
     /// sd, and on how many seeds this arm is higher; absent for `none` and the ceilings, or
     /// without `none` in the plan.
     pub vs_baseline: Option<(f64, f64, usize)>,
+    /// With `--probe`: `(mean, sd)` of the linear probes' test accuracy on the frozen audio and
+    /// visual encoders.
+    pub probes: Option<[(f64, f64); 2]>,
 }
 
 /// The table of a plan's finished runs.
-pub fn summarise(plan: &Plan, rows: &[(RunKey, RunSummary)]) -> Vec<ArmSummary> {
+pub fn summarise(plan: &Plan, rows: &[(RunKey, RunSummary)], probes: &[(RunKey, ProbeReport)]) -> Vec<ArmSummary> {
     let mut out = Vec::new();
     for &optimizer in &plan.optimizers {
         for &arm in &plan.arms {
@@ -228,7 +348,12 @@ pub fn summarise(plan: &Plan, rows: &[(RunKey, RunSummary)]) -> Vec<ArmSummary> 
                     })
                 })
                 .flatten();
-            out.push(ArmSummary { arm, optimizer, seeds: mine.len(), metrics, vs_baseline });
+            let theirs: Vec<&ProbeReport> = probes.iter().filter(|(k, _)| k.arm == arm && k.optimizer == optimizer).map(|(_, p)| p).collect();
+            let probes = (!theirs.is_empty()).then(|| {
+                [|p: &ProbeReport| p.audio.test.accuracy, |p: &ProbeReport| p.visual.test.accuracy]
+                    .map(|f| mean_sd(&theirs.iter().map(|p| f(p)).collect::<Vec<_>>()))
+            });
+            out.push(ArmSummary { arm, optimizer, seeds: mine.len(), metrics, vs_baseline, probes });
         }
     }
     out
@@ -262,8 +387,13 @@ pub fn markdown(plan: &Plan, table: &[ArmSummary], rows: &[(RunKey, RunSummary)]
         t.modulation_end,
         100.0 * t.val_fraction
     );
-    let _ = writeln!(s, "| method | optimiser | seeds | fused acc | audio acc | visual acc | macro-F1 | mAP | contribution audio | contribution visual | fused acc, last epoch | fused vs none (paired) | higher than none |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let probed = table.iter().any(|a| a.probes.is_some());
+    let _ = writeln!(
+        s,
+        "| method | optimiser | seeds | fused acc | audio acc | visual acc | macro-F1 | mAP | contribution audio | contribution visual | fused acc, last epoch | fused vs none (paired) | higher than none |{}",
+        if probed { " probe audio | probe visual |" } else { "" }
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|{}", if probed { "---|---|" } else { "" });
     for a in table {
         let m = |i: usize| pct(a.metrics[i]);
         let (vs, wins) = match a.vs_baseline {
@@ -272,7 +402,7 @@ pub fn markdown(plan: &Plan, table: &[ArmSummary], rows: &[(RunKey, RunSummary)]
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |{}",
             a.arm.label(),
             a.optimizer.name(),
             a.seeds,
@@ -285,7 +415,18 @@ pub fn markdown(plan: &Plan, table: &[ArmSummary], rows: &[(RunKey, RunSummary)]
             m(6),
             m(7),
             vs,
-            wins
+            wins,
+            match a.probes {
+                Some([pa, pv]) => format!(" {} | {} |", pct(pa), pct(pv)),
+                None if probed => " | |".into(),
+                None => String::new(),
+            }
+        );
+    }
+    if probed {
+        let _ = writeln!(
+            s,
+            "\nprobe audio / visual: test accuracy of a linear classifier fitted on the frozen encoder's features after the last epoch (`trainer probe`, the paper's uni-modal protocol)."
         );
     }
     if plan.arms.iter().any(|a| a.head != TrainHead::Fused) {
@@ -310,10 +451,13 @@ pub fn markdown(plan: &Plan, table: &[ArmSummary], rows: &[(RunKey, RunSummary)]
 }
 
 /// `compare.csv`: one row per run, every metric.
-pub fn csv(plan: &Plan, rows: &[(RunKey, RunSummary)]) -> String {
+pub fn csv(plan: &Plan, rows: &[(RunKey, RunSummary)], probes: &[(RunKey, ProbeReport)]) -> String {
     let mut s = String::from("run,method,optimizer,seed,selected_epoch");
     for (name, _) in METRICS {
         let _ = write!(s, ",{name}");
+    }
+    if !probes.is_empty() {
+        s.push_str(",probe_audio,probe_visual");
     }
     s.push('\n');
     for (k, r) in rows {
@@ -321,24 +465,55 @@ pub fn csv(plan: &Plan, rows: &[(RunKey, RunSummary)]) -> String {
         for (_, f) in METRICS {
             let _ = write!(s, ",{:.6}", f(r));
         }
+        if let Some((_, p)) = probes.iter().find(|(pk, _)| pk == k) {
+            let _ = write!(s, ",{:.6},{:.6}", p.audio.test.accuracy, p.visual.test.accuracy);
+        }
         s.push('\n');
     }
     s
 }
 
+/// The linear probes of every run of the plan (`trainer probe` on the last epoch's encoders): read
+/// back from a run's `probe.json` when it was made with `settings`, else computed.
+pub fn probe_runs<B: AutodiffBackend>(plan: &Plan, settings: &ProbeConfig, device: &B::Device, progress: bool) -> Result<Vec<(RunKey, ProbeReport)>> {
+    collect(plan)?;
+    let mut out = Vec::new();
+    for key in plan.runs() {
+        let run = run_dir(&plan.config(&key));
+        let cfg = ProbeConfig { run: run.clone(), ..settings.clone() };
+        let saved: Option<ProbeReport> = std::fs::read(run.join("probe.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let report = match saved {
+            Some(r) if serde_json::to_string(&r.config)? == serde_json::to_string(&cfg)? => r,
+            _ => {
+                if progress {
+                    eprintln!("{}: linear probes", run.display());
+                }
+                probe::<B>(&cfg, device)?
+            }
+        };
+        out.push((key, report));
+    }
+    Ok(out)
+}
+
 /// Writes `compare.md`, `compare.csv` and `compare.png` into the comparison folder; returns the
 /// table and the markdown path.
-pub fn merge(plan: &Plan) -> Result<(Vec<ArmSummary>, PathBuf)> {
+pub fn merge(plan: &Plan, probes: &[(RunKey, ProbeReport)]) -> Result<(Vec<ArmSummary>, PathBuf)> {
     let rows = collect(plan)?;
-    let table = summarise(plan, &rows);
+    let table = summarise(plan, &rows, probes);
     let dir: &Path = &plan.template.out;
     std::fs::create_dir_all(dir)?;
     let md = dir.join("compare.md");
     std::fs::write(&md, markdown(plan, &table, &rows)).with_context(|| format!("writing {}", md.display()))?;
-    std::fs::write(dir.join("compare.csv"), csv(plan, &rows))?;
+    std::fs::write(dir.join("compare.csv"), csv(plan, &rows, probes))?;
     let arms: Vec<String> = table.iter().map(|a| format!("{}{}", a.arm.label(), a.optimizer.name_suffix())).collect();
     let series =
         [("fused", 0), ("audio", 1), ("visual", 2)].map(|(name, i)| Spread { name: name.into(), values: table.iter().map(|a| a.metrics[i]).collect() });
     spread_chart(&dir.join("compare.png"), "Test accuracy, mean ± sd over seeds", "accuracy", &arms, &series)?;
     Ok((table, md))
+}
+
+/// The probe settings of `compare --probe`: the last epoch's encoders, 100 epochs of Adam at 1e-3.
+pub fn default_probe() -> ProbeConfig {
+    ProbeConfig { run: PathBuf::new(), checkpoint: Which::Last, epochs: 100, lr: 1e-3, seed: 0 }
 }

@@ -7,6 +7,7 @@
 //! - [`driver`]: the one epoch loop (checkpoints, schedule, rule, logs) every task runs in;
 //! - [`compare`]: many runs (methods x optimisers x seeds) and their comparison table;
 //! - [`train`]: the classifier's task, evaluation and CSV view; [`metrics`]: accuracy, macro-F1, mAP;
+//! - [`probe`]: linear probes on a trained run's frozen encoders (the paper's uni-modal protocol);
 //! - [`localize`]: the AVE event-localization model and its loop;
 //! - [`run_log`], [`plot`], [`progress`]: the run folder, its PNG plots, the progress bar;
 //! - [`config_file`]: a JSON config file under the command line's flags;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod plot;
+pub mod probe;
 pub mod progress;
 pub mod run_log;
 pub mod train;

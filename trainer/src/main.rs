@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use trainer::balance::Balance;
@@ -12,6 +12,7 @@ use trainer::config_file;
 use trainer::localize::{localize, LocalizeConfig};
 use trainer::model::{FusionKind, ModelPreset};
 use trainer::optim::OptimizerKind;
+use trainer::probe::{probe, ProbeConfig, Which};
 use trainer::train::{train, TrainConfig, TrainHead};
 
 #[derive(Parser)]
@@ -31,6 +32,8 @@ enum Cmd {
     /// compare.csv, compare.png); with no flags, the demo: `none` vs `ogm-ge`, 3 seeds, `tiny`
     /// model on the synthetic shards.
     Compare(CompareArgs),
+    /// The paper's uni-modal evaluation: linear classifiers on a trained run's frozen encoders.
+    Probe(ProbeArgs),
 }
 
 #[derive(Args)]
@@ -179,6 +182,24 @@ struct TrainArgs {
 }
 
 #[derive(Args)]
+struct ProbeArgs {
+    /// A finished (or, with `--checkpoint last`, any) `train` run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// The weights probed: the epoch selected on validation, or the last one trained.
+    #[arg(long, value_enum, default_value_t = Which::Best)]
+    checkpoint: Which,
+    /// Epochs of the linear classifiers over the frozen features.
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    /// Adam's learning rate for the linear classifiers.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Args)]
 struct CompareArgs {
     #[command(flatten)]
     common: Common,
@@ -210,6 +231,14 @@ struct CompareArgs {
     /// Train nothing: tabulate the finished runs of every part.
     #[arg(long, conflicts_with = "part")]
     merge: bool,
+    /// Also fit linear probes on each run's frozen encoders (the paper's uni-modal protocol) and
+    /// report their test accuracy; works with --merge on finished runs.
+    #[arg(long)]
+    probe: bool,
+    /// Runs trained at once, each in its own process with its share of the cores (default: one
+    /// per core on the CPU, where a small model keeps the cores busier that way; 1 with CUDA).
+    #[arg(long)]
+    jobs: Option<usize>,
 }
 
 /// Defaults that differ between `train` (the reference's) and `compare` (tiny model, few epochs).
@@ -294,6 +323,7 @@ fn with_config_file<T: serde::Serialize + serde::de::DeserializeOwned>(cfg: T, f
 }
 
 fn run() -> Result<()> {
+    compare::exit_with_parent();
     let device = Default::default();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
@@ -358,6 +388,21 @@ fn run() -> Result<()> {
                 s.run_dir.display()
             );
         }
+        Cmd::Probe(a) => {
+            let cfg = ProbeConfig { run: a.run, checkpoint: a.checkpoint, epochs: a.epochs, lr: a.lr, seed: a.seed };
+            let r = probe::<trainer::Backend>(&cfg, &device)?;
+            println!(
+                "linear probes of {} (epoch {}, {} fit / {} test clips): audio encoder {:.4} (joint model's audio head {:.4}), visual encoder {:.4} (visual head {:.4}); written to probe.json",
+                cfg.run.display(),
+                r.epoch,
+                r.fit_clips,
+                r.test_clips,
+                r.audio.test.accuracy,
+                r.audio.joint_head_test.accuracy,
+                r.visual.test.accuracy,
+                r.visual.joint_head_test.accuracy
+            );
+        }
         Cmd::Compare(a) => {
             let mut arms: Vec<Arm> = a.methods.iter().map(|&m| Arm::method(m)).collect();
             if a.ceilings {
@@ -368,12 +413,20 @@ fn run() -> Result<()> {
             let plan = Plan { arms, optimizers: a.optimizers, seeds: a.seeds, template };
             plan.validate()?;
             if !a.merge {
-                compare::run_share::<trainer::Backend>(&plan, a.part, &device, true)?;
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let jobs = a.jobs.unwrap_or(if cfg!(feature = "cuda") { 1 } else { cores }).clamp(1, plan.share(a.part).len().max(1));
+                if jobs == 1 {
+                    compare::run_share::<trainer::Backend>(&plan, a.part, &device, true)?;
+                } else {
+                    let exe = std::env::current_exe().context("locating the trainer binary")?;
+                    compare::run_share_in_processes(&plan, a.part, jobs, (cores / jobs).max(1), &exe, true)?;
+                }
             }
             if a.part.is_some() {
                 println!("part done; when every part is, tabulate with the same flags and --merge instead of --part");
             } else {
-                let (_, md) = compare::merge(&plan)?;
+                let probes = if a.probe { compare::probe_runs::<trainer::Backend>(&plan, &compare::default_probe(), &device, true)? } else { Vec::new() };
+                let (_, md) = compare::merge(&plan, &probes)?;
                 println!("{}", std::fs::read_to_string(&md)?);
                 println!("written: {} (and compare.csv, compare.png beside it)", md.display());
             }

@@ -9,7 +9,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use burn::module::ParamId;
+use burn::module::{Module, ParamId};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -184,6 +184,50 @@ pub fn eval_split<B: Backend>(model: &AvClassifier<B>, set: &ShardSet, cfg: &Loa
     })
 }
 
+/// A split's pooled features (row-major `[n, dim]`), the joint model's uni-modal logits and the
+/// labels, in the loader's order.
+pub struct Features {
+    pub dim: usize,
+    pub audio: Vec<f32>,
+    pub visual: Vec<f32>,
+    pub audio_logits: Vec<f32>,
+    pub visual_logits: Vec<f32>,
+    pub labels: Vec<i64>,
+}
+
+/// The evaluation loader of a run's config over `subset` of `set` (no augmentation).
+pub fn eval_loader(cfg: &TrainConfig, set: &ShardSet, subset: Subset) -> LoaderConfig {
+    LoaderConfig {
+        batch_size: cfg.batch_size,
+        frames: cfg.frames,
+        image_size: cfg.model.image_size() as u32,
+        train: false,
+        seed: cfg.seed,
+        shuffle_buffer: cfg.shuffle_buffer,
+        audio_crop: (set.meta.preset.audio.name == "vggsound-stft").then_some(626),
+        prefetch: 2,
+        subset,
+    }
+}
+
+/// The features of every clip `cfg` loads from `set`.
+pub fn features_of<B: Backend>(model: &AvClassifier<B>, set: &ShardSet, cfg: &LoaderConfig, device: &B::Device) -> Result<Features> {
+    let mut f = Features { dim: 0, audio: Vec::new(), visual: Vec::new(), audio_logits: Vec::new(), visual_logits: Vec::new(), labels: Vec::new() };
+    for batch in set.epoch(cfg, 0) {
+        let batch = batch?;
+        let (a, fr, _) = tensors::<B>(&batch, cfg.image_size as usize, device);
+        let (a, v) = model.features(a, fr);
+        f.dim = a.dims()[1];
+        let logits = model.fusion.forward(a.clone(), v.clone());
+        f.audio.extend(logits_vec(a));
+        f.visual.extend(logits_vec(v));
+        f.audio_logits.extend(logits_vec(logits.audio));
+        f.visual_logits.extend(logits_vec(logits.visual));
+        f.labels.extend(batch.labels);
+    }
+    Ok(f)
+}
+
 /// The run folder: `<out>/<name>`.
 pub fn run_dir(cfg: &TrainConfig) -> PathBuf {
     cfg.out.join(&cfg.name)
@@ -332,6 +376,12 @@ impl<B: AutodiffBackend> Task<B> for Classification<'_, B> {
 
     fn plots(&self, dir: &Path, history: &[EpochLog], steps: &[StepRecord]) -> Result<()> {
         crate::plot::classifier_plots(dir, history, steps)
+    }
+
+    /// Keeps the selected epoch's model (`model-best.bin`, what `trainer probe` reads).
+    fn on_selected(&self, model: &AvClassifier<B::InnerBackend>, dir: &Path) -> Result<()> {
+        use burn::record::{BinFileRecorder, FullPrecisionSettings};
+        model.clone().save_file(dir.join("model-best"), &BinFileRecorder::<FullPrecisionSettings>::new()).context("saving the selected model")
     }
 }
 

@@ -41,7 +41,8 @@ fn compare_runs_every_method_and_its_parts_merge_to_the_full_table() {
     common::shards(&data, Split::Test, 8);
     let (full, parts) = (tmp.path().join("full"), tmp.path().join("parts"));
 
-    ok(compare(&data, &full, &[]).output().unwrap());
+    // In this process (--jobs 1); the parts below run each run in its own process (--jobs 2).
+    ok(compare(&data, &full, &["--jobs", "1", "--probe"]).output().unwrap());
     let csv = std::fs::read_to_string(full.join("compare.csv")).unwrap();
     assert_eq!(csv.lines().count(), 7, "a header and one row per run:\n{csv}");
     assert!(full.join("compare.png").is_file());
@@ -85,20 +86,27 @@ fn compare_runs_every_method_and_its_parts_merge_to_the_full_table() {
     assert!((a + v - (both - neither)).abs() < 1e-9, "Shapley efficiency: {c}");
 
     // The same comparison in two parts, the second killed during its first run and run again.
-    ok(compare(&data, &parts, &["--part", "0/2"]).output().unwrap());
+    ok(compare(&data, &parts, &["--part", "0/2", "--jobs", "2"]).output().unwrap());
     let refused = compare(&data, &parts, &["--merge"]).output().unwrap();
     assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("have not finished"), "merging before part 1 is refused");
-    common::kill_after_first_checkpoint(compare(&data, &parts, &["--part", "1/2"]), &parts.join("ogm-ge-adaptive-seed0/checkpoint/progress.json"));
-    let log = ok(compare(&data, &parts, &["--part", "1/2"]).output().unwrap());
-    assert!(log.contains("resuming at epoch"), "the killed run resumes: {log}");
-    ok(compare(&data, &parts, &["--merge"]).output().unwrap());
+    let progress = parts.join("ogm-ge-adaptive-seed0/checkpoint/progress.json");
+    common::kill_after_first_checkpoint(compare(&data, &parts, &["--part", "1/2", "--jobs", "2"]), &progress);
+    let killed_at: serde_json::Value = serde_json::from_slice(&std::fs::read(&progress).unwrap()).unwrap();
+    ok(compare(&data, &parts, &["--part", "1/2", "--jobs", "2"]).output().unwrap());
+    let log = std::fs::read_to_string(parts.join("logs/ogm-ge-adaptive-seed0.log")).unwrap();
+    assert!(log.contains("resuming at epoch"), "the killed run resumes (killed at {killed_at}): {log}");
+    ok(compare(&data, &parts, &["--merge", "--probe"]).output().unwrap());
+    assert!(md.contains("probe visual"), "{md}");
     for f in ["compare.csv", "compare.md"] {
         let text = |dir: &Path| std::fs::read_to_string(dir.join(f)).unwrap().replace(&dir.display().to_string(), "OUT");
         assert_eq!(text(&parts), text(&full), "{f}: the parts merge to the full comparison");
     }
 
-    // Running the finished comparison again trains nothing.
-    let log = ok(compare(&data, &parts, &[]).output().unwrap());
+    // Running the finished comparison again trains nothing; other settings are refused.
+    let log = ok(compare(&data, &parts, &["--jobs", "2", "--probe"]).output().unwrap());
     assert_eq!(log.matches("read back").count(), 6, "{log}");
+    assert!(!log.contains("linear probes"), "probes are read back too: {log}");
     assert!(!log.contains("epoch   0"), "{log}");
+    let other = compare(&data, &parts, &["--merge", "--alpha", "0.3"]).output().unwrap();
+    assert!(!other.status.success() && String::from_utf8_lossy(&other.stderr).contains("other settings"), "a run of other settings is never merged");
 }

@@ -65,7 +65,7 @@ timeout 200 "$BIN/cuda/trainer" train --data "$DATA" --model paper --frames 2 --
 cp /tmp/runs/paper-cuda/{summary.json,epochs.csv,accuracy.png} "$OUT/" 2>/dev/null
 
 step "the demo on CUDA: tiny model, 20 epochs, 3 seeds, with uni-modal ceilings"
-timeout "${DEMO_TIMEOUT:-300}" "$BIN/cuda/trainer" demo --data "$DATA" --epochs "${DEMO_EPOCHS:-20}" --seeds 3 --ceilings --out /tmp/demo | tee "$OUT/demo-table.md"
+timeout "${DEMO_TIMEOUT:-300}" "$BIN/cuda/trainer" compare --data "$DATA" --epochs "${DEMO_EPOCHS:-20}" --seeds 0,1,2 --ceilings --jobs 1 --out /tmp/demo | tee "$OUT/demo-table.md"
 # Whatever finished, even if the demo ran out of time: test accuracy at the selected epoch.
 python3 - <<'PY'
 import glob, json
@@ -74,7 +74,7 @@ for f in sorted(glob.glob("/tmp/demo/*/summary.json")):
     print(f'{f.split("/")[3]}: best epoch {s["best_epoch"]}, fused {t["fused"]["accuracy"]:.3f}, audio {t["audio"]["accuracy"]:.3f}, visual {t["visual"]["accuracy"]:.3f}')
 PY
 for r in none-seed0 ogm-ge-seed0; do
-  cp /tmp/demo/demo-$r/accuracy.png "$OUT/demo-$r-accuracy.png" 2>/dev/null
+  cp /tmp/demo/$r/accuracy.png "$OUT/demo-$r-accuracy.png" 2>/dev/null
 done
-cp /tmp/demo/demo-ogm-ge-seed0/coefficients.png "$OUT/demo-ogm-ge-seed0-coefficients.png" 2>/dev/null
+cp /tmp/demo/ogm-ge-seed0/coefficients.png "$OUT/demo-ogm-ge-seed0-coefficients.png" 2>/dev/null
 exit 0

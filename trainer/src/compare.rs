@@ -517,3 +517,46 @@ pub fn merge(plan: &Plan, probes: &[(RunKey, ProbeReport)]) -> Result<(Vec<ArmSu
 pub fn default_probe() -> ProbeConfig {
     ProbeConfig { run: PathBuf::new(), checkpoint: Which::Last, epochs: 100, lr: 1e-3, seed: 0 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run_log::EvalMetrics;
+
+    fn summary(fused: f64) -> RunSummary {
+        let mut test = EvalMetrics::default();
+        test.fused.accuracy = fused;
+        RunSummary { best_epoch: 0, test, last: test, run_dir: PathBuf::new() }
+    }
+
+    #[test]
+    fn paired_differences_are_taken_per_seed_and_optimiser() {
+        let mut template: TrainConfig = serde_json::from_str(include_str!("../tests/data/train_config.json")).unwrap();
+        template.out = PathBuf::from("x");
+        let plan = Plan {
+            arms: vec![Arm::method(Balance::None), Arm::method(Balance::OgmGe)],
+            optimizers: vec![OptimizerKind::Sgd, OptimizerKind::Adam],
+            seeds: vec![0, 1, 2],
+            template,
+        };
+        // none: 0.5, 0.6, 0.7 under SGD; ogm-ge: +0.1, -0.05, +0.2; Adam: ogm-ge always +0.01.
+        let fused = |k: &RunKey| match (k.arm.balance, k.optimizer) {
+            (Balance::None, OptimizerKind::Sgd) => 0.5 + 0.1 * k.seed as f64,
+            (_, OptimizerKind::Sgd) => 0.5 + 0.1 * k.seed as f64 + [0.1, -0.05, 0.2][k.seed as usize],
+            (Balance::None, _) => 0.3,
+            _ => 0.31,
+        };
+        let rows: Vec<(RunKey, RunSummary)> = plan.runs().into_iter().map(|k| (k, summary(fused(&k)))).collect();
+        let table = summarise(&plan, &rows, &[]);
+        assert_eq!(table.len(), 4);
+        let sgd = table.iter().find(|a| a.arm.balance == Balance::OgmGe && a.optimizer == OptimizerKind::Sgd).unwrap();
+        let (m, sd, wins) = sgd.vs_baseline.unwrap();
+        assert!((m - 0.25 / 3.0).abs() < 1e-12 && wins == 2, "{m} {wins}");
+        assert!((sd - mean_sd(&[0.1, -0.05, 0.2]).1).abs() < 1e-12);
+        let adam = table.iter().find(|a| a.arm.balance == Balance::OgmGe && a.optimizer == OptimizerKind::Adam).unwrap();
+        assert!((adam.vs_baseline.unwrap().0 - 0.01).abs() < 1e-12 && adam.vs_baseline.unwrap().2 == 3);
+        assert!(table.iter().filter(|a| a.arm.balance == Balance::None).all(|a| a.vs_baseline.is_none()));
+        assert_eq!(plan.share(Some(Part { index: 1, count: 4 })).len(), 3, "12 runs, every 4th from the second");
+        assert_eq!(mean_sd(&[1.0]), (1.0, 0.0));
+    }
+}

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use datasets::Split;
 
-const METHODS: &str = "none,ogm-ge-adaptive,modality-drop-audio,modality-drop-visual,gblend-offline,gblend-online";
+const METHODS: &str = "none,ogm-ge-adaptive,modality-drop-audio,modality-drop-visual,gblend-offline,gblend-online,ogm,ogm-ge,ge-only";
 
 fn compare(data: &Path, out: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trainer"));
@@ -44,7 +44,7 @@ fn compare_runs_every_method_and_its_parts_merge_to_the_full_table() {
     // In this process (--jobs 1); the parts below run each run in its own process (--jobs 2).
     ok(compare(&data, &full, &["--jobs", "1", "--probe"]).output().unwrap());
     let csv = std::fs::read_to_string(full.join("compare.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 7, "a header and one row per run:\n{csv}");
+    assert_eq!(csv.lines().count(), 10, "a header and one row per run:\n{csv}");
     assert!(full.join("compare.png").is_file());
     let md = std::fs::read_to_string(full.join("compare.md")).unwrap();
     for m in METHODS.split(',') {
@@ -80,6 +80,12 @@ fn compare_runs_every_method_and_its_parts_merge_to_the_full_table() {
         let k = if ratio_a >= 1.0 { k_a } else { k_v };
         assert!((k - 1.0 / ratio_a.max(1.0 / ratio_a)).abs() < 1e-9 && s["alpha"].as_f64().is_some(), "the dominant modality is scaled by 1/rho: {s}");
     }
+    for s in jsonl(&full.join("ge-only-seed0/steps.jsonl")) {
+        assert!(s["k_a"] == 1.0 && s["k_v"] == 1.0 && s["modulated"] == true, "noise without scaling: {s}");
+    }
+    for s in jsonl(&full.join("ogm-seed0/steps.jsonl")) {
+        assert!(s["k_a"] == s["rule_k_a"] && s["k_v"] == s["rule_k_v"] && s["modulated"] == true, "the rule's coefficients applied: {s}");
+    }
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(full.join("none-seed0/summary.json")).unwrap()).unwrap();
     let c = &summary["test"]["contribution"];
     let (a, v, both, neither) = (c["audio"].as_f64().unwrap(), c["visual"].as_f64().unwrap(), c["both"].as_f64().unwrap(), c["neither"].as_f64().unwrap());
@@ -104,7 +110,7 @@ fn compare_runs_every_method_and_its_parts_merge_to_the_full_table() {
 
     // Running the finished comparison again trains nothing; other settings are refused.
     let log = ok(compare(&data, &parts, &["--jobs", "2", "--probe"]).output().unwrap());
-    assert_eq!(log.matches("read back").count(), 6, "{log}");
+    assert_eq!(log.matches("read back").count(), 9, "{log}");
     assert!(!log.contains("linear probes"), "probes are read back too: {log}");
     assert!(!log.contains("epoch   0"), "{log}");
     let other = compare(&data, &parts, &["--merge", "--alpha", "0.3"]).output().unwrap();

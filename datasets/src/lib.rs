@@ -15,6 +15,7 @@ pub mod clip_id;
 mod error;
 pub mod index;
 pub mod manifest_text;
+pub mod part;
 pub mod preset;
 pub mod rng;
 pub mod schema;

@@ -25,23 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::clip::{process_clip, ClipOptions};
 
 /// A share of the shards for one machine of an array job: shards with `index % count == part`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Part {
-    pub index: usize,
-    pub count: usize,
-}
-
-impl std::str::FromStr for Part {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (i, n) = s.split_once('/').ok_or("expected i/n, e.g. 0/4")?;
-        let (index, count) = (i.parse().map_err(|_| "bad i")?, n.parse().map_err(|_| "bad n")?);
-        if count == 0 || index >= count {
-            return Err(format!("part {index}/{count}: need 0 <= i < n"));
-        }
-        Ok(Part { index, count })
-    }
-}
+pub use datasets::part::Part;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -149,7 +133,7 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
     let (shape, dims) = fixed_shape(preset)?;
     let ds_out = opts.out.join(catalog.dataset.name());
     let shards = plan(catalog, preset, opts);
-    let mine = |k: usize| opts.part.is_none_or(|p| k % p.count == p.index);
+    let mine = |k: usize| opts.part.is_none_or(|p| p.keeps(k));
     let mut summary = Summary { shards_total: shards.len(), ..Summary::default() };
 
     // Each finished shard is hashed once per run: its verified state is kept for the index.

@@ -73,25 +73,8 @@ pub struct RunKey {
     pub seed: u64,
 }
 
-/// A share of a plan's runs: part `index` of `count` (`--part 0/2`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Part {
-    pub index: usize,
-    pub count: usize,
-}
-
-impl std::str::FromStr for Part {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (i, n) = s.split_once('/').ok_or_else(|| format!("--part {s:?}: expected i/n, e.g. 0/4"))?;
-        let (index, count) =
-            (i.trim().parse::<usize>().map_err(|e| format!("--part {s:?}: {e}"))?, n.trim().parse::<usize>().map_err(|e| format!("--part {s:?}: {e}"))?);
-        if count == 0 || index >= count {
-            return Err(format!("--part {s:?}: needs 0 <= i < n"));
-        }
-        Ok(Part { index, count })
-    }
-}
+/// A share of a plan's runs (`--part 0/2`).
+pub use datasets::part::Part;
 
 impl Plan {
     /// Every run, in a fixed order: optimiser, then arm, then seed.
@@ -109,7 +92,7 @@ impl Plan {
 
     /// The runs of `part` (all without one).
     pub fn share(&self, part: Option<Part>) -> Vec<RunKey> {
-        self.runs().into_iter().enumerate().filter(|(i, _)| part.is_none_or(|p| i % p.count == p.index)).map(|(_, r)| r).collect()
+        self.runs().into_iter().enumerate().filter(|(i, _)| part.is_none_or(|p| p.keeps(*i))).map(|(_, r)| r).collect()
     }
 
     /// The full config of one run.

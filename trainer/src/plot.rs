@@ -76,16 +76,29 @@ pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: 
                 .label(s.name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(|e| err(&e))?;
-        root.present().map_err(|e| err(&e))?;
+        finish(chart, &root, path)?;
     }
+    save(path, w, h, buf)
+}
+
+type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+
+/// Draws a chart's legend and presents its drawing area.
+fn finish<'a, 'b: 'a>(mut chart: Chart<'a, 'b>, root: &DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>, path: &Path) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow!("drawing {}: {e}", path.display());
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))
+}
+
+/// Saves an RGB buffer of `w x h` as a PNG.
+fn save(path: &Path, w: u32, h: u32, buf: Vec<u8>) -> Result<()> {
     image::RgbImage::from_raw(w, h, buf).context("plot buffer size")?.save(path).with_context(|| format!("writing {}", path.display()))
 }
 
@@ -197,15 +210,7 @@ pub fn spread_chart(path: &Path, title: &str, y_desc: &str, arms: &[String], ser
                 .label(s.name.as_str())
                 .legend(move |(x, y)| Circle::new((x + 12, y), 4, colour.filled()));
         }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(|e| err(&e))?;
-        root.present().map_err(|e| err(&e))?;
+        finish(chart, &root, path)?;
     }
-    image::RgbImage::from_raw(w, h, buf).context("plot buffer size")?.save(path).with_context(|| format!("writing {}", path.display()))
+    save(path, w, h, buf)
 }

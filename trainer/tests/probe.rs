@@ -2,13 +2,13 @@
 //! vision carries the label (a class colour; audio the same for every clip), the visual probe
 //! separates the classes and the audio probe cannot.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
-use datasets::catalog::DatasetKind;
-use datasets::schema::ShardMeta;
 use datasets::shard::{ClipRecord, Frame, Provenance, ShardWriter, WriterOptions};
-use datasets::{AudioPreset, FramePreset, Preset, Split};
+use datasets::Split;
 
 fn frame(label: usize, i: usize) -> Vec<u8> {
     // Class 0 red-ish, class 1 blue-ish, with a little per-clip variation.
@@ -21,14 +21,7 @@ fn frame(label: usize, i: usize) -> Vec<u8> {
 }
 
 fn shards(dir: &Path, split: Split, rows: usize) {
-    let meta = ShardMeta {
-        dataset: DatasetKind::Synthetic,
-        split,
-        preset: Preset { audio: AudioPreset::synthetic_stft(), frames: FramePreset::default() },
-        classes: vec!["a".into(), "b".into()],
-        audio_shape: [4, 6],
-        audio_dims: ["freq".into(), "time".into()],
-    };
+    let meta = common::meta(split);
     let mut w =
         ShardWriter::create(dir, &format!("{split}/{split}-00000-of-00001.parquet"), &meta, WriterOptions { rows_per_group: 8, zstd_level: 1 }).unwrap();
     let recs: Vec<ClipRecord> = (0..rows)

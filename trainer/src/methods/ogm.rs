@@ -14,11 +14,17 @@ pub struct Ogm;
 
 impl<B: AutodiffBackend> Method<B> for Ogm {
     fn gradients(&mut self, grads: &mut GradientsParams, ctx: &StepContext) -> Applied {
-        if !ctx.active {
-            return Applied::NOTHING;
-        }
-        let (k_a, k_v) = (ctx.coeffs.k_a, ctx.coeffs.k_v);
-        modulate_encoders::<B>(ctx.audio_ids, ctx.visual_ids, Some((k_a, k_v)), false, grads);
-        Applied { k_a, k_v, modulated: true, alpha: None }
+        modulate_with_rule::<B>(grads, ctx, false)
     }
+}
+
+/// The rule's coefficients on both encoders' conv gradients inside the window, with GE's noise
+/// when `noise` (`ogm-ge`); what was applied.
+pub(super) fn modulate_with_rule<B: AutodiffBackend>(grads: &mut GradientsParams, ctx: &StepContext, noise: bool) -> Applied {
+    if !ctx.active {
+        return Applied::NOTHING;
+    }
+    let (k_a, k_v) = (ctx.coeffs.k_a, ctx.coeffs.k_v);
+    modulate_encoders::<B>(ctx.audio_ids, ctx.visual_ids, Some((k_a, k_v)), noise, grads);
+    Applied { k_a, k_v, modulated: true, alpha: None }
 }

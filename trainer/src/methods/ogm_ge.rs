@@ -6,19 +6,14 @@
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
 
+use super::ogm::modulate_with_rule;
 use super::{Applied, Method, StepContext};
-use crate::balance::modulate_encoders;
 
 /// OGM-GE.
 pub struct OgmGe;
 
 impl<B: AutodiffBackend> Method<B> for OgmGe {
     fn gradients(&mut self, grads: &mut GradientsParams, ctx: &StepContext) -> Applied {
-        if !ctx.active {
-            return Applied::NOTHING;
-        }
-        let (k_a, k_v) = (ctx.coeffs.k_a, ctx.coeffs.k_v);
-        modulate_encoders::<B>(ctx.audio_ids, ctx.visual_ids, Some((k_a, k_v)), true, grads);
-        Applied { k_a, k_v, modulated: true, alpha: None }
+        modulate_with_rule::<B>(grads, ctx, true)
     }
 }

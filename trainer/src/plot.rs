@@ -76,7 +76,7 @@ pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: 
                 .label(s.name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(2)));
         }
-        finish(chart, &root, path)?;
+        finish(chart, &root, SeriesLabelPosition::LowerRight, path)?;
     }
     save(path, w, h, buf)
 }
@@ -84,14 +84,19 @@ pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: 
 type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
 
 /// Draws a chart's legend and presents its drawing area.
-fn finish<'a, 'b: 'a>(mut chart: Chart<'a, 'b>, root: &DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>, path: &Path) -> Result<()> {
+fn finish<'a, 'b: 'a>(
+    mut chart: Chart<'a, 'b>,
+    root: &DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    legend: SeriesLabelPosition,
+    path: &Path,
+) -> Result<()> {
     let err = |e: &dyn std::fmt::Display| anyhow!("drawing {}: {e}", path.display());
     chart
         .configure_series_labels()
         .label_font(("sans-serif", 15))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
+        .position(legend)
         .draw()
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))
@@ -168,7 +173,7 @@ pub fn spread_chart(path: &Path, title: &str, y_desc: &str, arms: &[String], ser
     let lo = series.iter().flat_map(|s| s.values.iter().map(|(m, sd)| m - sd)).fold(f64::INFINITY, f64::min);
     let hi = series.iter().flat_map(|s| s.values.iter().map(|(m, sd)| m + sd)).fold(f64::NEG_INFINITY, f64::max);
     let (lo, hi) = if lo.is_finite() && hi.is_finite() { (lo.min(0.0), hi.max(lo + 1e-3)) } else { (0.0, 1.0) };
-    let (w, h) = (SIZE.0.max(120 * arms.len() as u32), SIZE.1);
+    let (w, h) = (SIZE.0.max(160 * arms.len() as u32), SIZE.1);
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {
         let err = |e: &dyn std::fmt::Display| anyhow!("drawing {}: {e}", path.display());
@@ -180,7 +185,8 @@ pub fn spread_chart(path: &Path, title: &str, y_desc: &str, arms: &[String], ser
             .margin(16)
             .x_label_area_size(64)
             .y_label_area_size(64)
-            .build_cartesian_2d(-0.5..n - 0.5, lo..hi + (hi - lo) * 0.05)
+            // Headroom above the data for the legend.
+            .build_cartesian_2d(-0.5..n - 0.5, lo..hi + (hi - lo) * 0.2)
             .map_err(|e| err(&e))?;
         let label = |x: &f64| {
             let i = x.round();
@@ -210,7 +216,7 @@ pub fn spread_chart(path: &Path, title: &str, y_desc: &str, arms: &[String], ser
                 .label(s.name.as_str())
                 .legend(move |(x, y)| Circle::new((x + 12, y), 4, colour.filled()));
         }
-        finish(chart, &root, path)?;
+        finish(chart, &root, SeriesLabelPosition::UpperRight, path)?;
     }
     save(path, w, h, buf)
 }

@@ -28,7 +28,7 @@ use crate::balance::logits_vec;
 use crate::data::{ShardSet, Subset};
 use crate::metrics::{evaluate, HeadMetrics};
 use crate::model::AvClassifier;
-use crate::train::{eval_loader, features_of, RunSummary, TrainConfig};
+use crate::train::{features_of, loader_config, RunSummary, TrainConfig};
 
 /// Which weights of the run are probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -135,8 +135,8 @@ pub fn probe<B: AutodiffBackend>(cfg: &ProbeConfig, device: &B::Device) -> Resul
         .load_file(&file, &BinFileRecorder::<FullPrecisionSettings>::new(), device)
         .with_context(|| format!("loading {}", file.display()))?;
     let fit_rows = if train_cfg.select_on_test || train_cfg.val_fraction <= 0.0 { Subset::All } else { Subset::Fit { val_fraction: train_cfg.val_fraction } };
-    let fit = features_of(&model, &train_set, &eval_loader(&train_cfg, &train_set, fit_rows), device)?;
-    let test = features_of(&model, &test_set, &eval_loader(&train_cfg, &test_set, Subset::All), device)?;
+    let fit = features_of(&model, &train_set, &loader_config(&train_cfg, &train_set, false, fit_rows), device)?;
+    let test = features_of(&model, &test_set, &loader_config(&train_cfg, &test_set, false, Subset::All), device)?;
     let d = fit.dim;
     let probe_one = |xf: &[f32], xt: &[f32], joint: &[f32]| {
         let l = fit_linear::<B>(xf, &fit.labels, d, classes, cfg, device);

@@ -195,13 +195,14 @@ pub struct Features {
     pub labels: Vec<i64>,
 }
 
-/// The evaluation loader of a run's config over `subset` of `set` (no augmentation).
-pub fn eval_loader(cfg: &TrainConfig, set: &ShardSet, subset: Subset) -> LoaderConfig {
+/// The loader of a run's config over `subset` of `set`: the training transform with `train`,
+/// else the evaluation one (no augmentation). VGGSound's spectrograms are cropped to 626 columns.
+pub fn loader_config(cfg: &TrainConfig, set: &ShardSet, train: bool, subset: Subset) -> LoaderConfig {
     LoaderConfig {
         batch_size: cfg.batch_size,
         frames: cfg.frames,
         image_size: cfg.model.image_size() as u32,
-        train: false,
+        train,
         seed: cfg.seed,
         shuffle_buffer: cfg.shuffle_buffer,
         audio_crop: (set.meta.preset.audio.name == "vggsound-stft").then_some(626),
@@ -274,7 +275,6 @@ struct Classification<'a, B: AutodiffBackend> {
     train_set: ShardSet,
     test_set: ShardSet,
     image: usize,
-    audio_crop: Option<usize>,
     fit: Subset,
     holdout: Option<Subset>,
     device: B::Device,
@@ -282,18 +282,9 @@ struct Classification<'a, B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> Classification<'_, B> {
+    /// Train and test share the preset (`ensure_compatible`), so one loader config serves both.
     fn loader(&self, train: bool, subset: Subset) -> LoaderConfig {
-        LoaderConfig {
-            batch_size: self.cfg.batch_size,
-            frames: self.cfg.frames,
-            image_size: self.image as u32,
-            train,
-            seed: self.cfg.seed,
-            shuffle_buffer: self.cfg.shuffle_buffer,
-            audio_crop: self.audio_crop,
-            prefetch: 2,
-            subset,
-        }
+        loader_config(self.cfg, &self.train_set, train, subset)
     }
 }
 
@@ -413,17 +404,8 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
     }
     let classes = train_set.meta.classes.len();
     let model = AvClassifier::<B>::new(cfg.model, cfg.fusion, classes, device);
-    let task = Classification {
-        cfg,
-        audio_crop: (train_set.meta.preset.audio.name == "vggsound-stft").then_some(626),
-        train_set,
-        test_set,
-        image: cfg.model.image_size(),
-        fit,
-        holdout,
-        _backend: std::marker::PhantomData,
-        device: device.clone(),
-    };
+    let task =
+        Classification { cfg, train_set, test_set, image: cfg.model.image_size(), fit, holdout, _backend: std::marker::PhantomData, device: device.clone() };
     let schedule = Schedule {
         epochs: cfg.epochs,
         lr: cfg.lr,

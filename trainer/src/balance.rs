@@ -31,7 +31,8 @@ pub struct Coefficients {
     pub k_v: f64,
 }
 
-fn true_class_softmax_sum(logits: &[f32], labels: &[i64], classes: usize) -> f64 {
+/// `sum_i softmax(logits_i)[y_i]`: a modality's OGM score over a batch.
+pub fn true_class_softmax_sum(logits: &[f32], labels: &[i64], classes: usize) -> f64 {
     labels
         .iter()
         .enumerate()

@@ -12,9 +12,25 @@
 //! running variance as PyTorch does (burn uses the biased estimate). The record has the same
 //! fields as burn's.
 
+use std::cell::Cell;
+
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+
+thread_local! {
+    static FROZEN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every batch norm of this thread normalising as in training (batch statistics)
+/// but leaving its running statistics alone: a second forward of the same batch (MMPareto's)
+/// must not count the batch twice.
+pub fn with_frozen_statistics<T>(f: impl FnOnce() -> T) -> T {
+    let before = FROZEN.replace(true);
+    let out = f();
+    FROZEN.set(before);
+    out
+}
 
 #[derive(Module, Debug)]
 pub struct BatchNorm<B: Backend> {
@@ -58,8 +74,10 @@ impl<B: Backend> BatchNorm<B> {
             let stat = |t: Tensor<B, 3>| t.detach().reshape([channels]);
             let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
             let m = self.momentum;
+            if !FROZEN.get() {
             self.running_mean.update(self.running_mean.value_sync().mul_scalar(1.0 - m).add(stat(mean).mul_scalar(m)).detach());
             self.running_var.update(self.running_var.value_sync().mul_scalar(1.0 - m).add(stat(var.clone()).mul_scalar(m * unbiased)).detach());
+            }
             let scale = column(self.gamma.val()).div(var.add_scalar(self.epsilon).sqrt());
             centered * per_row(scale) + per_row(column(self.beta.val()))
         } else {

@@ -99,6 +99,8 @@ impl Plan {
     pub fn config(&self, key: &RunKey) -> TrainConfig {
         let mut c = self.template.clone();
         c.balance = key.arm.balance;
+        // A method that needs its own head (MLA's shared one, AGM's concat) gets it.
+        c.fusion = key.arm.balance.needs_fusion().unwrap_or(c.fusion);
         c.train_head = key.arm.head;
         c.optimizer = key.optimizer;
         c.seed = key.seed;

@@ -19,7 +19,8 @@ use serde::Serialize;
 
 use crate::balance::{coefficients, logits_vec, Balance, Coefficients, EpochTally, StepRecord, TrainStats};
 use crate::checkpoint::{Checkpoints, Progress};
-use crate::methods::{self, Applied, Head, HeadEstimate, HeadLosses, Method, MethodParams, StepContext};
+use crate::methods::params::Parts;
+use crate::methods::{self, Applied, FeatureStep, Head, HeadEstimate, HeadLosses, LossInput, Method, MethodParams, SampledFeatures, StepContext, StepKind};
 use crate::model::Logits;
 use crate::optim::{self, OptimizerKind};
 use crate::run_log::{append_line, read_jsonl, write_csv, StepLog};
@@ -62,6 +63,9 @@ impl Schedule {
 /// (clips) it holds.
 pub struct Forward<B: Backend> {
     pub logits: Logits<B>,
+    /// The pooled audio and visual features the head fused (after the method's hook), where the
+    /// task has them; a one-modality forward has its features in both.
+    pub features: Option<(Tensor<B, 2>, Tensor<B, 2>)>,
     /// The fused logits, or one modality's for a uni-modal run.
     pub trained: Tensor<B, 2>,
     pub targets: Tensor<B, 1, Int>,
@@ -70,7 +74,7 @@ pub struct Forward<B: Backend> {
 }
 
 /// What a method does to the pooled features of a training step (identity for most).
-pub type FeatureHook<'a, B> = &'a mut dyn FnMut(Tensor<B, 2>, Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>);
+pub type FeatureHook<'a, B> = &'a mut dyn FnMut(FeatureStep<B>) -> (Tensor<B, 2>, Tensor<B, 2>);
 
 /// What one epoch's evaluation gives the driver.
 pub struct Evaluated<E, L> {
@@ -95,6 +99,24 @@ pub trait Task<B: AutodiffBackend> {
     fn batches(&self, epoch: usize) -> Receiver<Result<Self::Batch>>;
     /// A training step's forward pass, the pooled features through `features` before fusion.
     fn forward(&self, model: &Self::Model, batch: Self::Batch, features: FeatureHook<B>) -> Forward<B>;
+    /// Every parameter of the model by part (the methods that combine gradients per part).
+    fn parts(_model: &Self::Model) -> Parts {
+        Parts::default()
+    }
+    /// The number of training steps in an epoch (0 where unknown).
+    fn steps_per_epoch(&self) -> usize {
+        0
+    }
+    /// One modality's forward alone through a shared head (`trained`: its logits; `features`:
+    /// its features, twice), for an alternating method.
+    fn forward_one(&self, _model: &Self::Model, _batch: Self::Batch, _modality: Head) -> Result<Forward<B>> {
+        anyhow::bail!("this task has no one-modality forward (alternating methods need the classifier with --fusion shared)")
+    }
+    /// Pooled features of a tenth of `epoch`'s training batches (at least one), the model in
+    /// evaluation mode, for a method that needs them between epochs.
+    fn sample_features(&self, _model: &<Self::Model as AutodiffModule<B>>::InnerModule, _epoch: usize) -> Result<Option<SampledFeatures>> {
+        Ok(None)
+    }
     /// Mean per-sample cross-entropy of each head on the validation hold-out, for a method that
     /// estimates between epochs; `None` for a task without one.
     fn holdout_losses(&self, _model: &<Self::Model as AutodiffModule<B>>::InnerModule) -> Result<Option<HeadLosses>> {
@@ -191,6 +213,8 @@ where
     }
     // After a restore: the parameters (and their ids) are the checkpoint's.
     let (audio_ids, visual_ids) = T::encoders(&model);
+    let parts = T::parts(&model);
+    let batches = task.steps_per_epoch();
     let bar = crate::progress::epoch_bar(progress, schedule.epochs, name);
     bar.skip(next_epoch);
     for epoch in next_epoch..schedule.epochs {
@@ -200,16 +224,40 @@ where
             let estimates = estimate_heads(task, &model, new_optim, &ce, lr, epoch, epochs)?;
             method.estimated(epoch, &estimates);
         }
+        if method.sample_before(epoch) {
+            let sample = task.sample_features(&model.valid(), epoch)?.context("this method needs the task's training features (the classifier's)")?;
+            method.sampled(epoch, &sample);
+        }
         // Reseeded per epoch, so the GE noise of a resumed run is the uninterrupted run's.
         B::seed(device, schedule.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
-        method.begin_epoch(epoch);
         let active = schedule.modulates(epoch);
+        method.begin_epoch(epoch, active);
         let mut tally = EpochTally::default();
-        for batch in task.batches(epoch) {
-            let out = task.forward(&model, batch?, &mut |a, v| method.features(a, v));
-            let samples = out.samples;
-            let ctx = StepContext { epoch, active, coeffs: &Coefficients::default(), audio_ids: &audio_ids, visual_ids: &visual_ids };
-            let (next, loss_value, c, applied) = train_step(model, &mut optim, lr, method.as_mut(), out, &ce, schedule.method.alpha, ctx);
+        for (j, batch) in task.batches(epoch).into_iter().enumerate() {
+            let batch = batch?;
+            let default = Coefficients::default();
+            let ctx = StepContext {
+                epoch,
+                batch: j,
+                batches,
+                active,
+                coeffs: &default,
+                audio_ids: &audio_ids,
+                visual_ids: &visual_ids,
+                parts: &parts,
+                mean_feature: None,
+            };
+            let alpha = schedule.method.alpha;
+            let (next, loss_value, c, applied, samples) = match method.step_kind() {
+                StepKind::Joint => {
+                    let out = task.forward(&model, batch, &mut |s| method.features(s));
+                    let samples = out.samples;
+                    let (next, loss, c, applied) = train_step(model, &mut optim, lr, method.as_mut(), out, &ce, alpha, ctx);
+                    (next, loss, c, applied, samples)
+                }
+                StepKind::Pareto => pareto_step(task, model, &mut optim, lr, method.as_mut(), batch, &ce, alpha, ctx),
+                StepKind::Alternating => alternating_step(task, model, &mut optim, lr, method.as_mut(), batch, &ce, alpha, ctx)?,
+            };
             model = next;
             let record = StepRecord::new(step, epoch, loss_value, &c, &applied);
             steps.record(&bar, record)?;
@@ -258,13 +306,89 @@ where
     O: Optimizer<M, B>,
 {
     let targets = out.targets.clone();
-    let loss = method.loss(&out.logits, out.trained, &|z| ce.forward(z, targets.clone()));
+    let input = LossInput { logits: &out.logits, trained: out.trained, features: out.features, labels: &out.labels, targets: targets.clone() };
+    let loss = method.loss(&input, &|z| ce.forward(z, targets.clone()));
     let classes = out.logits.audio.dims()[1];
     let c = coefficients(&logits_vec(out.logits.audio.detach()), &logits_vec(out.logits.visual.detach()), &out.labels, classes, alpha);
     let loss_value: f64 = loss.clone().into_scalar().elem();
     let mut grads = GradientsParams::from_grads(loss.backward(), &model);
     let applied = method.gradients(&mut grads, &StepContext { coeffs: &c, ..ctx });
     (optim.step(lr, model, grads), loss_value, c, applied)
+}
+
+/// A [`StepKind::Pareto`] step: the batch forward twice (the second leaving batch-norm running
+/// statistics alone: the same outputs, the batch counted once), the multimodal loss backward
+/// from the first, the uni-modal losses from the second, the method's combination, the update.
+/// The loss reported is `L_mm + L_a + L_v`.
+#[allow(clippy::too_many_arguments)]
+fn pareto_step<B, T, O>(
+    task: &T,
+    model: T::Model,
+    optim: &mut O,
+    lr: f64,
+    method: &mut dyn Method<B>,
+    batch: T::Batch,
+    ce: &CrossEntropyLoss<B>,
+    alpha: f64,
+    ctx: StepContext,
+) -> (T::Model, f64, Coefficients, Applied, usize)
+where
+    B: AutodiffBackend,
+    T: Task<B>,
+    O: Optimizer<T::Model, B>,
+{
+    let out = task.forward(&model, batch.clone(), &mut |s| (s.audio, s.visual));
+    let targets = out.targets.clone();
+    let classes = out.logits.audio.dims()[1];
+    let c = coefficients(&logits_vec(out.logits.audio.detach()), &logits_vec(out.logits.visual.detach()), &out.labels, classes, alpha);
+    let l_mm = ce.forward(out.logits.fused, targets.clone());
+    let mm: f64 = l_mm.clone().into_scalar().elem();
+    let g_mm = GradientsParams::from_grads(l_mm.backward(), &model);
+    let again = crate::batch_norm::with_frozen_statistics(|| task.forward(&model, batch, &mut |s| (s.audio, s.visual)));
+    let l_uni = ce.forward(again.logits.audio, targets.clone()) + ce.forward(again.logits.visual, targets);
+    let uni: f64 = l_uni.clone().into_scalar().elem();
+    let g_uni = GradientsParams::from_grads(l_uni.backward(), &model);
+    let (grads, applied) = method.combine(g_mm, g_uni, &StepContext { coeffs: &c, ..ctx });
+    (optim.step(lr, model, grads), mm + uni, c, applied, out.samples)
+}
+
+/// A [`StepKind::Alternating`] step: per modality, audio then visual, its forward alone through
+/// the shared head, its cross-entropy, backward, the method's gradient edit (given the batch mean
+/// of the modality's features), an update. The loss reported is the two losses' mean (MLA's
+/// `av_alpha` 0.5); the coefficients are the rule's on the two steps' logits.
+#[allow(clippy::too_many_arguments)]
+fn alternating_step<B, T, O>(
+    task: &T,
+    mut model: T::Model,
+    optim: &mut O,
+    lr: f64,
+    method: &mut dyn Method<B>,
+    batch: T::Batch,
+    ce: &CrossEntropyLoss<B>,
+    alpha: f64,
+    ctx: StepContext,
+) -> Result<(T::Model, f64, Coefficients, Applied, usize)>
+where
+    B: AutodiffBackend,
+    T: Task<B>,
+    O: Optimizer<T::Model, B>,
+{
+    let (mut logits, mut loss_sum, mut applied, mut samples, mut labels) = (Vec::new(), 0.0, Applied::NOTHING, 0, Vec::new());
+    for head in [Head::Audio, Head::Visual] {
+        let out = task.forward_one(&model, batch.clone(), head)?;
+        let loss = ce.forward(out.trained.clone(), out.targets.clone());
+        loss_sum += loss.clone().into_scalar().elem::<f64>();
+        let (h, _) = out.features.context("a one-modality forward gives its features")?;
+        let mean = logits_vec(h.detach().mean_dim(0));
+        logits.push(logits_vec(out.trained.detach()));
+        (samples, labels) = (out.samples, out.labels);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        applied = method.gradients(&mut grads, &StepContext { mean_feature: Some(&mean), ..ctx });
+        model = optim.step(lr, model, grads);
+    }
+    let classes = logits[0].len() / labels.len().max(1);
+    let c = coefficients(&logits[0], &logits[1], &labels, classes, alpha);
+    Ok((model, loss_sum / 2.0, c, applied, samples))
 }
 
 /// A method's estimate runs before `epoch`: a copy of `model` per head trains `epochs` epochs on
@@ -296,7 +420,7 @@ where
         for batch in task.batches(epoch + e) {
             let batch = batch?;
             for (i, (head, copy, optim)) in copies.iter_mut().enumerate() {
-                let out = task.forward(copy, batch.clone(), &mut |a, v| (a, v));
+                let out = task.forward(copy, batch.clone(), &mut |s| (s.audio, s.visual));
                 let loss = ce.forward(head.logits(&out.logits), out.targets);
                 let value: f64 = loss.clone().into_scalar().elem();
                 sums[i] += value * out.samples as f64;

@@ -131,6 +131,21 @@ struct Common {
     /// (online) epochs between estimates.
     #[arg(long, default_value_t = 10)]
     super_epoch: usize,
+    /// MMPareto's gradient magnitude factor gamma (the authors' 1.5).
+    #[arg(long, default_value_t = 1.5)]
+    gamma: f64,
+    /// AGM's alpha (the authors' 1.0).
+    #[arg(long, default_value_t = 1.0)]
+    agm_alpha: f64,
+    /// PMR's prototype-loss weight alpha (the authors' default 1.0).
+    #[arg(long, default_value_t = 1.0)]
+    pmr_alpha: f64,
+    /// PMR's prototype momentum (the authors' default 0.2).
+    #[arg(long, default_value_t = 0.2)]
+    pmr_momentum: f64,
+    /// UMT's distillation weight (BalanceBenchmark's 10).
+    #[arg(long, default_value_t = 10.0)]
+    umt_scaling: f64,
     /// SGD's momentum.
     #[arg(long, default_value_t = 0.9)]
     momentum: f64,
@@ -290,6 +305,11 @@ fn config(
         optimizer,
         drop_p: c.drop_p,
         super_epoch: c.super_epoch,
+        gamma: c.gamma,
+        agm_alpha: c.agm_alpha,
+        pmr_alpha: c.pmr_alpha,
+        pmr_momentum: c.pmr_momentum,
+        umt_scaling: c.umt_scaling,
     }
 }
 

@@ -49,6 +49,9 @@ pub enum FusionKind {
     Concat,
     Film,
     Gated,
+    /// One linear head shared by both modalities (MLA's): each modality's logits through it, the
+    /// fused logits their per-sample entropy-weighted sum.
+    Shared,
 }
 
 fn conv(cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Conv2dConfig {
@@ -169,7 +172,7 @@ impl<B: Backend> ResNet<B> {
 /// Fusion heads. Each returns fused logits and well-defined uni-modal logits.
 #[derive(Module, Debug)]
 pub struct Fusion<B: Backend> {
-    /// sum: fc_x, fc_y (d -> n). gated: fc_x, fc_y (d -> d).
+    /// sum: fc_x, fc_y (d -> n). gated: fc_x, fc_y (d -> d). shared: fc_x (d -> n) alone.
     fc_x: Option<Linear<B>>,
     fc_y: Option<Linear<B>>,
     /// concat: (2d -> n); film, gated: (d -> n).
@@ -194,11 +197,13 @@ impl<B: Backend> Fusion<B> {
             FusionKind::Concat => Self { fc_x: None, fc_y: None, fc_out: l(2 * d, n), film: None },
             FusionKind::Film => Self { fc_x: None, fc_y: None, fc_out: l(d, n), film: l(d, 2 * d) },
             FusionKind::Gated => Self { fc_x: l(d, d), fc_y: l(d, d), fc_out: l(d, n), film: None },
+            FusionKind::Shared => Self { fc_x: l(d, n), fc_y: None, fc_out: None, film: None },
         }
     }
 
     pub fn kind(&self) -> FusionKind {
         match (&self.fc_x, &self.fc_out, &self.film) {
+            (Some(_), None, _) if self.fc_y.is_none() => FusionKind::Shared,
             (Some(_), None, _) => FusionKind::Sum,
             (None, Some(_), None) => FusionKind::Concat,
             (_, _, Some(_)) => FusionKind::Film,
@@ -217,8 +222,16 @@ impl<B: Backend> Fusion<B> {
     /// - gated: `out = fc_out(sigmoid(fc_x(a)) * fc_y(v))`; visual = `fc_out(0.5 * fc_y(v))` (an
     ///   uninformative gate), audio = `fc_out(sigmoid(fc_x(a)))` (audio's gate over a unit visual
     ///   signal). Each clip's logits depend on that clip alone, never on the rest of its batch.
+    /// - shared: `o_a = H(a)`, `o_v = H(v)`; fused `w_a o_a + w_v o_v` with per-sample weights
+    ///   `softmax(-e_a, -e_v)`, `e_m` the entropy of `softmax(o_m)` (MLA's uncertainty fusion:
+    ///   the surer modality weighs more).
     pub fn forward(&self, a: Tensor<B, 2>, v: Tensor<B, 2>) -> Logits<B> {
         match self.kind() {
+            FusionKind::Shared => {
+                let h = self.fc_x.as_ref().unwrap();
+                let (audio, visual) = (h.forward(a), h.forward(v));
+                Logits { fused: uncertainty_fusion(audio.clone(), visual.clone()), audio, visual }
+            }
             FusionKind::Sum => {
                 let (fx, fy) = (self.fc_x.as_ref().unwrap(), self.fc_y.as_ref().unwrap());
                 let (audio, visual) = (fx.forward(a), fy.forward(v));
@@ -261,6 +274,22 @@ impl<B: Backend> Fusion<B> {
     }
 }
 
+/// MLA's test-time fusion of two modalities' logits `[B, C]`: per sample, weights
+/// `softmax(-e_a, -e_v)` with `e_m` the entropy of `softmax(o_m)`, the surer modality weighing
+/// more (BalanceBenchmark's `avclassify_model.py` L673-700, the paper's form).
+pub fn uncertainty_fusion<B: Backend>(audio: Tensor<B, 2>, visual: Tensor<B, 2>) -> Tensor<B, 2> {
+    let entropy = |o: &Tensor<B, 2>| {
+        let logp = burn::tensor::activation::log_softmax(o.clone(), 1);
+        (logp.clone().exp() * logp).sum_dim(1).neg() // [B, 1]
+    };
+    let (e_a, e_v) = (entropy(&audio), entropy(&visual));
+    let top = e_a.clone().max_pair(e_v.clone());
+    let (x_a, x_v) = ((top.clone() - e_a).exp(), (top - e_v).exp());
+    let total = x_a.clone() + x_v.clone();
+    let n = audio.dims()[1];
+    audio * (x_a / total.clone()).repeat_dim(1, n) + visual * (x_v / total).repeat_dim(1, n)
+}
+
 /// The whole classifier.
 #[derive(Module, Debug)]
 pub struct AvClassifier<B: Backend> {
@@ -284,14 +313,23 @@ impl<B: Backend> AvClassifier<B> {
     /// The pooled `[B, d]` audio and visual features the fusion head combines.
     pub fn features(&self, audio: Tensor<B, 4>, frames: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let b = audio.dims()[0];
+        (self.audio_features(audio), self.visual_features(frames, b))
+    }
+
+    /// The pooled `[B, d]` audio features.
+    pub fn audio_features(&self, audio: Tensor<B, 4>) -> Tensor<B, 2> {
+        let b = audio.dims()[0];
         let a = self.audio_net.forward(audio);
         let [_, d, h, w] = a.dims();
-        let a = a.reshape([b, d, h * w]).mean_dim(2).reshape([b, d]);
+        a.reshape([b, d, h * w]).mean_dim(2).reshape([b, d])
+    }
+
+    /// The pooled `[B, d]` visual features of `B` clips' frames `[B * T, 3, H, W]`.
+    pub fn visual_features(&self, frames: Tensor<B, 4>, b: usize) -> Tensor<B, 2> {
         let v = self.visual_net.forward(frames);
         let [bt, d, h, w] = v.dims();
         // One average over T x H x W, as the reference's adaptive_avg_pool3d.
-        let v = v.reshape([b, bt / b, d, h * w]).swap_dims(1, 2).reshape([b, d, (bt / b) * h * w]).mean_dim(2).reshape([b, d]);
-        (a, v)
+        v.reshape([b, bt / b, d, h * w]).swap_dims(1, 2).reshape([b, d, (bt / b) * h * w]).mean_dim(2).reshape([b, d])
     }
 }
 

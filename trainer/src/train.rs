@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::balance::{encoder_conv_ids, logits_vec, Balance, StepRecord, TrainStats};
 use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
 use crate::driver::{drive, Evaluated, FeatureHook, Forward, Schedule, Task};
-use crate::methods::{HeadLosses, MethodParams};
+use crate::methods::params::Parts;
+use crate::methods::umt::Teachers;
+use crate::methods::{FeatureStep, Head, HeadLosses, MethodParams, SampledFeatures};
 use crate::metrics::{accuracy, evaluate, Contribution, HeadMetrics};
 use crate::model::{AvClassifier, FusionKind, ModelPreset};
 use crate::optim::OptimizerKind;
@@ -63,6 +65,37 @@ pub struct TrainConfig {
     /// Gradient-Blending's super-epoch: epochs per estimate run (and between online estimates).
     #[serde(default = "default_super_epoch")]
     pub super_epoch: usize,
+    /// MMPareto's gradient magnitude factor gamma.
+    #[serde(default = "default_gamma")]
+    pub gamma: f64,
+    /// AGM's alpha.
+    #[serde(default = "default_one")]
+    pub agm_alpha: f64,
+    /// PMR's prototype-loss weight.
+    #[serde(default = "default_one")]
+    pub pmr_alpha: f64,
+    /// PMR's prototype momentum.
+    #[serde(default = "default_pmr_momentum")]
+    pub pmr_momentum: f64,
+    /// UMT's distillation weight.
+    #[serde(default = "default_umt_scaling")]
+    pub umt_scaling: f64,
+}
+
+fn default_gamma() -> f64 {
+    1.5
+}
+
+fn default_one() -> f64 {
+    1.0
+}
+
+fn default_pmr_momentum() -> f64 {
+    0.2
+}
+
+fn default_umt_scaling() -> f64 {
+    10.0
 }
 
 fn default_drop_p() -> f64 {
@@ -103,6 +136,17 @@ impl TrainConfig {
                 "--balance {} estimates its weights on the validation hold-out: set --val-fraction above 0, without --select-on-test",
                 self.balance.name()
             ));
+        }
+        if let Some(fusion) = self.balance.needs_fusion() {
+            anyhow::ensure!(
+                self.fusion == fusion,
+                "--balance {} needs --fusion {} (see its file in trainer/src/methods/)",
+                self.balance.name(),
+                clap::ValueEnum::to_possible_value(&fusion).expect("named").get_name()
+            );
+        }
+        if !(0.0..1.0).contains(&self.pmr_momentum) {
+            return bad("--pmr-momentum must be in [0, 1)");
         }
         if self.train_head != TrainHead::Fused && self.balance != Balance::None {
             return Err(anyhow::anyhow!("a uni-modal run (train head {:?}) has nothing to balance: use --balance none", self.train_head));
@@ -237,9 +281,9 @@ pub fn run_dir(cfg: &TrainConfig) -> PathBuf {
 /// The evaluation columns of `epochs.csv`, for the val and the test split: the loss, then
 /// accuracy, macro-F1 and mAP of each head (`test_acc`, `test_macro_f1_audio`, ...): every metric
 /// `epochs.jsonl` has.
-type Head = fn(&EvalMetrics) -> &HeadMetrics;
+type HeadOf = fn(&EvalMetrics) -> &HeadMetrics;
 type Metric = fn(&HeadMetrics) -> f64;
-const CSV_HEADS: [(&str, Head); 3] = [("", |m| &m.fused), ("_audio", |m| &m.audio), ("_visual", |m| &m.visual)];
+const CSV_HEADS: [(&str, HeadOf); 3] = [("", |m| &m.fused), ("_audio", |m| &m.audio), ("_visual", |m| &m.visual)];
 const CSV_METRICS: [(&str, Metric); 3] = [("acc", |h| h.accuracy), ("macro_f1", |h| h.macro_f1), ("map", |h| h.map)];
 
 fn csv_header() -> String {
@@ -276,6 +320,7 @@ struct Classification<'a, B: AutodiffBackend> {
     test_set: ShardSet,
     image: usize,
     fit: Subset,
+    fit_rows: usize,
     holdout: Option<Subset>,
     device: B::Device,
     _backend: std::marker::PhantomData<B>,
@@ -303,16 +348,54 @@ impl<B: AutodiffBackend> Task<B> for Classification<'_, B> {
     }
 
     fn forward(&self, model: &AvClassifier<B>, batch: Batch, features: FeatureHook<B>) -> Forward<B> {
-        let (a, f, y) = tensors::<B>(&batch, self.image, &self.device);
-        let (a, v) = model.features(a, f);
-        let (a, v) = features(a, v);
-        let logits = model.fusion.forward(a, v);
+        let (audio, frames, y) = tensors::<B>(&batch, self.image, &self.device);
+        let (a, v) = model.features(audio.clone(), frames.clone());
+        let head = |a, v| model.fusion.forward(a, v);
+        let (a, v) = features(FeatureStep { audio: a, visual: v, labels: &batch.labels, head: &head, inputs: Some((audio, frames)) });
+        let logits = model.fusion.forward(a.clone(), v.clone());
         let trained = match self.cfg.train_head {
             TrainHead::Fused => logits.fused.clone(),
             TrainHead::Audio => logits.audio.clone(),
             TrainHead::Visual => logits.visual.clone(),
         };
-        Forward { logits, trained, targets: y, samples: batch.len(), labels: batch.labels }
+        Forward { logits, features: Some((a, v)), trained, targets: y, samples: batch.len(), labels: batch.labels }
+    }
+
+    fn parts(model: &AvClassifier<B>) -> Parts {
+        Parts::of(&model.audio_net, &model.visual_net, &model.fusion)
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.fit_rows.div_ceil(self.cfg.batch_size)
+    }
+
+    fn forward_one(&self, model: &AvClassifier<B>, batch: Batch, modality: Head) -> Result<Forward<B>> {
+        anyhow::ensure!(model.fusion.kind() == FusionKind::Shared, "a one-modality step needs --fusion shared");
+        let (audio, frames, y) = tensors::<B>(&batch, self.image, &self.device);
+        let h = match modality {
+            Head::Audio => model.audio_features(audio),
+            Head::Visual => model.visual_features(frames, batch.len()),
+            Head::Fused => anyhow::bail!("a one-modality step is audio or visual"),
+        };
+        // The shared head on one modality: its logits are the same through either slot.
+        let logits = model.fusion.forward(h.clone(), h.clone());
+        let trained = logits.audio.clone();
+        Ok(Forward { logits, features: Some((h.clone(), h)), trained, targets: y, samples: batch.len(), labels: batch.labels })
+    }
+
+    fn sample_features(&self, model: &AvClassifier<B::InnerBackend>, epoch: usize) -> Result<Option<SampledFeatures>> {
+        let take = (self.steps_per_epoch() / 10).max(1);
+        let mut s = SampledFeatures { classes: self.train_set.meta.classes.len(), ..Default::default() };
+        for batch in self.train_set.epoch(&self.loader(true, self.fit), epoch as u64).into_iter().take(take) {
+            let batch = batch?;
+            let (a, f, _) = tensors::<B::InnerBackend>(&batch, self.image, &self.device);
+            let (a, v) = model.features(a, f);
+            s.dim = a.dims()[1];
+            s.audio.extend(logits_vec(a));
+            s.visual.extend(logits_vec(v));
+            s.labels.extend(batch.labels);
+        }
+        Ok(Some(s))
     }
 
     fn holdout_losses(&self, model: &AvClassifier<B::InnerBackend>) -> Result<Option<HeadLosses>> {
@@ -376,6 +459,29 @@ impl<B: AutodiffBackend> Task<B> for Classification<'_, B> {
     }
 }
 
+/// The settings of a UMT run's teacher for `head`: the run's, training that modality alone
+/// (no method), in `<out>/<name>.teacher-<modality>`.
+pub fn teacher_config(cfg: &TrainConfig, head: TrainHead) -> TrainConfig {
+    let modality = if head == TrainHead::Audio { "audio" } else { "visual" };
+    TrainConfig { name: format!("{}.teacher-{modality}", cfg.name), balance: Balance::None, train_head: head, ..cfg.clone() }
+}
+
+/// A UMT run's teachers: each trained first (resumed if it was interrupted, read back if it
+/// finished with the same settings), its selected epoch's model kept.
+fn train_teachers<B: AutodiffBackend>(cfg: &TrainConfig, classes: usize, device: &B::Device, progress: bool) -> Result<Teachers> {
+    let mut files = Vec::new();
+    for head in [TrainHead::Audio, TrainHead::Visual] {
+        let t = teacher_config(cfg, head);
+        if crate::compare::finished(&t)?.is_none() {
+            let resume = run_dir(&t).join("config.json").exists();
+            train::<B>(&t, device, progress, resume).with_context(|| format!("training the UMT teacher {}", t.name))?;
+        }
+        files.push(run_dir(&t).join("model-best.bin"));
+    }
+    let visual = files.pop().expect("two");
+    Ok(Teachers { audio: files.pop().expect("two"), visual, preset: cfg.model, fusion: cfg.fusion, classes })
+}
+
 /// Trains one run on backend `B`. With `resume`, continues from the run folder's last
 /// checkpoint (same config required) and ends exactly as an uninterrupted run would.
 pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress: bool, resume: bool) -> Result<RunSummary> {
@@ -403,9 +509,20 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         anyhow::ensure!(held < train_set.rows(), "--val-fraction {} leaves no train clips to fit on in {}", cfg.val_fraction, cfg.data.display());
     }
     let classes = train_set.meta.classes.len();
+    let fit_rows = train_set.count(fit)?;
+    let teachers = if cfg.balance == Balance::Umt { Some(train_teachers::<B>(cfg, classes, device, progress)?) } else { None };
     let model = AvClassifier::<B>::new(cfg.model, cfg.fusion, classes, device);
-    let task =
-        Classification { cfg, train_set, test_set, image: cfg.model.image_size(), fit, holdout, _backend: std::marker::PhantomData, device: device.clone() };
+    let task = Classification {
+        cfg,
+        train_set,
+        test_set,
+        image: cfg.model.image_size(),
+        fit,
+        fit_rows,
+        holdout,
+        _backend: std::marker::PhantomData,
+        device: device.clone(),
+    };
     let schedule = Schedule {
         epochs: cfg.epochs,
         lr: cfg.lr,
@@ -413,7 +530,15 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         lr_gamma: cfg.lr_gamma,
         seed: cfg.seed,
         balance: cfg.balance,
-        method: MethodParams { alpha: cfg.alpha, drop_p: cfg.drop_p, super_epoch: cfg.super_epoch, seed: cfg.seed },
+        method: MethodParams {
+            gamma: cfg.gamma,
+            agm_alpha: cfg.agm_alpha,
+            pmr_alpha: cfg.pmr_alpha,
+            pmr_momentum: cfg.pmr_momentum,
+            umt_scaling: cfg.umt_scaling,
+            teachers,
+            ..MethodParams::new(cfg.alpha, cfg.drop_p, cfg.super_epoch, cfg.seed)
+        },
         modulation_start: cfg.modulation_start,
         modulation_end: cfg.modulation_end,
         optimizer: cfg.optimizer,

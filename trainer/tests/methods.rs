@@ -7,7 +7,7 @@ use serde_json::Value;
 use trainer::methods::adaptive_alpha::adaptive_coefficients;
 use trainer::methods::gblend::blend_weights;
 use trainer::methods::modality_drop::drop_factor;
-use trainer::methods::{build, Balance, Head, HeadEstimate, MethodParams};
+use trainer::methods::{build, Balance, FeatureStep, Head, HeadEstimate, MethodParams};
 use trainer::metrics::Contribution;
 
 type B = trainer::Backend;
@@ -17,8 +17,17 @@ fn golden() -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// A feature step of `a`, `v` with no labels, head or inputs (Modality-Drop reads none).
+fn step(a: Tensor<B, 2>, v: Tensor<B, 2>) -> FeatureStep<'static, B> {
+    FeatureStep { audio: a, visual: v, labels: &[], head: &no_head, inputs: None }
+}
+
+fn no_head(_: Tensor<B, 2>, _: Tensor<B, 2>) -> trainer::model::Logits<B> {
+    unreachable!("Modality-Drop needs no head")
+}
+
 fn params(drop_p: f64, seed: u64) -> MethodParams {
-    MethodParams { alpha: 0.8, drop_p, super_epoch: 10, seed }
+    MethodParams::new(0.8, drop_p, 10, seed)
 }
 
 #[test]
@@ -60,12 +69,12 @@ fn modality_drop_is_pytorchs_dropout_of_a_one_on_the_pooled_features() {
         // How often the whole batch's features are dropped, through the method on real tensors.
         for (balance, dropped_is_audio) in [(Balance::ModalityDropAudio, true), (Balance::ModalityDropVisual, false)] {
             let mut m = build::<B>(balance, &params(p, 7));
-            m.begin_epoch(0);
+            m.begin_epoch(0, true);
             let (n, mut zeros) = (2000usize, 0usize);
             for _ in 0..n {
                 let a = Tensor::<B, 2>::from_data(TensorData::new(vec![1.0f32; 4], [2, 2]), &device);
                 let v = Tensor::<B, 2>::from_data(TensorData::new(vec![3.0f32; 4], [2, 2]), &device);
-                let (a2, v2) = m.features(a, v);
+                let (a2, v2) = m.features(step(a, v));
                 let (target, other, other_value) = if dropped_is_audio { (a2, v2, 3.0) } else { (v2, a2, 1.0) };
                 let t = target.into_data().to_vec::<f32>().unwrap();
                 let base = if dropped_is_audio { 1.0 } else { 3.0 };
@@ -87,12 +96,12 @@ fn a_dropped_modality_gets_no_gradient_and_the_draws_follow_seed_and_epoch() {
     let device = Default::default();
     let mut m = build::<B>(Balance::ModalityDropAudio, &params(0.5, 3));
     let draws = |m: &mut Box<dyn trainer::methods::Method<B>>, epoch: usize| -> Vec<f32> {
-        m.begin_epoch(epoch);
+        m.begin_epoch(epoch, true);
         (0..16)
             .map(|_| {
                 let a = Tensor::<B, 2>::random([4, 8], Distribution::Normal(0.0, 1.0), &device).require_grad();
                 let v = Tensor::<B, 2>::random([4, 8], Distribution::Normal(0.0, 1.0), &device).require_grad();
-                let (a2, v2) = m.features(a.clone(), v.clone());
+                let (a2, v2) = m.features(step(a.clone(), v.clone()));
                 let grads = (a2.sum() + v2.sum()).backward();
                 let ga = a.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
                 let gv = v.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();

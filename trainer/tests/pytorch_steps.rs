@@ -221,7 +221,7 @@ fn three_steps<O: Optimizer<AvClassifier<B>, B>>(g: &Golden, optimizer: &str, mu
     let (audio_ids, visual_ids) = encoder_conv_ids(&model.audio_net, &model.visual_net);
     let alpha = g.f64("alpha");
     // OGM through the method interface and the driver's own step.
-    let mut method = build::<B>(Balance::Ogm, &MethodParams { alpha, drop_p: 0.5, super_epoch: 10, seed: 0 });
+    let mut method = build::<B>(Balance::Ogm, &MethodParams::new(alpha, 0.5, 10, 0));
     let ce = burn::nn::loss::CrossEntropyLossConfig::new().init(&device);
     let mut model = model;
     let (mut worst_scalar, mut gap) = (0f64, Gap::default());
@@ -232,7 +232,7 @@ fn three_steps<O: Optimizer<AvClassifier<B>, B>>(g: &Golden, optimizer: &str, mu
         let out = model.forward(audio, frames);
         let y = Tensor::<B, 1, Int>::from_data(TensorData::new(labels.clone(), [labels.len()]), &device);
         let out = Forward { trained: out.fused.clone(), logits: out, targets: y, labels: labels.clone(), samples: labels.len() };
-        let ctx = StepContext { epoch: 0, active: true, coeffs: &Coefficients::default(), audio_ids: &audio_ids, visual_ids: &visual_ids };
+        let ctx = StepContext { epoch: 0, batch: 0, batches: 0, active: true, coeffs: &Coefficients::default(), audio_ids: &audio_ids, visual_ids: &visual_ids, parts: &Default::default(), mean_feature: None };
         let (next, loss_value, c, _) = train_step(model, &mut optim, g.f64("lr"), method.as_mut(), out, &ce, alpha, ctx);
         model = next;
         for (what, have) in [("loss", loss_value), ("score_a", c.score_a), ("score_v", c.score_v), ("ratio_a", c.ratio_a), ("k_a", c.k_a), ("k_v", c.k_v)] {

@@ -182,6 +182,6 @@ fn smoke(device: &burn::tensor::Device<B>) -> Result<()> {
 
 /// The method's gradient edit of one step inside the modulation window.
 fn modulate(balance: Balance, c: &trainer::balance::Coefficients, ia: &[burn::module::ParamId], iv: &[burn::module::ParamId], g: &mut GradientsParams) {
-    let params = MethodParams { alpha: 0.8, drop_p: 0.5, super_epoch: 10, seed: 0 };
-    build::<B>(balance, &params).gradients(g, &StepContext { epoch: 0, active: true, coeffs: c, audio_ids: ia, visual_ids: iv });
+    let params = MethodParams::new(0.8, 0.5, 10, 0);
+    build::<B>(balance, &params).gradients(g, &StepContext { epoch: 0, batch: 0, batches: 0, active: true, coeffs: c, audio_ids: ia, visual_ids: iv, parts: &Default::default(), mean_feature: None });
 }

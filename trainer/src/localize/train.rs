@@ -181,7 +181,7 @@ impl<B: AutodiffBackend> Task<B> for Localization<B> {
         let out = model.forward(a, f, batch.segments);
         // Uni-modal scores summed over every segment of the batch.
         let logits = Logits { fused: out.fused.clone(), audio: out.audio, visual: out.visual };
-        Forward { logits, trained: out.fused, targets: y, samples: batch.clips(), labels: batch.labels }
+        Forward { logits, features: None, trained: out.fused, targets: y, samples: batch.clips(), labels: batch.labels }
     }
 
     fn evaluate(
@@ -258,7 +258,7 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
         lr_gamma: cfg.lr_gamma,
         seed: cfg.seed,
         balance: cfg.balance,
-        method: MethodParams { alpha: cfg.alpha, drop_p: 0.0, super_epoch: 2, seed: cfg.seed },
+        method: MethodParams::new(cfg.alpha, 0.0, 2, cfg.seed),
         modulation_start: cfg.modulation_start,
         modulation_end: cfg.modulation_end,
         optimizer: cfg.optimizer,

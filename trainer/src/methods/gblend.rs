@@ -30,8 +30,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
-use super::{Head, HeadEstimate, Method};
-use crate::model::Logits;
+use super::{Head, HeadEstimate, LossInput, Method};
 
 /// When the weights are estimated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,7 +80,8 @@ impl GradientBlending {
 }
 
 impl<B: AutodiffBackend> Method<B> for GradientBlending {
-    fn loss(&self, logits: &Logits<B>, _trained: Tensor<B, 2>, ce: &dyn Fn(Tensor<B, 2>) -> Tensor<B, 1>) -> Tensor<B, 1> {
+    fn loss(&mut self, input: &LossInput<B>, ce: &dyn Fn(Tensor<B, 2>) -> Tensor<B, 1>) -> Tensor<B, 1> {
+        let logits = input.logits;
         let w = self.weights.expect("the weights are estimated before the first step");
         ce(logits.audio.clone()) * w[0] + ce(logits.visual.clone()) * w[1] + ce(logits.fused.clone()) * w[2]
     }

@@ -1,12 +1,21 @@
 //! The balancing methods, one file each, behind one interface ([`Method`]). A method acts on a
 //! training step at four points, each a default that does nothing:
 //!
-//! 1. [`Method::features`]: the pooled audio and visual features before fusion (Modality-Drop);
-//! 2. [`Method::loss`]: the loss minimised, from the fused and uni-modal logits (Gradient-Blending);
-//! 3. [`Method::gradients`]: the gradients between backward and the optimiser's step (OGM, GE);
-//! 4. [`Method::estimate_before`] / [`Method::estimated`]: what it estimates between epochs on the
-//!    validation hold-out (Gradient-Blending's per-head weights), with [`Method::state`] so a
-//!    resumed run continues with the estimate it had.
+//! 1. [`Method::features`]: the pooled audio and visual features before fusion (Modality-Drop,
+//!    OPM; [`FeatureStep`] also gives the labels, the fusion head and the raw inputs);
+//! 2. [`Method::loss`]: the loss minimised, from the fused and uni-modal logits and the features
+//!    (Gradient-Blending, AGM, PMR, UMT);
+//! 3. [`Method::gradients`]: the gradients between backward and the optimiser's step (OGM, GE,
+//!    MLA's projection);
+//! 4. between epochs: [`Method::estimate_before`] / [`Method::estimated`], what it estimates on the
+//!    validation hold-out (Gradient-Blending's per-head weights), and
+//!    [`Method::sample_before`] / [`Method::sampled`], features of a sample of the training set
+//!    (PMR's prototypes), with [`Method::state`] so a resumed run continues with what it had.
+//!
+//! Two methods change the step itself ([`Method::step_kind`]): MMPareto needs the multimodal and
+//! the uni-modal gradients apart ([`StepKind::Pareto`], two backward passes and
+//! [`Method::combine`]), MLA steps each modality alone through a shared head
+//! ([`StepKind::Alternating`]).
 //!
 //! What a method logs: its step's applied coefficients (`steps.jsonl`, through [`Applied`]) and
 //! one line per epoch of `method.jsonl` ([`Method::epoch_log`]).
@@ -23,12 +32,19 @@ use crate::balance::Coefficients;
 use crate::model::Logits;
 
 pub mod adaptive_alpha;
+pub mod agm;
 pub mod gblend;
 pub mod ge_only;
+pub mod mla;
+pub mod mmpareto;
 pub mod modality_drop;
 pub mod none;
 pub mod ogm;
 pub mod ogm_ge;
+pub mod opm;
+pub mod params;
+pub mod pmr;
+pub mod umt;
 
 /// The balancing method of a run (`--balance`, the `balance` field of `config.json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -52,6 +68,22 @@ pub enum Balance {
     GblendOffline,
     /// Gradient-Blending, weights re-estimated every `--super-epoch` epochs.
     GblendOnline,
+    /// OPM: the dominant modality's features dropped per sample, more often the more it leads.
+    Opm,
+    /// MMPareto: per encoder, the multimodal and uni-modal gradients combined without conflict.
+    Mmpareto,
+    /// MMPareto as BalanceBenchmark runs it: uniform multitask loss, encoder gradients x 2 gamma.
+    MmparetoBb,
+    /// AGM: each encoder's gradient scaled to pull the modalities' Shapley responses to balance.
+    Agm,
+    /// AGM with BalanceBenchmark's flipped ratio (boosts the modality ahead of its average).
+    AgmBb,
+    /// PMR: prototype cross-entropy for the slower modality.
+    Pmr,
+    /// UMT: feature distillation from uni-modal teachers trained first.
+    Umt,
+    /// MLA: alternating uni-modal steps through a shared head (needs `--fusion shared`).
+    Mla,
 }
 
 impl Balance {
@@ -69,10 +101,68 @@ impl Balance {
     pub fn needs_holdout(self) -> bool {
         matches!(self, Self::GblendOffline | Self::GblendOnline)
     }
+
+    /// The fusion the method needs, if it needs one.
+    pub fn needs_fusion(self) -> Option<crate::model::FusionKind> {
+        use crate::model::FusionKind;
+        match self {
+            Self::Mla => Some(FusionKind::Shared),
+            // Their uni-modal logits are the Shapley responses / head slices of a concat head.
+            Self::Agm | Self::AgmBb | Self::Mmpareto | Self::MmparetoBb => Some(FusionKind::Concat),
+            _ => None,
+        }
+    }
+}
+
+/// How a method's training step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// One forward, the method's loss, one backward, the method's gradient edit, one update.
+    Joint,
+    /// The multimodal loss and the uni-modal losses backward apart (two forwards of the same
+    /// batch, the second without touching batch-norm running statistics), then
+    /// [`Method::combine`] makes the step's gradients.
+    Pareto,
+    /// Per batch, one update per modality: its encoder and the shared head on its own logits.
+    Alternating,
+}
+
+/// The pooled features of a training step, before fusion, with what a method may need to act on
+/// them.
+pub struct FeatureStep<'a, B: Backend> {
+    pub audio: Tensor<B, 2>,
+    pub visual: Tensor<B, 2>,
+    pub labels: &'a [i64],
+    /// The model's fusion head on given features.
+    pub head: &'a dyn Fn(Tensor<B, 2>, Tensor<B, 2>) -> Logits<B>,
+    /// The step's raw inputs (spectrograms `[B, 1, F, T]`, frames `[B*T, 3, H, W]`).
+    pub inputs: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+}
+
+/// What a method's loss is made of.
+pub struct LossInput<'a, B: Backend> {
+    pub logits: &'a Logits<B>,
+    /// The logits the run trains without a method (the fused ones, or one modality's for a
+    /// uni-modal run).
+    pub trained: Tensor<B, 2>,
+    /// The pooled features the head fused (after [`Method::features`]), when the task has them.
+    pub features: Option<(Tensor<B, 2>, Tensor<B, 2>)>,
+    pub labels: &'a [i64],
+    pub targets: Tensor<B, 1, Int>,
+}
+
+/// A sample of the training set's pooled features (row-major `[n, dim]`) and labels.
+#[derive(Debug, Clone, Default)]
+pub struct SampledFeatures {
+    pub dim: usize,
+    pub classes: usize,
+    pub audio: Vec<f32>,
+    pub visual: Vec<f32>,
+    pub labels: Vec<i64>,
 }
 
 /// The methods' parameters (those a method does not use are ignored).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MethodParams {
     /// OGM's alpha.
     pub alpha: f64,
@@ -80,13 +170,36 @@ pub struct MethodParams {
     pub drop_p: f64,
     /// Gradient-Blending's super-epoch: epochs each head's copy trains per estimate.
     pub super_epoch: usize,
-    /// The run's seed (Modality-Drop's draws).
+    /// The run's seed (Modality-Drop's and OPM's draws).
     pub seed: u64,
+    /// MMPareto's magnitude factor gamma (official 1.5).
+    pub gamma: f64,
+    /// AGM's alpha (official 1.0).
+    pub agm_alpha: f64,
+    /// PMR's prototype-loss weight alpha and prototype momentum.
+    pub pmr_alpha: f64,
+    pub pmr_momentum: f64,
+    /// UMT's distillation weight (BB's `scaling`, 10).
+    pub umt_scaling: f64,
+    /// UMT's teachers.
+    pub teachers: Option<umt::Teachers>,
+}
+
+impl MethodParams {
+    /// The given alpha, Modality-Drop's p, the super-epoch and the seed, every other method at
+    /// its reference's default.
+    pub fn new(alpha: f64, drop_p: f64, super_epoch: usize, seed: u64) -> Self {
+        Self { alpha, drop_p, super_epoch, seed, gamma: 1.5, agm_alpha: 1.0, pmr_alpha: 1.0, pmr_momentum: 0.2, umt_scaling: 10.0, teachers: None }
+    }
 }
 
 /// The context of one step's gradient edit.
+#[derive(Clone, Copy)]
 pub struct StepContext<'a> {
     pub epoch: usize,
+    /// The step's index in its epoch and the epoch's number of steps (0 where unknown).
+    pub batch: usize,
+    pub batches: usize,
     /// Inside the modulation window (`--modulation-start ..= --modulation-end`).
     pub active: bool,
     /// This step's scores and the OGM rule's coefficients at the run's alpha.
@@ -94,6 +207,10 @@ pub struct StepContext<'a> {
     /// Conv-weight parameters of the audio and the visual encoder.
     pub audio_ids: &'a [ParamId],
     pub visual_ids: &'a [ParamId],
+    /// Every parameter of the model by part, with its rank (MMPareto's combination).
+    pub parts: &'a params::Parts,
+    /// An alternating step's batch mean of its modality's pooled features.
+    pub mean_feature: Option<&'a [f32]>,
 }
 
 /// What a step's gradient edit applied, as `steps.jsonl` records it.
@@ -163,24 +280,43 @@ pub struct HeadEstimate {
 
 /// A balancing method. `B` is the autodiff backend of the run.
 pub trait Method<B: AutodiffBackend> {
-    /// Called before each epoch's training steps (and again on resume).
-    fn begin_epoch(&mut self, _epoch: usize) {}
+    /// Called before each epoch's training steps (and again on resume); `active`: the epoch is
+    /// inside the modulation window.
+    fn begin_epoch(&mut self, _epoch: usize, _active: bool) {}
 
-    /// The pooled features `[n, d]` a training step fuses.
-    fn features(&mut self, audio: Tensor<B, 2>, visual: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
-        (audio, visual)
+    /// How the method's training step runs.
+    fn step_kind(&self) -> StepKind {
+        StepKind::Joint
     }
 
-    /// The training loss, given the step's logits, the logits the run trains without a method
-    /// (`trained`: the fused ones, or one modality's for a uni-modal run) and the loss function.
-    fn loss(&self, _logits: &Logits<B>, trained: Tensor<B, 2>, ce: &dyn Fn(Tensor<B, 2>) -> Tensor<B, 1>) -> Tensor<B, 1> {
-        ce(trained)
+    /// The pooled features `[n, d]` a training step fuses.
+    fn features(&mut self, step: FeatureStep<B>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        (step.audio, step.visual)
+    }
+
+    /// The training loss, from the step's logits and features and the loss function.
+    fn loss(&mut self, input: &LossInput<B>, ce: &dyn Fn(Tensor<B, 2>) -> Tensor<B, 1>) -> Tensor<B, 1> {
+        ce(input.trained.clone())
     }
 
     /// Edits `grads` before the optimiser's step; returns what it applied.
     fn gradients(&mut self, _grads: &mut GradientsParams, _ctx: &StepContext) -> Applied {
         Applied::NOTHING
     }
+
+    /// [`StepKind::Pareto`]: the step's gradients from those of the multimodal loss and of the
+    /// uni-modal losses.
+    fn combine(&mut self, multimodal: GradientsParams, _unimodal: GradientsParams, _ctx: &StepContext) -> (GradientsParams, Applied) {
+        (multimodal, Applied::NOTHING)
+    }
+
+    /// Whether the method needs a sample of the training set's features before `epoch`.
+    fn sample_before(&self, _epoch: usize) -> bool {
+        false
+    }
+
+    /// That sample, taken with the model as it is before `epoch`.
+    fn sampled(&mut self, _epoch: usize, _sample: &SampledFeatures) {}
 
     /// How many epochs each head's copy must train before `epoch` starts, if the method
     /// re-estimates then.
@@ -208,6 +344,7 @@ pub trait Method<B: AutodiffBackend> {
 /// The method `kind` with `params`.
 pub fn build<B: AutodiffBackend>(kind: Balance, params: &MethodParams) -> Box<dyn Method<B>> {
     use modality_drop::{ModalityDrop, Target};
+    let p = params;
     match kind {
         Balance::None => Box::new(none::Joint),
         Balance::Ogm => Box::new(ogm::Ogm),
@@ -218,5 +355,13 @@ pub fn build<B: AutodiffBackend>(kind: Balance, params: &MethodParams) -> Box<dy
         Balance::ModalityDropVisual => Box::new(ModalityDrop::new(Target::Visual, params.drop_p, params.seed)),
         Balance::GblendOffline => Box::new(gblend::GradientBlending::new(gblend::Mode::Offline, params.super_epoch)),
         Balance::GblendOnline => Box::new(gblend::GradientBlending::new(gblend::Mode::Online, params.super_epoch)),
+        Balance::Opm => Box::new(opm::Opm::new(opm::OpmParams::default(), p.seed)),
+        Balance::Mmpareto => Box::new(mmpareto::MmPareto::new(mmpareto::Mode::Official, p.gamma)),
+        Balance::MmparetoBb => Box::new(mmpareto::MmPareto::new(mmpareto::Mode::BalanceBenchmark, p.gamma)),
+        Balance::Agm => Box::new(agm::Agm::new(agm::Ratio::Official, p.agm_alpha)),
+        Balance::AgmBb => Box::new(agm::Agm::new(agm::Ratio::BalanceBenchmark, p.agm_alpha)),
+        Balance::Pmr => Box::new(pmr::Pmr::new(p.pmr_alpha, p.pmr_momentum)),
+        Balance::Umt => Box::new(umt::Umt::<B>::new(p.umt_scaling, p.teachers.clone())),
+        Balance::Mla => Box::new(mla::Mla::new()),
     }
 }

@@ -14,7 +14,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use datasets::rng::Rng;
 
-use super::Method;
+use super::{FeatureStep, Method};
 
 /// The modality a Modality-Drop run drops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +50,13 @@ impl ModalityDrop {
 }
 
 impl<B: AutodiffBackend> Method<B> for ModalityDrop {
-    fn begin_epoch(&mut self, epoch: usize) {
+    fn begin_epoch(&mut self, epoch: usize, _active: bool) {
         self.rng = Rng::derive(&[self.seed, epoch as u64, datasets::rng::fnv1a("modality-drop")]);
         (self.dropped, self.steps) = (0, 0);
     }
 
-    fn features(&mut self, audio: Tensor<B, 2>, visual: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    fn features(&mut self, step: FeatureStep<B>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let (audio, visual) = (step.audio, step.visual);
         let g = drop_factor(self.rng.uniform(), self.p);
         self.steps += 1;
         self.dropped += usize::from(g == 0.0);

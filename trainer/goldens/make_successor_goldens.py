@@ -1,0 +1,337 @@
+"""Goldens for the successor methods' core rules (issue 16), from Python transcriptions of the
+authors' public code (methods.md sections 3-8 give file and line of each):
+
+- OPM: `calcu_q` and `Modality_drop`'s theta (GeWu-Lab/BML_TPAMI2024, code/models/Classifier.py
+  L39-72) on a grid of score pairs.
+- MMPareto: the per-encoder combination of code/MMPareto.py L149-207 with the solver of
+  code/min_norm_solvers.py (`_min_norm_element_from2`, `find_min_norm_element` for two vectors),
+  on drawn gradient pairs with and without conflict; and BalanceBenchmark's accumulated version.
+- AGM: the coefficient update of run/CREMAD_main.py L130-166 on a recorded sequence of scores,
+  the score of L48 (-log softmax with the 1e-8 floor), and the backward-hook mechanism of
+  model/CREMAD_net.py (hooks scaling dL/dm_a, dL/dm_v) on a concat head with features zeroed:
+  the gradients it gives the features and the head.
+- PMR: `calculate_prototype` (main_Prototype_grad.py L383-441, momentum update) and the step's
+  loss (L120-186: EU_dist, prototype softmax scores, the weaker modality's prototype CE), with its
+  gradients on the features.
+- MLA: the GSPlugin projector of utils/utils.py (commit 4735bbc, where the projection runs) over
+  a sequence of steps, and BalanceBenchmark's per-sample entropy fusion (avclassify_model.py
+  L673-700).
+- UMT: BalanceBenchmark's student loss (UMT_trainer.py L129-146) on fixed features.
+
+Run: .venv/bin/python trainer/goldens/make_successor_goldens.py (needs torch; `cargo xtask goldens`).
+Writes successors.json.
+"""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+torch.manual_seed(16)
+rng = np.random.default_rng(16)
+
+
+def tolist(t):
+    return t.detach().double().flatten().tolist()
+
+
+# ---------------------------------------------------------------- OPM
+def calcu_q(s_a, s_v, q_base=0.5, lam=0.5):
+    # Classifier.py calcu_q: ratio -> tanh(relu(ratio - 1)); q = q_base * (1 + lam * rho) where rho > 0
+    ratio_a = s_a / s_v
+    ratio_v = s_v / s_a
+    rho_a = math.tanh(max(ratio_a - 1, 0.0))
+    rho_v = math.tanh(max(ratio_v - 1, 0.0))
+    q_a = q_base * (1 + lam * rho_a) if rho_a > 0 else 0.0
+    q_v = q_base * (1 + lam * rho_v) if rho_v > 0 else 0.0
+    q_a = min(max(q_a, 0.0), 1.0)
+    q_v = min(max(q_v, 0.0), 1.0)
+    return q_a, q_v
+
+
+def opm_cases():
+    cases = []
+    for s_a, s_v in [(10.0, 5.0), (5.0, 10.0), (7.0, 7.0), (31.9, 0.4), (0.2, 30.0), (12.0, 11.0), (3.3, 9.9)]:
+        for d_a, d_v in [(512, 512), (64, 64), (64, 128)]:
+            q_a, q_v = calcu_q(s_a, s_v)
+            theta = (d_a * q_a + d_v * q_v) / (d_a + d_v)  # Modality_drop L39-41
+            cases.append({"s_a": s_a, "s_v": s_v, "d_a": d_a, "d_v": d_v, "q_a": q_a, "q_v": q_v, "theta": theta})
+    return cases
+
+
+# ---------------------------------------------------------------- MMPareto
+def min_norm_element_from2(v1v1, v1v2, v2v2):
+    if v1v2 >= v1v1:
+        return 0.999, v1v1
+    if v1v2 >= v2v2:
+        return 0.001, v2v2
+    gamma = -1.0 * ((v1v2 - v2v2) / (v1v1 + v2v2 - 2 * v1v2))
+    cost = v2v2 + gamma * (v1v2 - v2v2)
+    return gamma, cost
+
+
+def find_min_norm_element(vecs):
+    # two vectors: _min_norm_2d over the one pair, sol_vec = [c, 1 - c]
+    dps = {}
+    for i in range(len(vecs)):
+        for j in range(i, len(vecs)):
+            dps[(i, j)] = sum(torch.dot(a.flatten(), b.flatten()).item() for a, b in zip(vecs[i], vecs[j]))
+    c, cost = min_norm_element_from2(dps[(0, 0)], dps[(0, 1)], dps[(1, 1)])
+    return [c, 1 - c], cost
+
+
+def mmpareto_official(both, uni, gamma):
+    """both, uni: lists (one per tensor of one encoder) of gradients. Returns the new gradients."""
+    flat_both = torch.cat([g.flatten() for g in both])
+    flat_uni = torch.cat([g.flatten() for g in uni])
+    cos = F.cosine_similarity(flat_both.double(), flat_uni.double(), dim=0)
+    if cos > 0:
+        w = [0.5, 0.5]
+    else:
+        w, _ = find_min_norm_element([[flat_both.double()], [flat_uni.double()]])
+    out = []
+    for gb, gu in zip(both, uni):
+        g3 = gb + gu  # the grad after (L_mm + L_a + L_v).backward()
+        g_new = 2 * (w[0] * gb + w[1] * gu)
+        r = g3.norm() / g_new.norm()
+        out.append(gamma * r * g_new if r > 1 else gamma * g_new)
+    return out, float(cos), w
+
+
+def mmpareto_cases():
+    cases = []
+    shapes = [[4, 3], [5], [2, 3, 2, 2]]
+    for conflict in [False, True, False, True]:
+        enc = {}
+        for name in ["audio", "visual"]:
+            both = [torch.randn(s) for s in shapes]
+            uni = [torch.randn(s) * 0.5 for s in shapes]
+            sign = -1.0 if conflict else 1.0
+            # Push the uni-modal gradient along +-g_both so the encoder's cosine has that sign.
+            uni = [u + sign * 1.5 * b for u, b in zip(uni, both)]
+            enc[name] = (both, uni)
+        head_both = [torch.randn([6, 3]), torch.randn([3])]
+        head_uni = [torch.randn([6, 3]), torch.randn([3])]
+        case = {"conflict": conflict, "shapes": shapes, "head_shapes": [[6, 3], [3]], "gamma": 1.5}
+        for name, (both, uni) in enc.items():
+            new, cos, w = mmpareto_official(both, uni, 1.5)
+            bb = [2 * 1.5 * (b + u) for b, u in zip(both, uni)]
+            case[name] = {"both": [tolist(g) for g in both], "uni": [tolist(g) for g in uni], "official": [tolist(g) for g in new],
+                          "bb": [tolist(g) for g in bb], "cos": cos, "weights": list(w)}
+        case["head"] = {"both": [tolist(g) for g in head_both], "uni": [tolist(g) for g in head_uni],
+                        "sum": [tolist(a + b) for a, b in zip(head_both, head_uni)]}
+        cases.append(case)
+    return cases
+
+
+# ---------------------------------------------------------------- AGM
+def agm_score(m, y):
+    # CREMAD_main.py L48 / L130-140: -log softmax, each term floored at -log 1e-8
+    p = F.softmax(m.double(), dim=1)
+    out = []
+    for i in range(m.shape[0]):
+        pi = p[i, y[i]].item()
+        out.append(-math.log(1e-8) if pi < 1e-8 or math.isinf(math.log(max(pi, 1e-300))) else -math.log(pi))
+    return sum(out) / len(out)
+
+
+def agm_sequence(scores, alpha):
+    t_a = t_v = 0.0
+    out = []
+    for it, (s_a, s_v) in enumerate(scores, start=1):
+        r_a = math.exp(s_v - s_a)
+        r_v = math.exp(s_a - s_v)
+        tau_a = math.exp(t_v - t_a)
+        tau_v = math.exp(t_a - t_v)
+        k_a = math.exp(alpha * min(tau_a - r_a, 10))
+        k_v = math.exp(alpha * min(tau_v - r_v, 10))
+        t_a = t_a * (it - 1) / it + s_a / it
+        t_v = t_v * (it - 1) / it + s_v / it
+        out.append({"k_a": k_a, "k_v": k_v, "t_a": t_a, "t_v": t_v})
+    return out
+
+
+def agm_bb_sequence(scores, alpha):
+    # AGM_trainer.py L553-580: r_m = exp(s_m - s_other), tau_m = exp(t_m - t_other), clamp 7
+    t_a = t_v = 0.0
+    out = []
+    for it, (s_a, s_v) in enumerate(scores, start=1):
+        k_a = math.exp(alpha * min(math.exp(t_a - t_v) - math.exp(s_a - s_v), 7))
+        k_v = math.exp(alpha * min(math.exp(t_v - t_a) - math.exp(s_v - s_a), 7))
+        t_a = t_a * (it - 1) / it + s_a / it
+        t_v = t_v * (it - 1) / it + s_v / it
+        out.append({"k_a": k_a, "k_v": k_v})
+    return out
+
+
+def agm_hooks(B=5, d=4, C=3, k_a=0.6, k_v=1.7):
+    a = torch.randn(B, d, requires_grad=True)
+    v = torch.randn(B, d, requires_grad=True)
+    W = torch.randn(C, 2 * d, requires_grad=True)
+    b = torch.randn(C, requires_grad=True)
+    y = torch.tensor(rng.integers(0, C, B))
+
+    def fc(x_a, x_v):
+        return torch.cat([x_a, x_v], 1) @ W.t() + b
+
+    total = fc(a, v)
+    pad_audio = fc(torch.zeros_like(a), v)
+    pad_visual = fc(a, torch.zeros_like(v))
+    m_a = 0.5 * (total - pad_audio + pad_visual)
+    m_v = 0.5 * (total - pad_visual + pad_audio)
+    m_a.register_hook(lambda g: g * k_a)
+    m_v.register_hook(lambda g: g * k_v)
+    loss = F.cross_entropy(m_a + m_v, y)
+    loss.backward()
+    return {"B": B, "d": d, "C": C, "k_a": k_a, "k_v": k_v, "a": tolist(a), "v": tolist(v), "W": tolist(W), "b": tolist(b),
+            "labels": y.tolist(), "loss": loss.item(), "m_a": tolist(m_a), "m_v": tolist(m_v),
+            "score_a": agm_score(m_a.detach(), y), "score_v": agm_score(m_v.detach(), y),
+            "grad_a": tolist(a.grad), "grad_v": tolist(v.grad), "grad_W": tolist(W.grad), "grad_b": tolist(b.grad)}
+
+
+# ---------------------------------------------------------------- PMR
+def calculate_prototype(a_feat, v_feat, labels, C, d, epoch, a_prev, v_prev, momentum_coef):
+    audio_prototypes = torch.zeros(C, d)
+    visual_prototypes = torch.zeros(C, d)
+    count_class = [0 for _ in range(C)]
+    for c, l in enumerate(labels):
+        l = int(l)
+        count_class[l] += 1
+        audio_prototypes[l, :] += a_feat[c, :]
+        visual_prototypes[l, :] += v_feat[c, :]
+    for c in range(audio_prototypes.shape[0]):
+        audio_prototypes[c, :] /= count_class[c]
+        visual_prototypes[c, :] /= count_class[c]
+    if epoch > 0:
+        audio_prototypes = (1 - momentum_coef) * audio_prototypes + momentum_coef * a_prev
+        visual_prototypes = (1 - momentum_coef) * visual_prototypes + momentum_coef * v_prev
+    return audio_prototypes, visual_prototypes
+
+
+def EU_dist(x1, x2):
+    d_matrix = torch.zeros(x1.shape[0], x2.shape[0])
+    for i in range(x1.shape[0]):
+        for j in range(x2.shape[0]):
+            d = torch.sqrt(torch.dot((x1[i] - x2[j]), (x1[i] - x2[j])))
+            d_matrix[i, j] = d
+    return d_matrix
+
+
+def pmr_case(alpha, momentum_coef, n=24, C=4, d=5, B=6, visual_ahead=True):
+    samples = []
+    a_prev = v_prev = None
+    for epoch in range(2):
+        labels = torch.tensor(list(range(C)) * (n // C))
+        a_feat = torch.randn(n, d) + labels[:, None] * 0.7
+        v_feat = torch.randn(n, d) + labels[:, None] * (1.5 if visual_ahead else 0.2)
+        a_prev, v_prev = calculate_prototype(a_feat, v_feat, labels, C, d, epoch, a_prev, v_prev, momentum_coef)
+        samples.append({"audio": tolist(a_feat), "visual": tolist(v_feat), "labels": labels.tolist()})
+    y = torch.tensor(rng.integers(0, C, B))
+    a = (torch.randn(B, d) + y[:, None] * 0.7).requires_grad_(True)
+    v = (torch.randn(B, d) + y[:, None] * (1.5 if visual_ahead else 0.2)).requires_grad_(True)
+    out = torch.randn(B, C)  # the fused logits (a constant here: the PCE term is what is checked)
+    audio_sim = -EU_dist(a, a_prev)
+    visual_sim = -EU_dist(v, v_prev)
+    score_a_p = sum([F.softmax(audio_sim, dim=1)[i][y[i]] for i in range(audio_sim.size(0))])
+    score_v_p = sum([F.softmax(visual_sim, dim=1)[i][y[i]] for i in range(visual_sim.size(0))])
+    ratio_a_p = score_a_p / score_v_p
+    loss_proto_a = F.cross_entropy(audio_sim, y)
+    loss_proto_v = F.cross_entropy(visual_sim, y)
+    if ratio_a_p > 1:
+        beta, lam = 0, alpha
+    elif ratio_a_p < 1:
+        beta, lam = alpha, 0
+    else:
+        beta = lam = 0
+    loss = F.cross_entropy(out, y) + beta * loss_proto_a + lam * loss_proto_v
+    loss.backward()
+    return {"alpha": alpha, "momentum": momentum_coef, "C": C, "d": d, "B": B, "samples": samples,
+            "prototypes_audio": tolist(a_prev), "prototypes_visual": tolist(v_prev),
+            "a": tolist(a), "v": tolist(v), "out": tolist(out), "labels": y.tolist(),
+            "ratio": ratio_a_p.item(), "loss": loss.item(), "grad_a": tolist(a.grad), "grad_v": tolist(v.grad)}
+
+
+# ---------------------------------------------------------------- MLA
+class GSPlugin:
+    def __init__(self, d):
+        self.P = torch.eye(d, dtype=torch.float64)
+
+    def before_update(self, w_grad, before_batch_input, batch_index, len_dataloader, train_exp_counter):
+        lamda = batch_index / len_dataloader + 1
+        alpha = 1.0 * 0.1 ** lamda
+        if train_exp_counter != 0:
+            r = torch.mean(before_batch_input, 0, True)
+            k = torch.mm(self.P, torch.t(r))
+            self.P = torch.sub(self.P, torch.mm(k, torch.t(k)) / (alpha + torch.mm(r, k)))
+            pnorm2 = torch.norm(self.P.data, p='fro')
+            self.P.data = self.P.data / pnorm2
+            w_grad = torch.mm(w_grad, torch.t(self.P.data))
+        return w_grad
+
+
+def mla_case(d=6, C=3, B=5, T=4):
+    gs = GSPlugin(d)
+    steps = []
+    exp_count = 0
+    for j in range(3):
+        for modality in ["audio", "visual"]:
+            feats = torch.randn(B, d, dtype=torch.float64)
+            grad = torch.randn(C, d, dtype=torch.float64)  # PyTorch layout [C, d]
+            new = gs.before_update(grad, feats, j, T, exp_count)
+            steps.append({"batch": j, "modality": modality, "features": tolist(feats), "grad": tolist(grad), "projected": tolist(new)})
+            exp_count += 1
+    return {"d": d, "C": C, "B": B, "T": T, "steps": steps, "P": tolist(gs.P)}
+
+
+def entropy_fusion_case(B=6, C=4):
+    o_a = torch.randn(B, C) * 2
+    o_v = torch.randn(B, C) * 2
+    # avclassify_model.py L673-700 (per sample, dim=1)
+    p_a = F.softmax(o_a, dim=1)
+    p_v = F.softmax(o_v, dim=1)
+    e_a = -torch.sum(p_a * torch.log(p_a), dim=1, keepdim=True)
+    e_v = -torch.sum(p_v * torch.log(p_v), dim=1, keepdim=True)
+    e_max = torch.max(e_a, e_v)
+    w_a = torch.exp(e_max - e_a)
+    w_v = torch.exp(e_max - e_v)
+    s = w_a + w_v
+    out = (w_a / s) * o_a + (w_v / s) * o_v
+    return {"B": B, "C": C, "audio": tolist(o_a), "visual": tolist(o_v), "fused": tolist(out)}
+
+
+# ---------------------------------------------------------------- UMT
+def umt_case(B=4, d=5, C=3, scaling=10.0):
+    out = torch.randn(B, C, requires_grad=True)
+    h_a = torch.randn(B, d, requires_grad=True)
+    h_v = torch.randn(B, d, requires_grad=True)
+    t_a = torch.randn(B, d)
+    t_v = torch.randn(B, d)
+    y = torch.tensor(rng.integers(0, C, B))
+    loss = F.cross_entropy(out, y) + scaling * F.mse_loss(h_a, t_a) + scaling * F.mse_loss(h_v, t_v)
+    loss.backward()
+    return {"B": B, "d": d, "C": C, "scaling": scaling, "out": tolist(out), "h_a": tolist(h_a), "h_v": tolist(h_v), "t_a": tolist(t_a),
+            "t_v": tolist(t_v), "labels": y.tolist(), "loss": loss.item(), "grad_a": tolist(h_a.grad), "grad_v": tolist(h_v.grad)}
+
+
+def main():
+    # Scores as an AGM run records them: drift from audio-ahead to visual-ahead, with noise.
+    scores = [(1.6 - 0.05 * i + 0.1 * rng.standard_normal(), 1.2 - 0.02 * i + 0.1 * rng.standard_normal()) for i in range(40)]
+    goldens = {
+        "opm": opm_cases(),
+        "mmpareto": mmpareto_cases(),
+        "agm": {"alpha": 1.0, "scores": scores, "official": agm_sequence(scores, 1.0), "bb": agm_bb_sequence(scores, 1.0),
+                "hooks": [agm_hooks(), agm_hooks(k_a=1.9, k_v=0.3)]},
+        "pmr": [pmr_case(1.0, 0.2, visual_ahead=True), pmr_case(2.0, 0.0, visual_ahead=False)],
+        "mla": mla_case(),
+        "entropy_fusion": entropy_fusion_case(),
+        "umt": umt_case(),
+    }
+    out = Path(__file__).with_name("successors.json")
+    out.write_text(json.dumps(goldens))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

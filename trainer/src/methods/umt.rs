@@ -1,0 +1,118 @@
+//! `umt`: Uni-Modal Teacher (Du et al., arXiv 2106.11059; methods.md section 7). No official
+//! code was published; this is BalanceBenchmark's form (`UMT_trainer.py` L129-146), the one
+//! methods.md says to reproduce:
+//!
+//! - two uni-modal teachers trained first: each a full run of the same settings training one
+//!   encoder with its share of the head (`train_head` audio / visual, the toolkit's uni-modal
+//!   runs), its selected epoch's model kept (`model-best.bin`); `trainer train` trains them
+//!   into `<out>/<name>.teacher-audio` and `.teacher-visual` (or reads them back when finished);
+//! - the student's loss `CE(out) + s (MSE(h_a, t_a) + MSE(h_v, t_v))` inside the modulation
+//!   window, `h` the student's pooled features, `t` the teacher's on the same inputs, MSE the
+//!   mean over the batch's `B x d` elements, `s` = 10 (`--umt-scaling`, BB's `scaling`).
+//!
+//! One deviation: BB never puts its teachers in eval mode, so their batch norm normalises with
+//! each batch's statistics (and keeps updating running ones); here the teachers run in eval mode
+//! (running statistics), what a distillation target normally means.
+
+use std::path::PathBuf;
+
+use burn::module::Module;
+use burn::prelude::*;
+use burn::record::{BinFileRecorder, FullPrecisionSettings};
+use burn::tensor::backend::AutodiffBackend;
+
+use super::{FeatureStep, LossInput, Method};
+use crate::model::{AvClassifier, FusionKind, ModelPreset};
+
+/// Where a run's teachers are and how to build them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Teachers {
+    /// `model-best.bin` files of the audio and the visual teacher's run.
+    pub audio: PathBuf,
+    pub visual: PathBuf,
+    pub preset: ModelPreset,
+    pub fusion: FusionKind,
+    pub classes: usize,
+}
+
+type Inner<B> = <B as AutodiffBackend>::InnerBackend;
+
+/// UMT.
+pub struct Umt<B: AutodiffBackend> {
+    scaling: f64,
+    teachers: Option<Teachers>,
+    loaded: Option<(AvClassifier<Inner<B>>, AvClassifier<Inner<B>>)>,
+    /// The teachers' features of the current step.
+    targets: Option<(Tensor<B, 2>, Tensor<B, 2>)>,
+    active: bool,
+    sums: [f64; 2],
+    steps: usize,
+}
+
+impl<B: AutodiffBackend> Umt<B> {
+    pub fn new(scaling: f64, teachers: Option<Teachers>) -> Self {
+        Self { scaling, teachers, loaded: None, targets: None, active: true, sums: [0.0; 2], steps: 0 }
+    }
+
+    fn load(&mut self, device: &B::Device) -> anyhow::Result<()> {
+        if self.loaded.is_some() {
+            return Ok(());
+        }
+        let t = self.teachers.as_ref().ok_or_else(|| anyhow::anyhow!("umt needs its teachers (trained by `trainer train` before the student)"))?;
+        let one = |path: &PathBuf| -> anyhow::Result<AvClassifier<Inner<B>>> {
+            let model = AvClassifier::<Inner<B>>::new(t.preset, t.fusion, t.classes, device);
+            model
+                .load_file(path.clone(), &BinFileRecorder::<FullPrecisionSettings>::new(), device)
+                .map_err(|e| anyhow::anyhow!("loading the teacher {}: {e}", path.display()))
+        };
+        self.loaded = Some((one(&t.audio)?, one(&t.visual)?));
+        Ok(())
+    }
+}
+
+/// Mean squared difference over every element.
+fn mse<B: Backend>(x: Tensor<B, 2>, t: Tensor<B, 2>) -> Tensor<B, 1> {
+    (x - t).square().mean()
+}
+
+/// The student's loss: `ce + scaling (MSE(h_a, t_a) + MSE(h_v, t_v))`, with the two MSE values.
+pub fn distillation_loss<B: Backend>(ce: Tensor<B, 1>, student: (Tensor<B, 2>, Tensor<B, 2>), teacher: (Tensor<B, 2>, Tensor<B, 2>), scaling: f64) -> (Tensor<B, 1>, f64, f64) {
+    let (la, lv) = (mse(student.0, teacher.0), mse(student.1, teacher.1));
+    let values = (la.clone().into_scalar().elem::<f64>(), lv.clone().into_scalar().elem::<f64>());
+    (ce + (la + lv) * scaling, values.0, values.1)
+}
+
+impl<B: AutodiffBackend> Method<B> for Umt<B> {
+    fn begin_epoch(&mut self, _epoch: usize, active: bool) {
+        self.active = active;
+        (self.sums, self.steps) = ([0.0; 2], 0);
+    }
+
+
+    fn features(&mut self, step: FeatureStep<B>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        self.targets = None;
+        if let (true, Some((audio, frames))) = (self.active, step.inputs) {
+            self.load(&audio.device()).expect("the teachers load");
+            let (ta, tv) = self.loaded.as_ref().expect("loaded");
+            let b = audio.dims()[0];
+            let (a, v) = (ta.audio_features(audio.inner()), tv.visual_features(frames.inner(), b));
+            self.targets = Some((Tensor::from_inner(a), Tensor::from_inner(v)));
+        }
+        (step.audio, step.visual)
+    }
+
+    fn loss(&mut self, input: &LossInput<B>, ce: &dyn Fn(Tensor<B, 2>) -> Tensor<B, 1>) -> Tensor<B, 1> {
+        let base = ce(input.trained.clone());
+        let (Some(teacher), Some(student)) = (self.targets.take(), input.features.clone()) else { return base };
+        let (loss, la, lv) = distillation_loss(base, student, teacher, self.scaling);
+        self.sums[0] += la;
+        self.sums[1] += lv;
+        self.steps += 1;
+        loss
+    }
+
+    fn epoch_log(&self, epoch: usize) -> Option<serde_json::Value> {
+        let n = self.steps.max(1) as f64;
+        Some(serde_json::json!({ "epoch": epoch, "mse_audio": self.sums[0] / n, "mse_visual": self.sums[1] / n }))
+    }
+}

@@ -1,0 +1,299 @@
+//! The successor methods' core rules (issue 16) against Python transcriptions of their authors'
+//! code (`goldens/successors.json`, from `goldens/make_successor_goldens.py`), through the
+//! method interface where the rule lives there.
+
+use burn::module::ParamId;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::TensorData;
+use serde_json::Value;
+use trainer::balance::Coefficients;
+use trainer::methods::agm::{response_score, scale_gradient, AgmState, Ratio};
+use trainer::methods::mla::Mla;
+use trainer::methods::opm::{drop_probabilities, OpmParams};
+use trainer::methods::params::Parts;
+use trainer::methods::pmr::Pmr;
+use trainer::methods::umt::distillation_loss;
+use trainer::methods::{build, Balance, FeatureStep, LossInput, Method, MethodParams, SampledFeatures, StepContext};
+use trainer::model::{uncertainty_fusion, Logits};
+
+type B = trainer::Backend;
+type I = <B as AutodiffBackend>::InnerBackend;
+
+fn golden() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/goldens/successors.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap()
+}
+
+fn n(v: &Value) -> usize {
+    v.as_u64().unwrap() as usize
+}
+
+fn labels(v: &Value) -> Vec<i64> {
+    v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()
+}
+
+fn t2<Bk: Backend>(v: &Value, shape: [usize; 2]) -> Tensor<Bk, 2> {
+    Tensor::from_data(TensorData::new(floats(v), shape), &Default::default())
+}
+
+fn close(have: &[f32], want: &[f32], tol: f32, what: &str) {
+    assert_eq!(have.len(), want.len(), "{what}: lengths");
+    for (i, (h, w)) in have.iter().zip(want).enumerate() {
+        assert!((h - w).abs() <= tol * (1.0 + w.abs()), "{what}[{i}]: {h} vs {w}");
+    }
+}
+
+fn values<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+}
+
+fn ctx<'a>(parts: &'a Parts, coeffs: &'a Coefficients, batch: usize, batches: usize, mean: Option<&'a [f32]>) -> StepContext<'a> {
+    StepContext { epoch: 0, batch, batches, active: true, coeffs, audio_ids: &[], visual_ids: &[], parts, mean_feature: mean }
+}
+
+#[test]
+fn opm_drop_probabilities_match_the_authors_calcu_q() {
+    for c in golden()["opm"].as_array().unwrap() {
+        let (q_a, q_v, theta) = drop_probabilities(f(&c["s_a"]), f(&c["s_v"]), n(&c["d_a"]), n(&c["d_v"]), &OpmParams::default());
+        for (h, w) in [(q_a, &c["q_a"]), (q_v, &c["q_v"]), (theta, &c["theta"])] {
+            assert!((h - f(w)).abs() < 1e-12, "{c}: {q_a} {q_v} {theta}");
+        }
+    }
+}
+
+/// Through the method: only the dominant modality is dropped, per sample, in about `p_exe` of the
+/// batches; both modalities are rescaled by `1 / (1 - theta)` when the drop executes.
+#[test]
+fn opm_drops_the_dominant_modality_per_sample() {
+    let device = Default::default();
+    let (rows, classes) = (16usize, 4usize);
+    let labels: Vec<i64> = (0..rows as i64).map(|i| i % classes as i64).collect();
+    // Features that are logits: audio confident and right, visual flat.
+    let audio: Vec<f32> = (0..rows * classes).map(|k| if (k % classes) as i64 == labels[k / classes] { 4.0 } else { 0.0 }).collect();
+    let head = |a: Tensor<B, 2>, v: Tensor<B, 2>| Logits { fused: a.clone() + v.clone(), audio: a, visual: v };
+    let mut m = build::<B>(Balance::Opm, &MethodParams::new(0.8, 0.5, 10, 5));
+    m.begin_epoch(0, true);
+    let s_a: f64 = 4f64.exp() / (4f64.exp() + 3.0) * rows as f64;
+    let (q_a, q_v, theta) = drop_probabilities(s_a, rows as f64 / classes as f64, classes, classes, &OpmParams::default());
+    assert!(q_a > 0.5 && q_v == 0.0);
+    let scale = (1.0 / (1.0 - theta)) as f32;
+    let (mut executed, mut dropped, mut kept, steps) = (0usize, 0usize, 0usize, 400usize);
+    for _ in 0..steps {
+        let a = Tensor::<B, 2>::from_data(TensorData::new(audio.clone(), [rows, classes]), &device);
+        let v = Tensor::<B, 2>::ones([rows, classes], &device);
+        let (a2, v2) = m.features(FeatureStep { audio: a, visual: v, labels: &labels, head: &head, inputs: None });
+        let (a2, v2) = (values(a2), values(v2));
+        if v2[0] == 1.0 {
+            assert_eq!(a2, audio, "not executed: nothing changes");
+            continue;
+        }
+        executed += 1;
+        assert!(v2.iter().all(|&x| (x - scale).abs() < 1e-6), "visual kept, rescaled by 1/(1 - theta)");
+        for (r, row) in a2.chunks(classes).enumerate() {
+            if row.iter().all(|&x| x == 0.0) {
+                dropped += 1;
+            } else {
+                kept += 1;
+                close(row, &audio[r * classes..(r + 1) * classes].iter().map(|x| x * scale).collect::<Vec<_>>(), 1e-6, "kept audio row");
+            }
+        }
+    }
+    let sigma = |p: f64, n: usize| (p * (1.0 - p) / n as f64).sqrt();
+    let exe = executed as f64 / steps as f64;
+    assert!((exe - 0.7).abs() < 5.0 * sigma(0.7, steps), "executed in {exe} of the batches");
+    let drop = dropped as f64 / (dropped + kept) as f64;
+    assert!((drop - q_a).abs() < 5.0 * sigma(q_a, dropped + kept), "audio dropped per sample with q_a {q_a}: {drop}");
+}
+
+/// MMPareto's per-encoder combination, through the method's `combine` on real gradients: the
+/// official rule (min-norm weights under conflict, per-tensor rescale, x gamma) and
+/// BalanceBenchmark's (x 2 gamma); the head gets the sum.
+#[test]
+fn mmpareto_combines_as_the_authors_code() {
+    for case in golden()["mmpareto"].as_array().unwrap() {
+        let shapes: Vec<Vec<usize>> = case["shapes"].as_array().unwrap().iter().map(|s| s.as_array().unwrap().iter().map(n).collect()).collect();
+        let head_shapes: Vec<Vec<usize>> = case["head_shapes"].as_array().unwrap().iter().map(|s| s.as_array().unwrap().iter().map(n).collect()).collect();
+        let ids = |shapes: &[Vec<usize>]| shapes.iter().map(|s| (ParamId::new(), s.len())).collect::<Vec<_>>();
+        let parts = Parts { audio: ids(&shapes), visual: ids(&shapes), head: ids(&head_shapes) };
+        let register = |g: &mut GradientsParams, id: ParamId, shape: &[usize], v: &Value| {
+            let data = TensorData::new(floats(v), shape.to_vec());
+            match shape.len() {
+                1 => g.register::<I, 1>(id, Tensor::from_data(data, &Default::default())),
+                2 => g.register::<I, 2>(id, Tensor::from_data(data, &Default::default())),
+                4 => g.register::<I, 4>(id, Tensor::from_data(data, &Default::default())),
+                _ => unreachable!(),
+            }
+        };
+        let read = |g: &GradientsParams, id: ParamId, rank: usize| -> Vec<f32> {
+            match rank {
+                1 => values(g.get::<I, 1>(id).unwrap()),
+                2 => values(g.get::<I, 2>(id).unwrap()),
+                4 => values(g.get::<I, 4>(id).unwrap()),
+                _ => unreachable!(),
+            }
+        };
+        for (balance, key) in [(Balance::Mmpareto, "official"), (Balance::MmparetoBb, "bb")] {
+            let (mut mm, mut uni) = (GradientsParams::new(), GradientsParams::new());
+            for (part, name) in [(&parts.audio, "audio"), (&parts.visual, "visual")] {
+                for (k, &(id, _)) in part.iter().enumerate() {
+                    register(&mut mm, id, &shapes[k], &case[name]["both"][k]);
+                    register(&mut uni, id, &shapes[k], &case[name]["uni"][k]);
+                }
+            }
+            for (k, &(id, _)) in parts.head.iter().enumerate() {
+                register(&mut mm, id, &head_shapes[k], &case["head"]["both"][k]);
+                register(&mut uni, id, &head_shapes[k], &case["head"]["uni"][k]);
+            }
+            let mut m = build::<B>(balance, &MethodParams::new(0.8, 0.5, 10, 0));
+            let c = Coefficients::default();
+            let (out, _) = m.combine(mm, uni, &ctx(&parts, &c, 0, 0, None));
+            for (part, name) in [(&parts.audio, "audio"), (&parts.visual, "visual")] {
+                for (k, &(id, rank)) in part.iter().enumerate() {
+                    close(&read(&out, id, rank), &floats(&case[name][key][k]), 1e-5, &format!("{key} {name} tensor {k} (conflict {})", case["conflict"]));
+                }
+            }
+            for (k, &(id, rank)) in parts.head.iter().enumerate() {
+                close(&read(&out, id, rank), &floats(&case["head"]["sum"][k]), 1e-6, "head");
+            }
+        }
+    }
+}
+
+#[test]
+fn agm_coefficients_follow_the_authors_update_and_bbs_flip() {
+    let g = &golden()["agm"];
+    let alpha = f(&g["alpha"]);
+    for (ratio, key) in [(Ratio::Official, "official"), (Ratio::BalanceBenchmark, "bb")] {
+        let mut s = AgmState::default();
+        for (k, (sc, want)) in g["scores"].as_array().unwrap().iter().zip(g[key].as_array().unwrap()).enumerate() {
+            let (k_a, k_v) = s.step(f(&sc[0]), f(&sc[1]), alpha, ratio);
+            assert!((k_a - f(&want["k_a"])).abs() < 1e-9 && (k_v - f(&want["k_v"])).abs() < 1e-9, "{key} step {k}: {k_a} {k_v} vs {want}");
+            if ratio == Ratio::Official {
+                assert!((s.t_a - f(&want["t_a"])).abs() < 1e-12 && (s.t_v - f(&want["t_v"])).abs() < 1e-12, "running means at step {k}");
+            }
+        }
+    }
+}
+
+/// The authors' mechanism (backward hooks scaling dL/dm_a and dL/dm_v, m the Shapley responses
+/// with the other modality zeroed) equals our loss on the head's slices: same responses, same
+/// loss, same gradients on the features and the head.
+#[test]
+fn agm_gradient_scaling_equals_the_authors_hooks() {
+    for c in golden()["agm"]["hooks"].as_array().unwrap() {
+        let (b, d, classes) = (n(&c["B"]), n(&c["d"]), n(&c["C"]));
+        let a = t2::<B>(&c["a"], [b, d]).require_grad();
+        let v = t2::<B>(&c["v"], [b, d]).require_grad();
+        let w = t2::<B>(&c["W"], [classes, 2 * d]).require_grad(); // PyTorch's [C, 2d]
+        let bias = Tensor::<B, 1>::from_data(TensorData::new(floats(&c["b"]), [classes]), &Default::default()).require_grad();
+        let half = bias.clone().reshape([1, classes]) / 2.0;
+        let m_a = a.clone().matmul(w.clone().slice([0..classes, 0..d]).transpose()) + half.clone();
+        let m_v = v.clone().matmul(w.clone().slice([0..classes, d..2 * d]).transpose()) + half;
+        close(&values(m_a.clone()), &floats(&c["m_a"]), 1e-5, "m_a: the audio slice is the Shapley response");
+        close(&values(m_v.clone()), &floats(&c["m_v"]), 1e-5, "m_v");
+        let y = labels(&c["labels"]);
+        assert!((response_score(&values(m_a.clone()), &y, classes) - f(&c["score_a"])).abs() < 1e-5);
+        assert!((response_score(&values(m_v.clone()), &y, classes) - f(&c["score_v"])).abs() < 1e-5);
+        let targets = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [b]), &Default::default());
+        let ce = CrossEntropyLossConfig::new().init(&Default::default());
+        let loss = ce.forward(scale_gradient(m_a, f(&c["k_a"])) + scale_gradient(m_v, f(&c["k_v"])), targets);
+        assert!((loss.clone().into_scalar().elem::<f64>() - f(&c["loss"])).abs() < 1e-5);
+        let grads = loss.backward();
+        close(&values(a.grad(&grads).unwrap()), &floats(&c["grad_a"]), 1e-5, "dL/da");
+        close(&values(v.grad(&grads).unwrap()), &floats(&c["grad_v"]), 1e-5, "dL/dv");
+        close(&values(w.grad(&grads).unwrap()), &floats(&c["grad_W"]), 1e-5, "dL/dW");
+        close(&values(bias.grad(&grads).unwrap()), &floats(&c["grad_b"]), 1e-5, "dL/db");
+    }
+}
+
+#[test]
+fn pmr_prototypes_and_loss_match_the_authors_code() {
+    let device = Default::default();
+    for c in golden()["pmr"].as_array().unwrap() {
+        let (classes, d, b) = (n(&c["C"]), n(&c["d"]), n(&c["B"]));
+        let mut pmr = Pmr::new(f(&c["alpha"]), f(&c["momentum"]));
+        for (epoch, s) in c["samples"].as_array().unwrap().iter().enumerate() {
+            let sample = SampledFeatures { dim: d, classes, audio: floats(&s["audio"]), visual: floats(&s["visual"]), labels: labels(&s["labels"]) };
+            assert!(Method::<B>::sample_before(&pmr, epoch));
+            Method::<B>::sampled(&mut pmr, epoch, &sample);
+            assert!(!Method::<B>::sample_before(&pmr, epoch));
+        }
+        let (pa, pv) = pmr.prototypes().unwrap();
+        close(pa, &floats(&c["prototypes_audio"]), 1e-5, "audio prototypes (second epoch: with momentum)");
+        close(pv, &floats(&c["prototypes_visual"]), 1e-5, "visual prototypes");
+        let a = t2::<B>(&c["a"], [b, d]).require_grad();
+        let v = t2::<B>(&c["v"], [b, d]).require_grad();
+        let out = t2::<B>(&c["out"], [b, classes]);
+        let y = labels(&c["labels"]);
+        let targets = Tensor::<B, 1, Int>::from_data(TensorData::new(y.clone(), [b]), &device);
+        let logits = Logits { fused: out.clone(), audio: out.clone(), visual: out.clone() };
+        let ce = CrossEntropyLossConfig::new().init(&device);
+        Method::<B>::begin_epoch(&mut pmr, 1, true);
+        let input = LossInput { logits: &logits, trained: out, features: Some((a.clone(), v.clone())), labels: &y, targets: targets.clone() };
+        let loss = Method::<B>::loss(&mut pmr, &input, &|z| ce.forward(z, targets.clone()));
+        assert!((loss.clone().into_scalar().elem::<f64>() - f(&c["loss"])).abs() < 1e-4, "loss, ratio {}", c["ratio"]);
+        let grads = loss.backward();
+        // A modality without the term is not in the loss's graph: no gradient, PyTorch's zeros.
+        let grad = |x: &Tensor<B, 2>| x.grad(&grads).map_or(vec![0.0; b * d], values);
+        close(&grad(&a), &floats(&c["grad_a"]), 1e-4, "dL/da");
+        close(&grad(&v), &floats(&c["grad_v"]), 1e-4, "dL/dv");
+        let log = Method::<B>::epoch_log(&pmr, 1).unwrap();
+        let boosted = if f(&c["ratio"]) > 1.0 { "visual_boosted" } else { "audio_boosted" };
+        assert_eq!(log[boosted], 1, "the slower modality by prototypes got the term: {log}");
+    }
+}
+
+/// MLA's projector over a run of alternating steps, through the method on the shared head's
+/// weight gradient (Burn's `[d, C]`, the transpose of PyTorch's).
+#[test]
+fn mla_projects_the_head_gradient_as_the_authors_plugin() {
+    let g = &golden()["mla"];
+    let (d, classes, b, t) = (n(&g["d"]), n(&g["C"]), n(&g["B"]), n(&g["T"]));
+    let weight = ParamId::new();
+    let parts = Parts { head: vec![(weight, 2)], ..Default::default() };
+    let mut m = Mla::new();
+    let c = Coefficients::default();
+    for (k, s) in g["steps"].as_array().unwrap().iter().enumerate() {
+        let feats = floats(&s["features"]);
+        let mean: Vec<f32> = (0..d).map(|j| (0..b).map(|i| f64::from(feats[i * d + j])).sum::<f64>() as f32 / b as f32).collect();
+        let mut grads = GradientsParams::new();
+        grads.register::<I, 2>(weight, t2::<I>(&s["grad"], [classes, d]).transpose());
+        Method::<B>::gradients(&mut m, &mut grads, &ctx(&parts, &c, n(&s["batch"]), t, Some(&mean)));
+        let have = values(grads.get::<I, 2>(weight).unwrap().transpose());
+        close(&have, &floats(&s["projected"]), 1e-4, &format!("step {k} ({})", s["modality"]));
+    }
+    close(&m.projector().iter().map(|&x| x as f32).collect::<Vec<_>>(), &floats(&g["P"]), 1e-4, "the projector");
+}
+
+#[test]
+fn the_shared_heads_fusion_is_mlas_per_sample_entropy_weighting() {
+    let g = &golden()["entropy_fusion"];
+    let (b, c) = (n(&g["B"]), n(&g["C"]));
+    let fused = uncertainty_fusion(t2::<I>(&g["audio"], [b, c]), t2::<I>(&g["visual"], [b, c]));
+    close(&values(fused), &floats(&g["fused"]), 1e-5, "fused");
+}
+
+#[test]
+fn umt_student_loss_is_bbs() {
+    let g = &golden()["umt"];
+    let (b, d, c) = (n(&g["B"]), n(&g["d"]), n(&g["C"]));
+    let (h_a, h_v) = (t2::<B>(&g["h_a"], [b, d]).require_grad(), t2::<B>(&g["h_v"], [b, d]).require_grad());
+    let targets = Tensor::<B, 1, Int>::from_data(TensorData::new(labels(&g["labels"]), [b]), &Default::default());
+    let ce = CrossEntropyLossConfig::new().init(&Default::default()).forward(t2::<B>(&g["out"], [b, c]), targets);
+    let (loss, _, _) = distillation_loss(ce, (h_a.clone(), h_v.clone()), (t2(&g["t_a"], [b, d]), t2(&g["t_v"], [b, d])), f(&g["scaling"]));
+    assert!((loss.clone().into_scalar().elem::<f64>() - f(&g["loss"])).abs() < 1e-4);
+    let grads = loss.backward();
+    close(&values(h_a.grad(&grads).unwrap()), &floats(&g["grad_a"]), 1e-5, "dL/dh_a");
+    close(&values(h_v.grad(&grads).unwrap()), &floats(&g["grad_v"]), 1e-5, "dL/dh_v");
+}

@@ -47,6 +47,11 @@ fn synthetic_corpus_trains_well_above_chance() {
             optimizer: Default::default(),
             drop_p: 0.5,
             super_epoch: 10,
+            gamma: 1.5,
+            agm_alpha: 1.0,
+            pmr_alpha: 1.0,
+            pmr_momentum: 0.2,
+            umt_scaling: 10.0,
         };
         let summary = train::<trainer::Backend>(&run, &Default::default(), false, false).unwrap();
         let chance = 1.0 / cfg.classes as f64;

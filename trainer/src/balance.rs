@@ -162,6 +162,10 @@ pub struct TrainStats {
     pub mean_k_v: f64,
     /// Mean of `score_a / score_v`.
     pub mean_ratio_a: f64,
+    /// Mean wall-clock seconds of a training step (forward, backward, the method, the update;
+    /// not the wait for the loader): what a method costs.
+    #[serde(default)]
+    pub step_seconds: f64,
 }
 
 /// Running totals of an epoch's steps.
@@ -170,11 +174,13 @@ pub struct EpochTally {
     loss_sum: f64,
     samples: usize,
     steps: Vec<StepRecord>,
+    seconds: f64,
 }
 
 impl EpochTally {
     /// One step: its mean loss over `samples` samples, and what it applied.
-    pub fn add(&mut self, samples: usize, step: &StepRecord) {
+    pub fn add(&mut self, samples: usize, step: &StepRecord, seconds: f64) {
+        self.seconds += seconds;
         self.loss_sum += step.loss * samples as f64;
         self.samples += samples;
         self.steps.push(*step);
@@ -187,6 +193,7 @@ impl EpochTally {
             mean_k_a: mean(|c| c.k_a),
             mean_k_v: mean(|c| c.k_v),
             mean_ratio_a: mean(|c| c.ratio_a),
+            step_seconds: self.seconds / self.steps.len().max(1) as f64,
         }
     }
 }

@@ -75,8 +75,8 @@ impl<B: Backend> BatchNorm<B> {
             let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
             let m = self.momentum;
             if !FROZEN.get() {
-            self.running_mean.update(self.running_mean.value_sync().mul_scalar(1.0 - m).add(stat(mean).mul_scalar(m)).detach());
-            self.running_var.update(self.running_var.value_sync().mul_scalar(1.0 - m).add(stat(var.clone()).mul_scalar(m * unbiased)).detach());
+                self.running_mean.update(self.running_mean.value_sync().mul_scalar(1.0 - m).add(stat(mean).mul_scalar(m)).detach());
+                self.running_var.update(self.running_var.value_sync().mul_scalar(1.0 - m).add(stat(var.clone()).mul_scalar(m * unbiased)).detach());
             }
             let scale = column(self.gamma.val()).div(var.add_scalar(self.epsilon).sqrt());
             centered * per_row(scale) + per_row(column(self.beta.val()))

@@ -235,6 +235,7 @@ where
         let mut tally = EpochTally::default();
         for (j, batch) in task.batches(epoch).into_iter().enumerate() {
             let batch = batch?;
+            let step_started = Instant::now();
             let default = Coefficients::default();
             let ctx = StepContext {
                 epoch,
@@ -262,7 +263,7 @@ where
             let record = StepRecord::new(step, epoch, loss_value, &c, &applied);
             steps.record(&bar, record)?;
             step += 1;
-            tally.add(samples, &record);
+            tally.add(samples, &record, step_started.elapsed().as_secs_f64());
         }
         let valid = model.valid();
         let e = task.evaluate(&valid, epoch, lr, tally.stats(), started)?;

@@ -41,6 +41,11 @@ fn config(data: &Path, out: &Path) -> TrainConfig {
         optimizer: Default::default(),
         drop_p: 0.5,
         super_epoch: 10,
+        gamma: 1.5,
+        agm_alpha: 1.0,
+        pmr_alpha: 1.0,
+        pmr_momentum: 0.2,
+        umt_scaling: 10.0,
     }
 }
 

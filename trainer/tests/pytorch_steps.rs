@@ -231,8 +231,18 @@ fn three_steps<O: Optimizer<AvClassifier<B>, B>>(g: &Golden, optimizer: &str, mu
         let (audio, frames, labels) = batch(g, step, &device);
         let out = model.forward(audio, frames);
         let y = Tensor::<B, 1, Int>::from_data(TensorData::new(labels.clone(), [labels.len()]), &device);
-        let out = Forward { trained: out.fused.clone(), logits: out, targets: y, labels: labels.clone(), samples: labels.len() };
-        let ctx = StepContext { epoch: 0, batch: 0, batches: 0, active: true, coeffs: &Coefficients::default(), audio_ids: &audio_ids, visual_ids: &visual_ids, parts: &Default::default(), mean_feature: None };
+        let out = Forward { trained: out.fused.clone(), logits: out, features: None, targets: y, labels: labels.clone(), samples: labels.len() };
+        let ctx = StepContext {
+            epoch: 0,
+            batch: 0,
+            batches: 0,
+            active: true,
+            coeffs: &Coefficients::default(),
+            audio_ids: &audio_ids,
+            visual_ids: &visual_ids,
+            parts: &Default::default(),
+            mean_feature: None,
+        };
         let (next, loss_value, c, _) = train_step(model, &mut optim, g.f64("lr"), method.as_mut(), out, &ce, alpha, ctx);
         model = next;
         for (what, have) in [("loss", loss_value), ("score_a", c.score_a), ("score_v", c.score_v), ("ratio_a", c.ratio_a), ("k_a", c.k_a), ("k_v", c.k_v)] {

@@ -33,7 +33,8 @@ fn every_successor_method_trains_in_a_comparison_and_logs_what_it_did() {
     common::shards(&data, Split::Train, 32);
     common::shards(&data, Split::Test, 8);
     let out = tmp.path().join("cmp");
-    let o = trainer(&data, &out, &["compare", "--epochs", "2", "--seeds", "0", "--jobs", "1", "--methods", METHODS, "--val-fraction", "0.25"]).output().unwrap();
+    let o =
+        trainer(&data, &out, &["compare", "--epochs", "2", "--seeds", "0", "--jobs", "1", "--methods", METHODS, "--val-fraction", "0.25"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
     for m in METHODS.split(',') {
@@ -98,6 +99,10 @@ fn a_method_with_state_resumes_exactly() {
         assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
         let (a, b) = (runs.join(format!("{balance}-full")), runs.join(&killed));
         assert_eq!(common::epochs_without_time(&b), common::epochs_without_time(&a), "{balance}: same per-epoch log");
-        assert_eq!(std::fs::read_to_string(b.join("method.jsonl")).unwrap(), std::fs::read_to_string(a.join("method.jsonl")).unwrap(), "{balance}: same method log");
+        assert_eq!(
+            std::fs::read_to_string(b.join("method.jsonl")).unwrap(),
+            std::fs::read_to_string(a.join("method.jsonl")).unwrap(),
+            "{balance}: same method log"
+        );
     }
 }

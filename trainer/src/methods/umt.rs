@@ -76,7 +76,12 @@ fn mse<B: Backend>(x: Tensor<B, 2>, t: Tensor<B, 2>) -> Tensor<B, 1> {
 }
 
 /// The student's loss: `ce + scaling (MSE(h_a, t_a) + MSE(h_v, t_v))`, with the two MSE values.
-pub fn distillation_loss<B: Backend>(ce: Tensor<B, 1>, student: (Tensor<B, 2>, Tensor<B, 2>), teacher: (Tensor<B, 2>, Tensor<B, 2>), scaling: f64) -> (Tensor<B, 1>, f64, f64) {
+pub fn distillation_loss<B: Backend>(
+    ce: Tensor<B, 1>,
+    student: (Tensor<B, 2>, Tensor<B, 2>),
+    teacher: (Tensor<B, 2>, Tensor<B, 2>),
+    scaling: f64,
+) -> (Tensor<B, 1>, f64, f64) {
     let (la, lv) = (mse(student.0, teacher.0), mse(student.1, teacher.1));
     let values = (la.clone().into_scalar().elem::<f64>(), lv.clone().into_scalar().elem::<f64>());
     (ce + (la + lv) * scaling, values.0, values.1)
@@ -87,7 +92,6 @@ impl<B: AutodiffBackend> Method<B> for Umt<B> {
         self.active = active;
         (self.sums, self.steps) = ([0.0; 2], 0);
     }
-
 
     fn features(&mut self, step: FeatureStep<B>) -> (Tensor<B, 2>, Tensor<B, 2>) {
         self.targets = None;

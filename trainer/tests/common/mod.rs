@@ -80,6 +80,7 @@ pub fn epochs_without_time(run: &std::path::Path) -> Vec<serde_json::Value> {
         .map(|l| {
             let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
             v.as_object_mut().unwrap().remove("seconds");
+            v.as_object_mut().unwrap().remove("step_seconds");
             v
         })
         .collect()

@@ -36,12 +36,14 @@ pub struct Teachers {
 }
 
 type Inner<B> = <B as AutodiffBackend>::InnerBackend;
+/// The audio teacher and the visual teacher.
+type Pair<B> = (AvClassifier<Inner<B>>, AvClassifier<Inner<B>>);
 
 /// UMT.
 pub struct Umt<B: AutodiffBackend> {
     scaling: f64,
     teachers: Option<Teachers>,
-    loaded: Option<(AvClassifier<Inner<B>>, AvClassifier<Inner<B>>)>,
+    loaded: Option<Pair<B>>,
     /// The teachers' features of the current step.
     targets: Option<(Tensor<B, 2>, Tensor<B, 2>)>,
     active: bool,

@@ -31,18 +31,19 @@ pub struct Coefficients {
     pub k_v: f64,
 }
 
+/// `softmax(logits_i)[y_i]` of each row of row-major `[B, classes]` logits.
+pub fn true_class_probabilities<'a>(logits: &'a [f32], labels: &'a [i64], classes: usize) -> impl Iterator<Item = f64> + 'a {
+    labels.iter().enumerate().map(move |(i, &y)| {
+        let row = &logits[i * classes..(i + 1) * classes];
+        let max = row.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
+        let z: f64 = row.iter().map(|&x| (f64::from(x) - max).exp()).sum();
+        (f64::from(row[y as usize]) - max).exp() / z
+    })
+}
+
 /// `sum_i softmax(logits_i)[y_i]`: a modality's OGM score over a batch.
 pub fn true_class_softmax_sum(logits: &[f32], labels: &[i64], classes: usize) -> f64 {
-    labels
-        .iter()
-        .enumerate()
-        .map(|(i, &y)| {
-            let row = &logits[i * classes..(i + 1) * classes];
-            let max = row.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
-            let z: f64 = row.iter().map(|&x| (f64::from(x) - max).exp()).sum();
-            (f64::from(row[y as usize]) - max).exp() / z
-        })
-        .sum()
+    true_class_probabilities(logits, labels, classes).sum()
 }
 
 /// The coefficient rule on row-major `[B, classes]` uni-modal logits.

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use super::params::{norm2, put, take};
 use super::{Applied, LossInput, Method, StepContext};
-use crate::balance::logits_vec;
+use crate::balance::{logits_vec, true_class_probabilities};
 
 /// Which ratio the coefficients use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,22 +49,7 @@ pub enum Ratio {
 /// Mean `-log softmax(z)[i, y_i]` over a batch, each term floored at `-log 1e-8`.
 pub fn response_score(logits: &[f32], labels: &[i64], classes: usize) -> f64 {
     let n = labels.len().max(1) as f64;
-    labels
-        .iter()
-        .enumerate()
-        .map(|(i, &y)| {
-            let row = &logits[i * classes..(i + 1) * classes];
-            let max = row.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
-            let z: f64 = row.iter().map(|&x| (f64::from(x) - max).exp()).sum();
-            let p = (f64::from(row[y as usize]) - max).exp() / z;
-            if p < 1e-8 || !p.is_finite() {
-                -(1e-8f64).ln()
-            } else {
-                -p.ln()
-            }
-        })
-        .sum::<f64>()
-        / n
+    true_class_probabilities(logits, labels, classes).map(|p| if p < 1e-8 || !p.is_finite() { -(1e-8f64).ln() } else { -p.ln() }).sum::<f64>() / n
 }
 
 /// AGM's running state: the running means of the scores and the step counter.

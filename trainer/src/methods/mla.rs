@@ -100,10 +100,7 @@ impl<B: AutodiffBackend> Method<B> for Mla {
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> anyhow::Result<()> {
-        if !state.is_null() {
-            *self = serde_json::from_value(state.clone())?;
-        }
-        Ok(())
+        super::restore_whole(self, state)
     }
 
     fn epoch_log(&self, epoch: usize) -> Option<serde_json::Value> {

@@ -341,6 +341,15 @@ pub trait Method<B: AutodiffBackend> {
     }
 }
 
+/// [`Method::restore`] for a method whose whole value is its state (as `serde_json::to_value` of
+/// it wrote it); a null state (a run saved before the method had any) leaves it as built.
+pub(crate) fn restore_whole<T: serde::de::DeserializeOwned>(method: &mut T, state: &serde_json::Value) -> anyhow::Result<()> {
+    if !state.is_null() {
+        *method = serde_json::from_value(state.clone())?;
+    }
+    Ok(())
+}
+
 /// The method `kind` with `params`.
 pub fn build<B: AutodiffBackend>(kind: Balance, params: &MethodParams) -> Box<dyn Method<B>> {
     use modality_drop::{ModalityDrop, Target};

@@ -309,12 +309,17 @@ where
     let targets = out.targets.clone();
     let input = LossInput { logits: &out.logits, trained: out.trained, features: out.features, labels: &out.labels, targets: targets.clone() };
     let loss = method.loss(&input, &|z| ce.forward(z, targets.clone()));
-    let classes = out.logits.audio.dims()[1];
-    let c = coefficients(&logits_vec(out.logits.audio.detach()), &logits_vec(out.logits.visual.detach()), &out.labels, classes, alpha);
+    let c = step_coefficients(&out.logits, &out.labels, alpha);
     let loss_value: f64 = loss.clone().into_scalar().elem();
     let mut grads = GradientsParams::from_grads(loss.backward(), &model);
     let applied = method.gradients(&mut grads, &StepContext { coeffs: &c, ..ctx });
     (optim.step(lr, model, grads), loss_value, c, applied)
+}
+
+/// The step's scores and the OGM rule's coefficients at `alpha`, from its uni-modal logits.
+fn step_coefficients<B: Backend>(logits: &Logits<B>, labels: &[i64], alpha: f64) -> Coefficients {
+    let classes = logits.audio.dims()[1];
+    coefficients(&logits_vec(logits.audio.clone().detach()), &logits_vec(logits.visual.clone().detach()), labels, classes, alpha)
 }
 
 /// A [`StepKind::Pareto`] step: the batch forward twice (the second leaving batch-norm running
@@ -340,8 +345,7 @@ where
 {
     let out = task.forward(&model, batch.clone(), &mut |s| (s.audio, s.visual));
     let targets = out.targets.clone();
-    let classes = out.logits.audio.dims()[1];
-    let c = coefficients(&logits_vec(out.logits.audio.detach()), &logits_vec(out.logits.visual.detach()), &out.labels, classes, alpha);
+    let c = step_coefficients(&out.logits, &out.labels, alpha);
     let l_mm = ce.forward(out.logits.fused, targets.clone());
     let mm: f64 = l_mm.clone().into_scalar().elem();
     let g_mm = GradientsParams::from_grads(l_mm.backward(), &model);

@@ -257,8 +257,20 @@ pub fn loader_config(cfg: &TrainConfig, set: &ShardSet, train: bool, subset: Sub
 
 /// The features of every clip `cfg` loads from `set`.
 pub fn features_of<B: Backend>(model: &AvClassifier<B>, set: &ShardSet, cfg: &LoaderConfig, device: &B::Device) -> Result<Features> {
+    features_of_batches(model, set, cfg, 0, usize::MAX, device)
+}
+
+/// The features of the first `batches` batches `cfg` loads from `set` in `epoch`'s order.
+fn features_of_batches<B: Backend>(
+    model: &AvClassifier<B>,
+    set: &ShardSet,
+    cfg: &LoaderConfig,
+    epoch: u64,
+    batches: usize,
+    device: &B::Device,
+) -> Result<Features> {
     let mut f = Features { dim: 0, audio: Vec::new(), visual: Vec::new(), audio_logits: Vec::new(), visual_logits: Vec::new(), labels: Vec::new() };
-    for batch in set.epoch(cfg, 0) {
+    for batch in set.epoch(cfg, epoch).into_iter().take(batches) {
         let batch = batch?;
         let (a, fr, _) = tensors::<B>(&batch, cfg.image_size as usize, device);
         let (a, v) = model.features(a, fr);
@@ -385,17 +397,8 @@ impl<B: AutodiffBackend> Task<B> for Classification<'_, B> {
 
     fn sample_features(&self, model: &AvClassifier<B::InnerBackend>, epoch: usize) -> Result<Option<SampledFeatures>> {
         let take = (self.steps_per_epoch() / 10).max(1);
-        let mut s = SampledFeatures { classes: self.train_set.meta.classes.len(), ..Default::default() };
-        for batch in self.train_set.epoch(&self.loader(true, self.fit), epoch as u64).into_iter().take(take) {
-            let batch = batch?;
-            let (a, f, _) = tensors::<B::InnerBackend>(&batch, self.image, &self.device);
-            let (a, v) = model.features(a, f);
-            s.dim = a.dims()[1];
-            s.audio.extend(logits_vec(a));
-            s.visual.extend(logits_vec(v));
-            s.labels.extend(batch.labels);
-        }
-        Ok(Some(s))
+        let f = features_of_batches(model, &self.train_set, &self.loader(true, self.fit), epoch as u64, take, &self.device)?;
+        Ok(Some(SampledFeatures { dim: f.dim, classes: self.train_set.meta.classes.len(), audio: f.audio, visual: f.visual, labels: f.labels }))
     }
 
     fn holdout_losses(&self, model: &AvClassifier<B::InnerBackend>) -> Result<Option<HeadLosses>> {
@@ -469,17 +472,15 @@ pub fn teacher_config(cfg: &TrainConfig, head: TrainHead) -> TrainConfig {
 /// A UMT run's teachers: each trained first (resumed if it was interrupted, read back if it
 /// finished with the same settings), its selected epoch's model kept.
 fn train_teachers<B: AutodiffBackend>(cfg: &TrainConfig, classes: usize, device: &B::Device, progress: bool) -> Result<Teachers> {
-    let mut files = Vec::new();
-    for head in [TrainHead::Audio, TrainHead::Visual] {
+    let teacher = |head| -> Result<PathBuf> {
         let t = teacher_config(cfg, head);
         if crate::compare::finished(&t)?.is_none() {
             let resume = run_dir(&t).join("config.json").exists();
             train::<B>(&t, device, progress, resume).with_context(|| format!("training the UMT teacher {}", t.name))?;
         }
-        files.push(run_dir(&t).join("model-best.bin"));
-    }
-    let visual = files.pop().expect("two");
-    Ok(Teachers { audio: files.pop().expect("two"), visual, preset: cfg.model, fusion: cfg.fusion, classes })
+        Ok(run_dir(&t).join("model-best.bin"))
+    };
+    Ok(Teachers { audio: teacher(TrainHead::Audio)?, visual: teacher(TrainHead::Visual)?, preset: cfg.model, fusion: cfg.fusion, classes })
 }
 
 /// Trains one run on backend `B`. With `resume`, continues from the run folder's last

@@ -353,7 +353,6 @@ pub(crate) fn restore_whole<T: serde::de::DeserializeOwned>(method: &mut T, stat
 /// The method `kind` with `params`.
 pub fn build<B: AutodiffBackend>(kind: Balance, params: &MethodParams) -> Box<dyn Method<B>> {
     use modality_drop::{ModalityDrop, Target};
-    let p = params;
     match kind {
         Balance::None => Box::new(none::Joint),
         Balance::Ogm => Box::new(ogm::Ogm),
@@ -364,13 +363,13 @@ pub fn build<B: AutodiffBackend>(kind: Balance, params: &MethodParams) -> Box<dy
         Balance::ModalityDropVisual => Box::new(ModalityDrop::new(Target::Visual, params.drop_p, params.seed)),
         Balance::GblendOffline => Box::new(gblend::GradientBlending::new(gblend::Mode::Offline, params.super_epoch)),
         Balance::GblendOnline => Box::new(gblend::GradientBlending::new(gblend::Mode::Online, params.super_epoch)),
-        Balance::Opm => Box::new(opm::Opm::new(opm::OpmParams::default(), p.seed)),
-        Balance::Mmpareto => Box::new(mmpareto::MmPareto::new(mmpareto::Mode::Official, p.gamma)),
-        Balance::MmparetoBb => Box::new(mmpareto::MmPareto::new(mmpareto::Mode::BalanceBenchmark, p.gamma)),
-        Balance::Agm => Box::new(agm::Agm::new(agm::Ratio::Official, p.agm_alpha)),
-        Balance::AgmBb => Box::new(agm::Agm::new(agm::Ratio::BalanceBenchmark, p.agm_alpha)),
-        Balance::Pmr => Box::new(pmr::Pmr::new(p.pmr_alpha, p.pmr_momentum)),
-        Balance::Umt => Box::new(umt::Umt::<B>::new(p.umt_scaling, p.teachers.clone())),
+        Balance::Opm => Box::new(opm::Opm::new(opm::OpmParams::default(), params.seed)),
+        Balance::Mmpareto => Box::new(mmpareto::MmPareto::new(mmpareto::Mode::Official, params.gamma)),
+        Balance::MmparetoBb => Box::new(mmpareto::MmPareto::new(mmpareto::Mode::BalanceBenchmark, params.gamma)),
+        Balance::Agm => Box::new(agm::Agm::new(agm::Ratio::Official, params.agm_alpha)),
+        Balance::AgmBb => Box::new(agm::Agm::new(agm::Ratio::BalanceBenchmark, params.agm_alpha)),
+        Balance::Pmr => Box::new(pmr::Pmr::new(params.pmr_alpha, params.pmr_momentum)),
+        Balance::Umt => Box::new(umt::Umt::<B>::new(params.umt_scaling, params.teachers.clone())),
         Balance::Mla => Box::new(mla::Mla::new()),
     }
 }

@@ -27,6 +27,7 @@ fn synthetic_corpus_trains_well_above_chance() {
             name: format!("{balance:?}"),
             model: ModelPreset::Tiny,
             fusion: FusionKind::Concat,
+            arch: Default::default(),
             balance,
             alpha: 0.8,
             modulation_start: 0,

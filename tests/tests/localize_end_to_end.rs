@@ -97,6 +97,10 @@ fn synthetic_ave_localizes_well_above_chance_with_and_without_ogm_ge() {
             optimizer: trainer::optim::OptimizerKind::Adam,
             weight_decay: 0.0,
             momentum: 0.0,
+            head: Default::default(),
+            lr_decays: None,
+            psp_threshold: trainer::localize::psp::PSP_THRESHOLD,
+            avps_weight: trainer::localize::psp::AVPS_WEIGHT,
         };
         let s = localize::<trainer::Backend>(&run, &Default::default(), false, false).unwrap();
         let t = s.test;

@@ -1,5 +1,5 @@
-//! `trainer compare`: every combination of methods x optimisers x seeds trained on one dataset
-//! under one template config, and the comparison table of their test metrics.
+//! `trainer compare`: every combination of architectures x methods x optimisers x seeds trained
+//! on one dataset under one template config, and the comparison table of their test metrics.
 //!
 //! - Each run is a plain `train` run in `<out>/<arm><optimiser>-seed<N>`: a finished run (its
 //!   `summary.json` present) is read back, not retrained; a killed one resumes from its last
@@ -14,7 +14,7 @@
 //! - `--probe` adds the paper's uni-modal protocol: linear probes on each run's frozen encoders
 //!   (`probe.rs`), read back from `probe.json` when made with the same settings.
 //! - It writes `compare.md` (mean ± sd per arm, and the paired per-seed differences against the
-//!   baseline `none` under the same optimiser), `compare.csv` (one row per run) and `compare.png`.
+//!   baseline `none` on the same architecture under the same optimiser), `compare.csv` (one row per run) and `compare.png`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,34 +23,48 @@ use anyhow::{Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
+use crate::arch::Arch;
 use crate::methods::Balance;
 use crate::optim::OptimizerKind;
 use crate::plot::{spread_chart, Spread};
 use crate::probe::{probe, ProbeConfig, ProbeReport, Which};
 use crate::train::{run_dir, train, RunSummary, TrainConfig, TrainHead};
 
-/// One row of the table: a method, or a uni-modal ceiling (one modality trained alone).
+/// One row of the table: a method on an architecture, or a uni-modal ceiling (one modality
+/// trained alone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Arm {
     pub balance: Balance,
     pub head: TrainHead,
+    #[serde(default)]
+    pub arch: Arch,
 }
 
 impl Arm {
     pub fn method(balance: Balance) -> Self {
-        Self { balance, head: TrainHead::Fused }
+        Self { balance, head: TrainHead::Fused, arch: Arch::Plain }
+    }
+
+    /// `balance` on `arch`.
+    pub fn on(arch: Arch, balance: Balance) -> Self {
+        Self { balance, head: TrainHead::Fused, arch }
     }
 
     /// The two uni-modal ceilings (the paper's "Audio-only" and "Visual-only" rows).
-    pub fn ceilings() -> [Arm; 2] {
-        [Self { balance: Balance::None, head: TrainHead::Audio }, Self { balance: Balance::None, head: TrainHead::Visual }]
+    pub fn ceilings(arch: Arch) -> [Arm; 2] {
+        [TrainHead::Audio, TrainHead::Visual].map(|head| Self { balance: Balance::None, head, arch })
     }
 
+    /// The row's name: the method (or ceiling), after the architecture unless it is `plain`.
     pub fn label(&self) -> String {
-        match self.head {
+        let what = match self.head {
             TrainHead::Fused => self.balance.name(),
             TrainHead::Audio => "audio-only".into(),
             TrainHead::Visual => "visual-only".into(),
+        };
+        match self.arch {
+            Arch::Plain => what,
+            arch => format!("{}-{what}", arch.name()),
         }
     }
 }
@@ -99,8 +113,10 @@ impl Plan {
     pub fn config(&self, key: &RunKey) -> TrainConfig {
         let mut c = self.template.clone();
         c.balance = key.arm.balance;
-        // A method that needs its own head (MLA's shared one, AGM's concat) gets it.
-        c.fusion = key.arm.balance.needs_fusion().unwrap_or(c.fusion);
+        c.arch = key.arm.arch;
+        // A method or an architecture that needs its own head (MLA's shared one, AGM's concat,
+        // TBN's binding) gets it.
+        c.fusion = key.arm.arch.needs_fusion().or(key.arm.balance.needs_fusion()).unwrap_or(c.fusion);
         c.train_head = key.arm.head;
         c.optimizer = key.optimizer;
         c.seed = key.seed;
@@ -316,7 +332,8 @@ pub fn summarise(plan: &Plan, rows: &[(RunKey, RunSummary)], probes: &[(RunKey, 
         for &arm in &plan.arms {
             let mine: Vec<&(RunKey, RunSummary)> = rows.iter().filter(|(k, _)| k.arm == arm && k.optimizer == optimizer).collect();
             let metrics = METRICS.iter().map(|(_, f)| mean_sd(&mine.iter().map(|(_, s)| f(s)).collect::<Vec<_>>())).collect();
-            let baseline = Arm::method(Balance::None);
+            // `none` on the same architecture.
+            let baseline = Arm::on(arm.arch, Balance::None);
             let vs_baseline = (arm.head == TrainHead::Fused && arm != baseline)
                 .then(|| {
                     let diffs: Vec<f64> = mine

@@ -35,6 +35,8 @@ pub struct Schedule {
     /// Multiply the learning rate by `lr_gamma` every `lr_step` epochs (StepLR stepped per epoch).
     pub lr_step: usize,
     pub lr_gamma: f64,
+    /// At most this many decays (PSP: 2, its `epoch < 170`), or no limit.
+    pub lr_decays: Option<usize>,
     pub seed: u64,
     pub balance: Balance,
     /// The method's parameters (alpha, Modality-Drop's p, Gradient-Blending's super-epoch).
@@ -50,7 +52,8 @@ pub struct Schedule {
 
 impl Schedule {
     pub fn lr_at(&self, epoch: usize) -> f64 {
-        self.lr * self.lr_gamma.powi((epoch / self.lr_step.max(1)) as i32)
+        let decays = (epoch / self.lr_step.max(1)).min(self.lr_decays.unwrap_or(usize::MAX));
+        self.lr * self.lr_gamma.powi(decays as i32)
     }
 
     pub fn modulates(&self, epoch: usize) -> bool {
@@ -68,6 +71,8 @@ pub struct Forward<B: Backend> {
     pub features: Option<(Tensor<B, 2>, Tensor<B, 2>)>,
     /// The fused logits, or one modality's for a uni-modal run.
     pub trained: Tensor<B, 2>,
+    /// A term the task adds to every loss it trains (PSP's weighted AVPS loss).
+    pub aux_loss: Option<Tensor<B, 1>>,
     pub targets: Tensor<B, 1, Int>,
     pub labels: Vec<i64>,
     pub samples: usize,
@@ -309,6 +314,10 @@ where
     let targets = out.targets.clone();
     let input = LossInput { logits: &out.logits, trained: out.trained, features: out.features, labels: &out.labels, targets: targets.clone() };
     let loss = method.loss(&input, &|z| ce.forward(z, targets.clone()));
+    let loss = match out.aux_loss {
+        Some(aux) => loss + aux,
+        None => loss,
+    };
     let c = step_coefficients(&out.logits, &out.labels, alpha);
     let loss_value: f64 = loss.clone().into_scalar().elem();
     let mut grads = GradientsParams::from_grads(loss.backward(), &model);

@@ -13,6 +13,7 @@
 //! - [`config_file`]: a JSON config file under the command line's flags;
 //! - [`optim`]: SGD and Adam with PyTorch's semantics and defaults.
 
+pub mod arch;
 pub mod balance;
 pub mod batch_norm;
 pub mod checkpoint;

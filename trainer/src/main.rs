@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use trainer::arch::Arch;
 use trainer::balance::Balance;
 use trainer::compare::{self, Arm, Part, Plan};
 use trainer::config_file;
+use trainer::localize::model::LocalizerHead;
 use trainer::localize::{localize, LocalizeConfig};
 use trainer::model::{FusionKind, ModelPreset};
 use trainer::optim::OptimizerKind;
@@ -26,7 +28,7 @@ struct Cli {
 enum Cmd {
     /// Train one run.
     Train(TrainArgs),
-    /// Audio-visual event localization on AVE shards (AVGA-style head, with or without OGM-GE).
+    /// Audio-visual event localization on AVE shards (AVGA or PSP head, with or without OGM-GE).
     Localize(LocalizeArgs),
     /// Train every combination of methods x optimisers x seeds and tabulate them (compare.md,
     /// compare.csv, compare.png); with no flags, the demo: `none` vs `ogm-ge`, 3 seeds, `tiny`
@@ -68,11 +70,25 @@ struct LocalizeArgs {
     /// SGD's momentum (PyTorch's default: none).
     #[arg(long, default_value_t = 0.0)]
     momentum: f64,
-    /// Learning-rate step, epochs (AVGA steps every 15000 iterations: ~290 epochs of AVE at batch 64).
-    #[arg(long, default_value_t = 290)]
-    lr_step: usize,
-    #[arg(long, default_value_t = 0.1)]
-    lr_gamma: f64,
+    /// The head after the encoders: AVGA, or PSP (positive sample propagation and its AVPS loss).
+    #[arg(long, value_enum, default_value_t = LocalizerHead::Avga)]
+    head: LocalizerHead,
+    /// Learning-rate step, epochs (default: the head's: AVGA steps every 15000 iterations, ~290
+    /// epochs of AVE at batch 64; PSP every 60 epochs).
+    #[arg(long)]
+    lr_step: Option<usize>,
+    /// Learning-rate factor at each step (default: the head's: AVGA 0.1, PSP 0.8).
+    #[arg(long)]
+    lr_gamma: Option<f64>,
+    /// At most this many learning-rate steps (default: the head's: AVGA no limit, PSP 2).
+    #[arg(long)]
+    lr_decays: Option<usize>,
+    /// PSP's pruning threshold of the normalised similarities (0.099, fully supervised).
+    #[arg(long, default_value_t = trainer::localize::psp::PSP_THRESHOLD)]
+    psp_threshold: f64,
+    /// PSP's weight of the AVPS loss (lambda).
+    #[arg(long, default_value_t = trainer::localize::psp::AVPS_WEIGHT)]
+    avps_weight: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     #[arg(long, default_value_t = 1024)]
@@ -186,6 +202,10 @@ struct TrainArgs {
     /// The balancing method.
     #[arg(long, value_enum, default_value_t = Balance::OgmGe)]
     balance: Balance,
+    /// The architecture: the reference's (plain), TSN-AV, TSM-AV or TBN (TBN fuses with its
+    /// binding head, `--fusion binding`, taken when --fusion is not given).
+    #[arg(long, value_enum, default_value_t = Arch::Plain)]
+    arch: Arch,
     #[arg(long, default_value_t = 100)]
     epochs: usize,
     #[arg(long, default_value_t = 64)]
@@ -222,6 +242,9 @@ struct CompareArgs {
     /// `none,ogm,ogm-ge,ge-only,ogm-ge-adaptive,modality-drop-audio,modality-drop-visual,gblend-offline,gblend-online`.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Balance::None, Balance::OgmGe])]
     methods: Vec<Balance>,
+    /// Architectures, comma-separated (each method runs on each): plain, tsn, tsm, tbn.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Arch::Plain])]
+    archs: Vec<Arch>,
     /// Seeds, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [0u64, 1, 2])]
     seeds: Vec<u64>,
@@ -285,6 +308,7 @@ fn config(
         name,
         model,
         fusion: c.fusion,
+        arch: Arch::Plain,
         balance,
         alpha: c.rule.alpha,
         modulation_start: c.rule.modulation_start,
@@ -315,7 +339,8 @@ fn config(
 
 /// A `train` run's name when neither `--name` nor the config file gives one.
 fn default_train_name(cfg: &TrainConfig) -> String {
-    format!("{:?}-{:?}-{:?}{}-seed{}", cfg.model, cfg.fusion, cfg.balance, cfg.optimizer.name_suffix(), cfg.seed).to_lowercase()
+    let arch = if cfg.arch == Arch::Plain { String::new() } else { format!("{}-", cfg.arch.name()) };
+    format!("{arch}{:?}-{:?}-{:?}{}-seed{}", cfg.model, cfg.fusion, cfg.balance, cfg.optimizer.name_suffix(), cfg.seed).to_lowercase()
 }
 
 fn main() -> ExitCode {
@@ -351,7 +376,11 @@ fn run() -> Result<()> {
     match cli.command {
         Cmd::Train(a) => {
             let name = a.run.name.clone().unwrap_or_default();
-            let cfg = config(&a.common, TRAIN_DEFAULTS, a.model, a.balance, a.epochs, a.batch_size, a.seed, name, a.train_head, a.optimizer);
+            let mut cfg = config(&a.common, TRAIN_DEFAULTS, a.model, a.balance, a.epochs, a.batch_size, a.seed, name, a.train_head, a.optimizer);
+            cfg.arch = a.arch;
+            if sub.value_source("fusion") != Some(ValueSource::CommandLine) {
+                cfg.fusion = a.arch.needs_fusion().unwrap_or(cfg.fusion);
+            }
             let mut cfg = with_config_file(cfg, a.run.config.as_ref(), &sub)?;
             if cfg.name.is_empty() {
                 // Derived from the settings the run will have, the config file's included.
@@ -370,6 +399,7 @@ fn run() -> Result<()> {
             );
         }
         Cmd::Localize(a) => {
+            let (lr_step, lr_gamma, lr_decays) = LocalizeConfig::head_schedule(a.head);
             let cfg = LocalizeConfig {
                 data: a.data,
                 out: a.out,
@@ -382,17 +412,22 @@ fn run() -> Result<()> {
                 epochs: a.epochs,
                 batch_size: a.batch_size,
                 lr: a.lr,
-                lr_step: a.lr_step,
-                lr_gamma: a.lr_gamma,
+                lr_step: a.lr_step.unwrap_or(lr_step),
+                lr_gamma: a.lr_gamma.unwrap_or(lr_gamma),
+                lr_decays: a.lr_decays.or(lr_decays),
                 seed: a.seed,
                 shuffle_buffer: a.shuffle_buffer,
                 optimizer: a.optimizer,
                 weight_decay: a.weight_decay,
                 momentum: a.momentum,
+                head: a.head,
+                psp_threshold: a.psp_threshold,
+                avps_weight: a.avps_weight,
             };
             let mut cfg = with_config_file(cfg, a.run.config.as_ref(), &sub)?;
             if cfg.name.is_empty() {
-                cfg.name = format!("localize-{:?}-{:?}-seed{}", cfg.model, cfg.balance, cfg.seed).to_lowercase();
+                let head = if cfg.head == LocalizerHead::Avga { String::new() } else { format!("{:?}-", cfg.head) };
+                cfg.name = format!("localize-{head}{:?}-{:?}-seed{}", cfg.model, cfg.balance, cfg.seed).to_lowercase();
             }
             let s = localize::<trainer::Backend>(&cfg, &device, true, a.run.resume)?;
             let t = s.test;
@@ -424,9 +459,9 @@ fn run() -> Result<()> {
             );
         }
         Cmd::Compare(a) => {
-            let mut arms: Vec<Arm> = a.methods.iter().map(|&m| Arm::method(m)).collect();
+            let mut arms: Vec<Arm> = a.archs.iter().flat_map(|&arch| a.methods.iter().map(move |&m| Arm::on(arch, m))).collect();
             if a.ceilings {
-                arms.extend(Arm::ceilings());
+                arms.extend(a.archs.iter().flat_map(|&arch| Arm::ceilings(arch)));
             }
             let template =
                 config(&a.common, COMPARE_DEFAULTS, a.model, Balance::None, a.epochs, a.batch_size, 0, String::new(), TrainHead::Fused, OptimizerKind::Sgd);

@@ -13,6 +13,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
 use serde::{Deserialize, Serialize};
 
+use crate::arch::{audio_windows, consensus, Arch};
 use crate::batch_norm::BatchNorm;
 
 /// Model size presets.
@@ -52,6 +53,8 @@ pub enum FusionKind {
     /// One linear head shared by both modalities (MLA's): each modality's logits through it, the
     /// fused logits their per-sample entropy-weighted sum.
     Shared,
+    /// TBN's mid-level fusion: `fc_out(relu(fc_x([a; v])))`, `fc_x` of width d.
+    Binding,
 }
 
 fn conv(cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Conv2dConfig {
@@ -122,8 +125,13 @@ impl<B: Backend> BasicBlock<B> {
         }
     }
 
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
+    /// `shift`: TSM's temporal shift of the residual branch's input, with this many segments.
+    fn forward(&self, x: Tensor<B, 4>, shift: Option<usize>) -> Tensor<B, 4> {
+        let branch = match shift {
+            Some(t) => crate::arch::temporal_shift(x.clone(), t, crate::arch::TSM_DIV),
+            None => x.clone(),
+        };
+        let out = relu(self.bn1.forward(self.conv1.forward(branch)));
         let out = self.bn2.forward(self.conv2.forward(out));
         let identity = match &self.downsample {
             Some(d) => d.forward(x),
@@ -161,9 +169,15 @@ impl<B: Backend> ResNet<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward_shifted(x, None)
+    }
+
+    /// With `shift`, TSM's temporal shift (that many segments per clip) before the first
+    /// convolution of every residual block ("blockres").
+    pub fn forward_shifted(&self, x: Tensor<B, 4>, shift: Option<usize>) -> Tensor<B, 4> {
         let mut x = self.maxpool.forward(relu(self.bn1.forward(self.conv1.forward(x))));
         for b in &self.blocks {
-            x = b.forward(x);
+            x = b.forward(x, shift);
         }
         x
     }
@@ -173,9 +187,10 @@ impl<B: Backend> ResNet<B> {
 #[derive(Module, Debug)]
 pub struct Fusion<B: Backend> {
     /// sum: fc_x, fc_y (d -> n). gated: fc_x, fc_y (d -> d). shared: fc_x (d -> n) alone.
+    /// binding: fc_x (2d -> d).
     fc_x: Option<Linear<B>>,
     fc_y: Option<Linear<B>>,
-    /// concat: (2d -> n); film, gated: (d -> n).
+    /// concat: (2d -> n); film, gated, binding: (d -> n).
     fc_out: Option<Linear<B>>,
     /// film: (d -> 2d), gamma and beta from audio.
     film: Option<Linear<B>>,
@@ -198,6 +213,7 @@ impl<B: Backend> Fusion<B> {
             FusionKind::Film => Self { fc_x: None, fc_y: None, fc_out: l(d, n), film: l(d, 2 * d) },
             FusionKind::Gated => Self { fc_x: l(d, d), fc_y: l(d, d), fc_out: l(d, n), film: None },
             FusionKind::Shared => Self { fc_x: l(d, n), fc_y: None, fc_out: None, film: None },
+            FusionKind::Binding => Self { fc_x: l(2 * d, d), fc_y: None, fc_out: l(d, n), film: None },
         }
     }
 
@@ -207,6 +223,7 @@ impl<B: Backend> Fusion<B> {
             (Some(_), None, _) => FusionKind::Sum,
             (None, Some(_), None) => FusionKind::Concat,
             (_, _, Some(_)) => FusionKind::Film,
+            (Some(_), Some(_), None) if self.fc_y.is_none() => FusionKind::Binding,
             _ => FusionKind::Gated,
         }
     }
@@ -225,6 +242,9 @@ impl<B: Backend> Fusion<B> {
     /// - shared: `o_a = H(a)`, `o_v = H(v)`; fused `w_a o_a + w_v o_v` with per-sample weights
     ///   `softmax(-e_a, -e_v)`, `e_m` the entropy of `softmax(o_m)` (MLA's uncertainty fusion:
     ///   the surer modality weighs more).
+    /// - binding: `h = relu(W [a; v] + b)`, `out = fc_out(h)` (TBN's fusion, without its
+    ///   dropout); with `m = [W [a; v] + b > 0]`, audio = `fc_out(m * (W_a a + b/2))` and visual
+    ///   = `fc_out(m * (W_v v + b/2))`, each with half of fc_out's bias: they add up to `out`.
     pub fn forward(&self, a: Tensor<B, 2>, v: Tensor<B, 2>) -> Logits<B> {
         match self.kind() {
             FusionKind::Shared => {
@@ -263,6 +283,22 @@ impl<B: Backend> Fusion<B> {
                 let fused = fc.forward(gamma * v.clone() + beta.clone());
                 Logits { fused, audio: fc.forward(beta), visual: fc.forward(v) }
             }
+            FusionKind::Binding => {
+                let (fx, fc) = (self.fc_x.as_ref().unwrap(), self.fc_out.as_ref().unwrap());
+                let pre = fx.forward(Tensor::cat(vec![a.clone(), v.clone()], 1));
+                let gate = pre.clone().greater_elem(0.0).float();
+                let fused = fc.forward(relu(pre));
+                let w = fx.weight.val(); // [2d, d]
+                let [two_d, h] = w.dims();
+                let d = two_d / 2;
+                let half = |l: &Linear<B>| l.bias.as_ref().expect("fusion layers have a bias").val().unsqueeze_dim::<2>(0) / 2.0;
+                let (half_in, half_out) = (half(fx), half(fc));
+                let share = |x: Tensor<B, 2>, rows: std::ops::Range<usize>| {
+                    let inner = gate.clone() * (x.matmul(w.clone().slice([rows, 0..h])) + half_in.clone());
+                    inner.matmul(fc.weight.val()) + half_out.clone()
+                };
+                Logits { fused, audio: share(a, 0..d), visual: share(v, d..two_d) }
+            }
             FusionKind::Gated => {
                 let (fx, fy, fc) = (self.fc_x.as_ref().unwrap(), self.fc_y.as_ref().unwrap(), self.fc_out.as_ref().unwrap());
                 let gate = sigmoid(fx.forward(a));
@@ -296,28 +332,71 @@ pub struct AvClassifier<B: Backend> {
     pub audio_net: ResNet<B>,
     pub visual_net: ResNet<B>,
     pub fusion: Fusion<B>,
+    arch: Arch,
+    /// Segments per clip (the frames per clip) of a segmented architecture.
+    segments: usize,
 }
 
 impl<B: Backend> AvClassifier<B> {
+    /// The plain architecture.
     pub fn new(preset: ModelPreset, fusion: FusionKind, classes: usize, device: &B::Device) -> Self {
+        Self::with_arch(preset, Arch::Plain, 1, fusion, classes, device)
+    }
+
+    /// `segments`: the frames per clip (TSN, TSM, TBN cut the audio into as many windows).
+    pub fn with_arch(preset: ModelPreset, arch: Arch, segments: usize, fusion: FusionKind, classes: usize, device: &B::Device) -> Self {
         let w = preset.base_width();
-        Self { audio_net: ResNet::new(1, w, device), visual_net: ResNet::new(3, w, device), fusion: Fusion::new(fusion, 8 * w, classes, device) }
+        Self {
+            audio_net: ResNet::new(1, w, device),
+            visual_net: ResNet::new(3, w, device),
+            fusion: Fusion::new(fusion, 8 * w, classes, device),
+            arch,
+            segments: segments.max(1),
+        }
+    }
+
+    pub fn arch(&self) -> Arch {
+        self.arch
     }
 
     /// `audio`: `[B, 1, F, T]`; `frames`: `[B * T, 3, H, W]`, the T frames of each clip together.
     pub fn forward(&self, audio: Tensor<B, 4>, frames: Tensor<B, 4>) -> Logits<B> {
         let (a, v) = self.features(audio, frames);
-        self.fusion.forward(a, v)
+        self.fuse(a, v)
     }
 
-    /// The pooled `[B, d]` audio and visual features the fusion head combines.
+    /// What the fusion head takes: pooled `[B, d]` audio and visual features, or, for an
+    /// architecture that fuses per segment, `[B * K, d]` per-segment features.
     pub fn features(&self, audio: Tensor<B, 4>, frames: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        if self.arch.fuses_per_segment() {
+            return (self.audio_segments(audio), self.visual_segments(frames));
+        }
         let b = audio.dims()[0];
         (self.audio_features(audio), self.visual_features(frames, b))
     }
 
-    /// The pooled `[B, d]` audio features.
+    /// The fusion head on [`Self::features`]: per segment then averaged where the architecture
+    /// fuses per segment.
+    pub fn fuse(&self, a: Tensor<B, 2>, v: Tensor<B, 2>) -> Logits<B> {
+        let out = self.fusion.forward(a, v);
+        if !self.arch.fuses_per_segment() {
+            return out;
+        }
+        let k = self.segments;
+        Logits { fused: consensus(out.fused, k), audio: consensus(out.audio, k), visual: consensus(out.visual, k) }
+    }
+
+    /// Each clip's pooled `[B, d]` features (per-segment ones averaged).
+    pub fn clip_features(&self, audio: Tensor<B, 4>, frames: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let b = audio.dims()[0];
+        (self.audio_features(audio), self.visual_features(frames, b))
+    }
+
+    /// The pooled `[B, d]` audio features (the windows' average for a segmented architecture).
     pub fn audio_features(&self, audio: Tensor<B, 4>) -> Tensor<B, 2> {
+        if self.arch.segmented() {
+            return consensus(self.audio_segments(audio), self.segments);
+        }
         let b = audio.dims()[0];
         let a = self.audio_net.forward(audio);
         let [_, d, h, w] = a.dims();
@@ -326,11 +405,32 @@ impl<B: Backend> AvClassifier<B> {
 
     /// The pooled `[B, d]` visual features of `B` clips' frames `[B * T, 3, H, W]`.
     pub fn visual_features(&self, frames: Tensor<B, 4>, b: usize) -> Tensor<B, 2> {
+        if self.arch.segmented() {
+            let t = frames.dims()[0] / b;
+            return consensus(self.visual_segments(frames), t);
+        }
         let v = self.visual_net.forward(frames);
         let [bt, d, h, w] = v.dims();
         // One average over T x H x W, as the reference's adaptive_avg_pool3d.
         v.reshape([b, bt / b, d, h * w]).swap_dims(1, 2).reshape([b, d, (bt / b) * h * w]).mean_dim(2).reshape([b, d])
     }
+
+    /// Each audio window's pooled features, `[B * K, d]`.
+    fn audio_segments(&self, audio: Tensor<B, 4>) -> Tensor<B, 2> {
+        pooled(self.audio_net.forward(audio_windows(audio, self.segments)))
+    }
+
+    /// Each frame's pooled features, `[B * T, d]`, through TSM's shifted trunk for `tsm`.
+    pub fn visual_segments(&self, frames: Tensor<B, 4>) -> Tensor<B, 2> {
+        let shift = (self.arch == Arch::Tsm).then_some(self.segments);
+        pooled(self.visual_net.forward_shifted(frames, shift))
+    }
+}
+
+/// `[N, d, H, W]` averaged over H x W: `[N, d]`.
+fn pooled<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
+    let [n, d, h, w] = x.dims();
+    x.reshape([n, d, h * w]).mean_dim(2).reshape([n, d])
 }
 
 #[cfg(test)]

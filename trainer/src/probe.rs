@@ -131,7 +131,7 @@ pub fn probe<B: AutodiffBackend>(cfg: &ProbeConfig, device: &B::Device) -> Resul
     let train_set = ShardSet::open(&train_cfg.data, Split::Train)?;
     let test_set = ShardSet::open(&train_cfg.data, Split::Test)?;
     let classes = train_set.meta.classes.len();
-    let model = AvClassifier::<B::InnerBackend>::new(train_cfg.model, train_cfg.fusion, classes, device)
+    let model = AvClassifier::<B::InnerBackend>::with_arch(train_cfg.model, train_cfg.arch, train_cfg.frames, train_cfg.fusion, classes, device)
         .load_file(&file, &BinFileRecorder::<FullPrecisionSettings>::new(), device)
         .with_context(|| format!("loading {}", file.display()))?;
     let fit_rows = if train_cfg.select_on_test || train_cfg.val_fraction <= 0.0 { Subset::All } else { Subset::Fit { val_fraction: train_cfg.val_fraction } };

@@ -17,6 +17,7 @@ use burn::tensor::TensorData;
 use datasets::Split;
 use serde::{Deserialize, Serialize};
 
+use crate::arch::Arch;
 use crate::balance::{encoder_conv_ids, logits_vec, Balance, StepRecord, TrainStats};
 use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
 use crate::driver::{drive, Evaluated, FeatureHook, Forward, Schedule, Task};
@@ -35,6 +36,9 @@ pub struct TrainConfig {
     pub out: PathBuf,
     pub name: String,
     pub model: ModelPreset,
+    /// The architecture: the reference's (`plain`), TSN-AV, TSM-AV or TBN (`arch.rs`).
+    #[serde(default)]
+    pub arch: Arch,
     pub fusion: FusionKind,
     pub balance: Balance,
     pub alpha: f64,
@@ -145,6 +149,21 @@ impl TrainConfig {
                 clap::ValueEnum::to_possible_value(&fusion).expect("named").get_name()
             );
         }
+        if let Some(fusion) = self.arch.needs_fusion() {
+            anyhow::ensure!(
+                self.fusion == fusion,
+                "--arch {} needs --fusion {} (its per-segment fusion)",
+                self.arch.name(),
+                clap::ValueEnum::to_possible_value(&fusion).expect("named").get_name()
+            );
+        }
+        if self.arch.fuses_per_segment() && !self.balance.gradient_only() {
+            return Err(anyhow::anyhow!(
+                "--arch {} fuses each segment: --balance {} acts on clip features and is not available; the methods on logits and gradients are (none, ogm, ogm-ge, ge-only, ogm-ge-adaptive)",
+                self.arch.name(),
+                self.balance.name()
+            ));
+        }
         if !(0.0..1.0).contains(&self.pmr_momentum) {
             return bad("--pmr-momentum must be in [0, 1)");
         }
@@ -206,16 +225,16 @@ pub fn eval_split<B: Backend>(model: &AvClassifier<B>, set: &ShardSet, cfg: &Loa
         let batch = batch?;
         let (a, f, y) = tensors::<B>(&batch, image, device);
         let (a, v) = model.features(a, f);
-        let out = model.fusion.forward(a.clone(), v.clone());
+        let out = model.fuse(a.clone(), v.clone());
         let loss: f64 = ce.forward(out.fused.clone(), y).into_scalar().elem();
         loss_sum += loss * batch.len() as f64;
         n += batch.len();
         fused.extend(logits_vec(out.fused));
         audio.extend(logits_vec(out.audio));
         visual.extend(logits_vec(out.visual));
-        audio_only.extend(logits_vec(model.fusion.forward(a.clone(), v.zeros_like()).fused));
-        visual_only.extend(logits_vec(model.fusion.forward(a.zeros_like(), v.clone()).fused));
-        neither.extend(logits_vec(model.fusion.forward(a.zeros_like(), v.zeros_like()).fused));
+        audio_only.extend(logits_vec(model.fuse(a.clone(), v.zeros_like()).fused));
+        visual_only.extend(logits_vec(model.fuse(a.zeros_like(), v.clone()).fused));
+        neither.extend(logits_vec(model.fuse(a.zeros_like(), v.zeros_like()).fused));
         labels.extend(batch.labels);
     }
     let acc = |l: &[f32]| accuracy(l, &labels, classes);
@@ -273,9 +292,9 @@ fn features_of_batches<B: Backend>(
     for batch in set.epoch(cfg, epoch).into_iter().take(batches) {
         let batch = batch?;
         let (a, fr, _) = tensors::<B>(&batch, cfg.image_size as usize, device);
-        let (a, v) = model.features(a, fr);
+        let logits = model.forward(a.clone(), fr.clone());
+        let (a, v) = model.clip_features(a, fr);
         f.dim = a.dims()[1];
-        let logits = model.fusion.forward(a.clone(), v.clone());
         f.audio.extend(logits_vec(a));
         f.visual.extend(logits_vec(v));
         f.audio_logits.extend(logits_vec(logits.audio));
@@ -362,15 +381,15 @@ impl<B: AutodiffBackend> Task<B> for Classification<'_, B> {
     fn forward(&self, model: &AvClassifier<B>, batch: Batch, features: FeatureHook<B>) -> Forward<B> {
         let (audio, frames, y) = tensors::<B>(&batch, self.image, &self.device);
         let (a, v) = model.features(audio.clone(), frames.clone());
-        let head = |a, v| model.fusion.forward(a, v);
+        let head = |a, v| model.fuse(a, v);
         let (a, v) = features(FeatureStep { audio: a, visual: v, labels: &batch.labels, head: &head, inputs: Some((audio, frames)) });
-        let logits = model.fusion.forward(a.clone(), v.clone());
+        let logits = model.fuse(a.clone(), v.clone());
         let trained = match self.cfg.train_head {
             TrainHead::Fused => logits.fused.clone(),
             TrainHead::Audio => logits.audio.clone(),
             TrainHead::Visual => logits.visual.clone(),
         };
-        Forward { logits, features: Some((a, v)), trained, targets: y, samples: batch.len(), labels: batch.labels }
+        Forward { logits, features: Some((a, v)), trained, aux_loss: None, targets: y, samples: batch.len(), labels: batch.labels }
     }
 
     fn parts(model: &AvClassifier<B>) -> Parts {
@@ -392,7 +411,7 @@ impl<B: AutodiffBackend> Task<B> for Classification<'_, B> {
         // The shared head on one modality: its logits are the same through either slot.
         let logits = model.fusion.forward(h.clone(), h.clone());
         let trained = logits.audio.clone();
-        Ok(Forward { logits, features: Some((h.clone(), h)), trained, targets: y, samples: batch.len(), labels: batch.labels })
+        Ok(Forward { logits, features: Some((h.clone(), h)), trained, aux_loss: None, targets: y, samples: batch.len(), labels: batch.labels })
     }
 
     fn sample_features(&self, model: &AvClassifier<B::InnerBackend>, epoch: usize) -> Result<Option<SampledFeatures>> {
@@ -480,7 +499,15 @@ fn train_teachers<B: AutodiffBackend>(cfg: &TrainConfig, classes: usize, device:
         }
         Ok(run_dir(&t).join("model-best.bin"))
     };
-    Ok(Teachers { audio: teacher(TrainHead::Audio)?, visual: teacher(TrainHead::Visual)?, preset: cfg.model, fusion: cfg.fusion, classes })
+    Ok(Teachers {
+        audio: teacher(TrainHead::Audio)?,
+        visual: teacher(TrainHead::Visual)?,
+        preset: cfg.model,
+        arch: cfg.arch,
+        frames: cfg.frames,
+        fusion: cfg.fusion,
+        classes,
+    })
 }
 
 /// Trains one run on backend `B`. With `resume`, continues from the run folder's last
@@ -512,7 +539,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
     let classes = train_set.meta.classes.len();
     let fit_rows = train_set.count(fit)?;
     let teachers = if cfg.balance == Balance::Umt { Some(train_teachers::<B>(cfg, classes, device, progress)?) } else { None };
-    let model = AvClassifier::<B>::new(cfg.model, cfg.fusion, classes, device);
+    let model = AvClassifier::<B>::with_arch(cfg.model, cfg.arch, cfg.frames, cfg.fusion, classes, device);
     let task = Classification {
         cfg,
         train_set,
@@ -529,6 +556,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         lr: cfg.lr,
         lr_step: cfg.lr_step,
         lr_gamma: cfg.lr_gamma,
+        lr_decays: None,
         seed: cfg.seed,
         balance: cfg.balance,
         method: MethodParams {

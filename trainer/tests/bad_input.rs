@@ -21,6 +21,7 @@ fn config(data: &Path, out: &Path) -> TrainConfig {
         name: "run".into(),
         model: ModelPreset::Tiny,
         fusion: FusionKind::Concat,
+        arch: Default::default(),
         balance: Balance::OgmGe,
         alpha: 0.8,
         modulation_start: 0,

@@ -15,7 +15,7 @@ fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
 #[test]
 fn every_fusion_head_has_finite_unimodal_logits_and_trains() {
     let device = Default::default();
-    for kind in [FusionKind::Sum, FusionKind::Concat, FusionKind::Film, FusionKind::Gated] {
+    for kind in [FusionKind::Sum, FusionKind::Concat, FusionKind::Film, FusionKind::Gated, FusionKind::Binding] {
         let model = AvClassifier::<B>::new(ModelPreset::Tiny, kind, 5, &device);
         assert_eq!(model.fusion.kind(), kind);
         let audio = Tensor::<B, 4>::random([3, 1, 32, 24], Distribution::Normal(0.0, 1.0), &device);
@@ -32,8 +32,8 @@ fn every_fusion_head_has_finite_unimodal_logits_and_trains() {
                 assert!((a - b).abs() < 1e-5);
             }
         }
-        if matches!(kind, FusionKind::Concat) {
-            // Concat: fused = audio + visual (each carries half the bias).
+        if matches!(kind, FusionKind::Concat | FusionKind::Binding) {
+            // Concat, binding: fused = audio + visual (each carries half the biases).
             let sum = values(out.audio.clone() + out.visual.clone());
             for (a, b) in sum.iter().zip(values(out.fused.clone())) {
                 assert!((a - b).abs() < 1e-4, "{a} vs {b}");
@@ -71,9 +71,9 @@ impl burn::module::ModuleMapper<B> for Biases {
 }
 
 fn with_biases(kind: FusionKind) -> AvClassifier<B> {
-    let m = AvClassifier::<B>::new(ModelPreset::Tiny, kind, 5, &Default::default());
-    let fusion = burn::module::Module::map(m.fusion, &mut Biases(Vec::new()));
-    AvClassifier { audio_net: m.audio_net, visual_net: m.visual_net, fusion }
+    let mut m = AvClassifier::<B>::new(ModelPreset::Tiny, kind, 5, &Default::default());
+    m.fusion = burn::module::Module::map(m.fusion, &mut Biases(Vec::new()));
+    m
 }
 
 fn inputs(clips: usize) -> (Tensor<B, 4>, Tensor<B, 4>) {
@@ -103,7 +103,7 @@ fn sum_fusion_gives_unimodal_logits_half_the_bias_at_evaluation_only() {
 #[test]
 fn every_fusion_heads_logits_of_a_clip_do_not_depend_on_its_batch() {
     use burn::module::AutodiffModule;
-    for kind in [FusionKind::Sum, FusionKind::Concat, FusionKind::Film, FusionKind::Gated] {
+    for kind in [FusionKind::Sum, FusionKind::Concat, FusionKind::Film, FusionKind::Gated, FusionKind::Binding] {
         // Evaluation mode: batch norm uses running statistics, so only the head could mix clips.
         let model = with_biases(kind).valid();
         let (audio, frames) = inputs(3);

@@ -231,7 +231,8 @@ fn three_steps<O: Optimizer<AvClassifier<B>, B>>(g: &Golden, optimizer: &str, mu
         let (audio, frames, labels) = batch(g, step, &device);
         let out = model.forward(audio, frames);
         let y = Tensor::<B, 1, Int>::from_data(TensorData::new(labels.clone(), [labels.len()]), &device);
-        let out = Forward { trained: out.fused.clone(), logits: out, features: None, targets: y, labels: labels.clone(), samples: labels.len() };
+        let out =
+            Forward { trained: out.fused.clone(), logits: out, features: None, aux_loss: None, targets: y, labels: labels.clone(), samples: labels.len() };
         let ctx = StepContext {
             epoch: 0,
             batch: 0,

@@ -101,6 +101,7 @@ fn run() -> Result<()> {
                 "trainer/goldens/make_optimizer_goldens.py",
                 "trainer/goldens/make_method_goldens.py",
                 "trainer/goldens/make_successor_goldens.py",
+                "trainer/goldens/make_architecture_goldens.py",
             ] {
                 run_cmd(Command::new(&py).arg(script))?;
             }

@@ -1,13 +1,16 @@
-//! Audio-visual event localization on AVE shards (`trainer localize`): an AVGA-style model on
-//! this toolkit's own per-second encoders, with and without OGM-GE.
+//! Audio-visual event localization on AVE shards (`trainer localize`): AVGA or PSP on this
+//! toolkit's own per-second encoders, with and without OGM-GE.
 //!
-//! - [`model`]: per-segment encoders, audio-guided attention, BiLSTMs, the 29-way head with
-//!   uni-modal shares;
+//! - [`model`]: per-segment encoders and the head (`--head avga|psp`);
+//! - [`avga`]: AVGA's audio-guided attention, BiLSTMs, the head with uni-modal shares;
+//! - [`psp`]: PSP's propagation module, classifier with exact shares, AVPS loss;
 //! - [`data`]: seconds to spectrogram columns and frames, segment batches;
 //! - [`train`]: the loop, segment-level accuracy, run logs.
 
+pub mod avga;
 pub mod data;
 pub mod model;
+pub mod psp;
 pub mod train;
 
 pub use train::{localize, LocalizeConfig, LocalizeSummary};

@@ -1,25 +1,27 @@
-//! The event-localization model (AVGA-style, on this toolkit's own encoders):
-//!
-//! - per-segment encoders shared across the segments: the audio trunk on each second's slice of
-//!   the spectrogram, the visual trunk on each second's frame (the classifier's ResNet18 trunks);
-//! - audio-guided spatial attention over the visual feature map, as AVGA (`att_Net`):
-//!   `z_r = w_z . tanh(W_v relu(U_v V_r) + W_a relu(U_a a))`, `alpha = softmax_r(z)`,
-//!   attended visual = `sum_r alpha_r V_r` (raw region features);
-//! - one bidirectional LSTM per modality across the segments (AVGA's temporal model);
-//! - one linear 29-way classifier on `relu([h_a; h_v])` per segment.
-//!
-//! AVGA puts a 512 -> 64 -> 29 MLP after the concatenation; here the last layer is linear on the
-//! concatenation (each stream's LSTM already is the per-modality non-linearity), so each
-//! modality's share of the classifier is exactly defined, as concat fusion's: audio =
-//! `W[:, :2h] relu(h_a) + b/2`, visual = `W[:, 2h:] relu(h_v) + b/2`. OGM-GE needs those.
+//! The event-localization model on this toolkit's own encoders: per-segment encoders shared
+//! across the segments (the audio trunk on each second's slice of the spectrogram, the visual
+//! trunk on each second's frame: the classifier's ResNet18 trunks), then a head: AVGA
+//! (`avga.rs`) or PSP (`psp.rs`), each with per-segment fused logits and exact uni-modal shares.
 
 use burn::module::Module;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
-use burn::nn::{BiLstm, BiLstmConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, softmax, tanh};
+use serde::{Deserialize, Serialize};
 
-use crate::model::{linear, ModelPreset, ResNet};
+use super::avga::AvgaHead;
+use super::psp::PspHead;
+use crate::model::{ModelPreset, ResNet};
+
+/// The localizer's head after the encoders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalizerHead {
+    /// AVGA (ECCV 2018): audio-guided attention, BiLSTMs, a linear classifier.
+    #[default]
+    Avga,
+    /// PSP (CVPR 2021): AVGA's attention, BiLSTMs, positive sample propagation, AVPS loss.
+    Psp,
+}
 
 /// Sizes of a localizer preset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,8 @@ pub struct SegmentLogits<B: Backend> {
     pub visual: Tensor<B, 2>,
     /// Attention over the visual regions, `[B * S, regions]`.
     pub attention: Tensor<B, 2>,
+    /// PSP's per-segment audio-visual cosine similarity, `[B, S]` (its AVPS loss's input).
+    pub similarity: Option<Tensor<B, 2>>,
 }
 
 #[derive(Module, Debug)]
@@ -59,38 +63,37 @@ pub struct AvLocalizer<B: Backend> {
     pub audio_net: ResNet<B>,
     pub visual_net: ResNet<B>,
     audio_pool: Option<AvgPool2d>,
-    /// `U_a`, `U_v`: features to the attention width.
-    att_audio: Linear<B>,
-    att_visual: Linear<B>,
-    /// `W_a`, `W_v` (no bias) and `w_z`.
-    att_a: Linear<B>,
-    att_v: Linear<B>,
-    att_z: Linear<B>,
-    lstm_a: BiLstm<B>,
-    lstm_v: BiLstm<B>,
-    /// `[4h -> classes]` on `relu([h_a; h_v])`.
-    head: Linear<B>,
+    avga: Option<AvgaHead<B>>,
+    psp: Option<PspHead<B>>,
+    /// PSP's pruning threshold.
+    threshold: f64,
 }
 
 impl<B: Backend> AvLocalizer<B> {
+    /// The AVGA localizer.
     pub fn new(preset: ModelPreset, classes: usize, device: &B::Device) -> Self {
+        Self::with_head(preset, LocalizerHead::Avga, super::psp::PSP_THRESHOLD, classes, device)
+    }
+
+    /// `threshold`: PSP's pruning threshold (unused by AVGA).
+    pub fn with_head(preset: ModelPreset, head: LocalizerHead, threshold: f64, classes: usize, device: &B::Device) -> Self {
         let s = LocalizerSize::of(preset);
         let d = 8 * s.width;
         let regions = (s.image / 32).pow(2);
-        let no_bias = |i, o| LinearConfig::new(i, o).with_bias(false).with_initializer(burn::nn::Initializer::XavierNormal { gain: 1.0 }).init(device);
-        let lstm = |i| BiLstmConfig::new(i, s.hidden, true).init(device);
-        Self {
-            audio_net: ResNet::new(1, s.width, device),
-            visual_net: ResNet::new(3, s.width, device),
-            audio_pool: s.audio_pool.map(|k| AvgPool2dConfig::new(k).with_strides(k).init()),
-            att_audio: linear(d, s.attention, device),
-            att_visual: linear(d, s.attention, device),
-            att_a: no_bias(s.attention, regions.max(1)),
-            att_v: no_bias(s.attention, regions.max(1)),
-            att_z: linear(regions.max(1), 1, device),
-            lstm_a: lstm(d),
-            lstm_v: lstm(d),
-            head: linear(4 * s.hidden, classes, device),
+        let (audio_net, visual_net) = (ResNet::new(1, s.width, device), ResNet::new(3, s.width, device));
+        let audio_pool = s.audio_pool.map(|k| AvgPool2dConfig::new(k).with_strides(k).init());
+        let (avga, psp) = match head {
+            LocalizerHead::Avga => (Some(AvgaHead::new(s, d, regions, classes, device)), None),
+            LocalizerHead::Psp => (None, Some(PspHead::new(s, d, regions, classes, device))),
+        };
+        Self { audio_net, visual_net, audio_pool, avga, psp, threshold }
+    }
+
+    pub fn head(&self) -> LocalizerHead {
+        if self.psp.is_some() {
+            LocalizerHead::Psp
+        } else {
+            LocalizerHead::Avga
         }
     }
 
@@ -106,27 +109,10 @@ impl<B: Backend> AvLocalizer<B> {
         let v = self.visual_net.forward(frames);
         let [_, _, h, w] = v.dims();
         let regions = v.reshape([n, d, h * w]).swap_dims(1, 2); // [N, R, d]
-
-        // Audio-guided attention (AVGA).
-        let vh = self.att_v.forward(relu(self.att_visual.forward(regions.clone()))); // [N, R, k]
-        let ah = self.att_a.forward(relu(self.att_audio.forward(a.clone()))).unsqueeze_dim::<3>(1); // [N, 1, k]
-        let z = self.att_z.forward(tanh(vh + ah)).reshape([n, h * w]);
-        let attention = softmax(z, 1);
-        let v = attention.clone().unsqueeze_dim::<3>(1).matmul(regions).reshape([n, d]);
-
-        // Temporal model per modality, then the per-segment classifier.
-        let b = n / segments;
-        let (ha, _) = self.lstm_a.forward(a.reshape([b, segments, d]), None);
-        let (hv, _) = self.lstm_v.forward(v.reshape([b, segments, d]), None);
-        let two_h = ha.dims()[2];
-        let ha = relu(ha.reshape([n, two_h]));
-        let hv = relu(hv.reshape([n, two_h]));
-        let fused = self.head.forward(Tensor::cat(vec![ha.clone(), hv.clone()], 1));
-        let wgt = self.head.weight.val(); // [4h, classes]
-        let classes = wgt.dims()[1];
-        let half_bias = self.head.bias.as_ref().expect("head has a bias").val().reshape([1, classes]) / 2.0;
-        let audio = ha.matmul(wgt.clone().slice([0..two_h, 0..classes])) + half_bias.clone();
-        let visual = hv.matmul(wgt.slice([two_h..2 * two_h, 0..classes])) + half_bias;
-        SegmentLogits { fused, audio, visual, attention }
+        match (&self.avga, &self.psp) {
+            (Some(head), _) => head.forward(a, regions, segments),
+            (None, Some(head)) => head.forward(a, regions, segments, self.threshold),
+            (None, None) => unreachable!("a localizer has a head"),
+        }
     }
 }

@@ -20,7 +20,8 @@ use datasets::Split;
 use serde::{Deserialize, Serialize};
 
 use super::data::{assemble_segments, SegmentBatch};
-use super::model::{AvLocalizer, LocalizerSize};
+use super::model::{AvLocalizer, LocalizerHead, LocalizerSize};
+use super::psp::{avps_loss, avps_targets, AVPS_WEIGHT, PSP_THRESHOLD};
 use crate::balance::{encoder_conv_ids, logits_vec, Balance, StepRecord, TrainStats};
 use crate::data::{LoaderConfig, ShardSet, Subset};
 use crate::driver::{drive, Evaluated, FeatureHook, Forward, Schedule, Task};
@@ -59,6 +60,37 @@ pub struct LocalizeConfig {
     /// SGD's momentum (unused by Adam and AdamW).
     #[serde(default)]
     pub momentum: f64,
+    /// The head after the encoders: AVGA or PSP.
+    #[serde(default)]
+    pub head: LocalizerHead,
+    /// At most this many learning-rate decays (PSP: 2), or none.
+    #[serde(default)]
+    pub lr_decays: Option<usize>,
+    /// PSP's pruning threshold (0.099, fully supervised).
+    #[serde(default = "psp_threshold")]
+    pub psp_threshold: f64,
+    /// PSP's weight of the AVPS loss (lambda, 100).
+    #[serde(default = "avps_weight")]
+    pub avps_weight: f64,
+}
+
+fn psp_threshold() -> f64 {
+    PSP_THRESHOLD
+}
+
+fn avps_weight() -> f64 {
+    AVPS_WEIGHT
+}
+
+impl LocalizeConfig {
+    /// The head's own schedule (lr step, gamma, decays): AVGA's StepLR(15000 iterations, 0.1),
+    /// ~290 epochs of AVE at batch 64; PSP's x0.8 every 60 epochs while epoch < 170.
+    pub fn head_schedule(head: LocalizerHead) -> (usize, f64, Option<usize>) {
+        match head {
+            LocalizerHead::Avga => (290, 0.1, None),
+            LocalizerHead::Psp => (60, 0.8, Some(2)),
+        }
+    }
 }
 
 fn adam() -> OptimizerKind {
@@ -179,9 +211,15 @@ impl<B: AutodiffBackend> Task<B> for Localization<B> {
     fn forward(&self, model: &AvLocalizer<B>, batch: SegmentBatch, _features: FeatureHook<B>) -> Forward<B> {
         let (a, f, y) = tensors::<B>(&batch, self.image, &self.device);
         let out = model.forward(a, f, batch.segments);
+        // PSP: lambda x AVPS, its targets from the batch's segment labels.
+        let aux_loss = out.similarity.map(|sim| {
+            let [b, s] = sim.dims();
+            let t = avps_targets(&batch.labels, s, i64::from(AVE_BACKGROUND));
+            avps_loss(sim, Tensor::from_data(TensorData::new(t, [b, s]), &self.device)) * self.cfg.avps_weight
+        });
         // Uni-modal scores summed over every segment of the batch.
         let logits = Logits { fused: out.fused.clone(), audio: out.audio, visual: out.visual };
-        Forward { logits, features: None, trained: out.fused, targets: y, samples: batch.clips(), labels: batch.labels }
+        Forward { logits, features: None, trained: out.fused, aux_loss, targets: y, samples: batch.clips(), labels: batch.labels }
     }
 
     fn evaluate(
@@ -250,12 +288,13 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
     // The event classes plus background.
     let classes = train_set.meta.classes.len() + 1;
     anyhow::ensure!(classes as u32 == AVE_BACKGROUND + 1, "{}: expected AVE's {} event classes, found {}", cfg.data.display(), AVE_BACKGROUND, classes - 1);
-    let model = AvLocalizer::<B>::new(cfg.model, classes, device);
+    let model = AvLocalizer::<B>::with_head(cfg.model, cfg.head, cfg.psp_threshold, classes, device);
     let schedule = Schedule {
         epochs: cfg.epochs,
         lr: cfg.lr,
         lr_step: cfg.lr_step,
         lr_gamma: cfg.lr_gamma,
+        lr_decays: cfg.lr_decays,
         seed: cfg.seed,
         balance: cfg.balance,
         method: MethodParams::new(cfg.alpha, 0.0, 2, cfg.seed),

@@ -31,6 +31,9 @@ pub struct Teachers {
     pub audio: PathBuf,
     pub visual: PathBuf,
     pub preset: ModelPreset,
+    /// The run's architecture and frames per clip (the teachers are trained with them).
+    pub arch: crate::arch::Arch,
+    pub frames: usize,
     pub fusion: FusionKind,
     pub classes: usize,
 }
@@ -62,7 +65,7 @@ impl<B: AutodiffBackend> Umt<B> {
         }
         let t = self.teachers.as_ref().ok_or_else(|| anyhow::anyhow!("umt needs its teachers (trained by `trainer train` before the student)"))?;
         let one = |path: &PathBuf| -> anyhow::Result<AvClassifier<Inner<B>>> {
-            let model = AvClassifier::<Inner<B>>::new(t.preset, t.fusion, t.classes, device);
+            let model = AvClassifier::<Inner<B>>::with_arch(t.preset, t.arch, t.frames, t.fusion, t.classes, device);
             model
                 .load_file(path.clone(), &BinFileRecorder::<FullPrecisionSettings>::new(), device)
                 .map_err(|e| anyhow::anyhow!("loading the teacher {}: {e}", path.display()))

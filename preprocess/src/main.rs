@@ -20,6 +20,9 @@ enum SyntheticKind {
     Classification,
     /// 10-s clips with one event over known seconds, in AVE's raw layout (`trainer localize`): `<out>/ave`.
     Ave,
+    /// The harder AVE-shaped corpus (fainter cues, 1-4 s events, one-modality distractors), on
+    /// which localizers and methods differ: `<out>/ave` (use its own --out).
+    AveHard,
 }
 
 #[derive(Parser, Debug)]
@@ -203,9 +206,11 @@ fn run() -> Result<bool> {
 fn generate_synthetic(cli: &Cli) -> Result<(DatasetKind, PathBuf)> {
     let t = std::time::Instant::now();
     let (kind, root, g) = match cli.synthetic {
-        SyntheticKind::Ave => {
-            let root = cli.synthetic_raw.join("AVE_Dataset");
-            let d = SyntheticAveConfig::default();
+        SyntheticKind::Ave | SyntheticKind::AveHard => {
+            let (root, d) = match cli.synthetic {
+                SyntheticKind::Ave => (cli.synthetic_raw.join("AVE_Dataset"), SyntheticAveConfig::default()),
+                _ => (cli.synthetic_raw.join("ave-hard").join("AVE_Dataset"), SyntheticAveConfig::hard()),
+            };
             let train_per_class = cli.synthetic_train_per_class.unwrap_or(d.train_per_class);
             let test_per_class = cli.synthetic_test_per_class.unwrap_or(d.test_per_class);
             let cfg = SyntheticAveConfig { seed: cli.seed, train_per_class, test_per_class, ..d };

@@ -12,6 +12,7 @@ use preprocess::pipeline::prepare;
 use preprocess::synthetic::{generate_ave, plan_ave, SyntheticAveConfig, AVE_CATEGORIES};
 use trainer::balance::Balance;
 use trainer::localize::data::segment_ranges;
+use trainer::localize::model::LocalizerHead;
 use trainer::localize::{localize, LocalizeConfig};
 use trainer::model::ModelPreset;
 
@@ -76,12 +77,13 @@ fn synthetic_ave_localizes_well_above_chance_with_and_without_ogm_ge() {
     }
     assert!(clips > 0 && clean == clips, "{clean} of {clips} test clips have every event second louder than every background second");
 
-    // Localization, tiny preset, with and without OGM-GE.
-    for balance in [Balance::None, Balance::OgmGe] {
+    // Localization, tiny preset, AVGA and PSP, with and without OGM-GE.
+    for (head, balance) in [LocalizerHead::Avga, LocalizerHead::Psp].into_iter().flat_map(|h| [Balance::None, Balance::OgmGe].map(|b| (h, b))) {
+        let (lr_step, lr_gamma, lr_decays) = LocalizeConfig::head_schedule(head);
         let run = LocalizeConfig {
             data: data.clone(),
             out: tmp.path().join("runs"),
-            name: format!("{balance:?}"),
+            name: format!("{head:?}-{balance:?}"),
             model: ModelPreset::Tiny,
             balance,
             alpha: 0.8,
@@ -90,30 +92,30 @@ fn synthetic_ave_localizes_well_above_chance_with_and_without_ogm_ge() {
             epochs: 6,
             batch_size: 8,
             lr: 3e-3,
-            lr_step: 100,
-            lr_gamma: 0.1,
+            lr_step,
+            lr_gamma,
             seed: 0,
             shuffle_buffer: 256,
             optimizer: trainer::optim::OptimizerKind::Adam,
             weight_decay: 0.0,
             momentum: 0.0,
-            head: Default::default(),
-            lr_decays: None,
+            head,
+            lr_decays,
             psp_threshold: trainer::localize::psp::PSP_THRESHOLD,
             avps_weight: trainer::localize::psp::AVPS_WEIGHT,
         };
         let s = localize::<trainer::Backend>(&run, &Default::default(), false, false).unwrap();
         let t = s.test;
         println!(
-            "{balance:?}: test segment acc {:.3} (event {:.3}, background {:.3}; audio {:.3}, visual {:.3}), best epoch {}",
+            "{head:?} {balance:?}: test segment acc {:.3} (event {:.3}, background {:.3}; audio {:.3}, visual {:.3}), best epoch {}",
             t.fused.all, t.fused.event, t.fused.background, t.audio.all, t.visual.all, s.best_epoch
         );
         assert_eq!(t.segments, cfg.classes * cfg.test_per_class * AVE_SEGMENTS);
         // Chance: 1/29 per segment; always answering "background" scores the background share
         // (about half); random event classes score 1/4 of event segments.
         let background_share = 1.0 - index_event_share(&planned, "test");
-        assert!(t.fused.all > background_share + 0.15, "{balance:?}: {:.3} vs background share {background_share:.3}", t.fused.all);
-        assert!(t.fused.event > 0.5 && t.fused.background > 0.5, "{balance:?}: event {:.3}, background {:.3}", t.fused.event, t.fused.background);
+        assert!(t.fused.all > background_share + 0.15, "{head:?} {balance:?}: {:.3} vs background share {background_share:.3}", t.fused.all);
+        assert!(t.fused.event > 0.5 && t.fused.background > 0.5, "{head:?} {balance:?}: event {:.3}, background {:.3}", t.fused.event, t.fused.background);
         for f in ["config.json", "epochs.jsonl", "epochs.csv", "steps.jsonl", "summary.json", "accuracy.png", "coefficients.png", "ratio.png", "model-best.bin"]
         {
             assert!(s.run_dir.join(f).is_file(), "{f} in the run folder");

@@ -1,5 +1,5 @@
 //! The GPU code path on a machine without a GPU: one OGM training step of each `tiny` model (the
-//! classifier and the AVE localizer) on CubeCL's WebGPU/Vulkan runtime (the kernels CUDA runs
+//! classifier, plain and TSM, and the AVE localizer, AVGA and PSP) on CubeCL's WebGPU/Vulkan runtime (the kernels CUDA runs
 //! too, compiled for Vulkan; on CI, Mesa's lavapipe CPU driver) against the same step on Flex,
 //! from the same weights and inputs. Logits, coefficients, the modulated conv gradients of both
 //! encoders, and the model after the SGD update (evaluation mode: batch-norm running statistics
@@ -19,8 +19,9 @@ use burn::prelude::*;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
+use trainer::arch::Arch;
 use trainer::balance::{coefficients, encoder_conv_ids, logits_vec, modulate_encoders, Coefficients};
-use trainer::localize::model::{AvLocalizer, LocalizerSize};
+use trainer::localize::model::{AvLocalizer, LocalizerHead, LocalizerSize};
 use trainer::model::{AvClassifier, FusionKind, ModelPreset};
 
 /// The GPU-kernel backend under test.
@@ -36,7 +37,8 @@ trait Net<B: AutodiffBackend>: AutodiffModule<B> {
     const ROWS: usize;
     const AUDIO: [usize; 2];
     const FRAMES_PER_ROW: usize;
-    fn build(device: &B::Device) -> Self;
+    /// `variant`: the architecture (`plain`, `tsm`) or the localizer's head (`avga`, `psp`).
+    fn build(variant: &str, device: &B::Device) -> Self;
     /// Fused, audio and visual logits.
     fn logits(&self, audio: Tensor<B, 4>, frames: Tensor<B, 4>) -> [Tensor<B, 2>; 3];
     fn eval_logits(m: &Self::InnerModule, audio: Tensor<B::InnerBackend, 4>, frames: Tensor<B::InnerBackend, 4>) -> [Tensor<B::InnerBackend, 2>; 3];
@@ -51,8 +53,9 @@ impl<B: AutodiffBackend> Net<B> for AvClassifier<B> {
     const ROWS: usize = 4;
     const AUDIO: [usize; 2] = [64, 48];
     const FRAMES_PER_ROW: usize = 2;
-    fn build(device: &B::Device) -> Self {
-        AvClassifier::new(ModelPreset::Tiny, FusionKind::Concat, 6, device)
+    fn build(variant: &str, device: &B::Device) -> Self {
+        let arch = if variant == "tsm" { Arch::Tsm } else { Arch::Plain };
+        AvClassifier::with_arch(ModelPreset::Tiny, arch, Self::FRAMES_PER_ROW, FusionKind::Concat, 6, device)
     }
     fn logits(&self, audio: Tensor<B, 4>, frames: Tensor<B, 4>) -> [Tensor<B, 2>; 3] {
         let o = self.forward(audio, frames);
@@ -78,8 +81,10 @@ impl<B: AutodiffBackend> Net<B> for AvLocalizer<B> {
     const ROWS: usize = 20;
     const AUDIO: [usize; 2] = [64, 24];
     const FRAMES_PER_ROW: usize = 1;
-    fn build(device: &B::Device) -> Self {
-        AvLocalizer::new(ModelPreset::Tiny, 29, device)
+    fn build(variant: &str, device: &B::Device) -> Self {
+        let head = if variant == "psp" { LocalizerHead::Psp } else { LocalizerHead::Avga };
+        // No dropout: the backends draw different masks.
+        AvLocalizer::with_head(ModelPreset::Tiny, head, 0.099, 29, device).without_dropout()
     }
     fn logits(&self, audio: Tensor<B, 4>, frames: Tensor<B, 4>) -> [Tensor<B, 2>; 3] {
         let o = self.forward(audio, frames, 10);
@@ -120,9 +125,9 @@ struct StepOutcome {
     after: [Vec<f32>; 3],
 }
 
-fn step<B: AutodiffBackend, M: Net<B>>(weights: &[u8], device: &B::Device) -> StepOutcome {
+fn step<B: AutodiffBackend, M: Net<B>>(variant: &str, weights: &[u8], device: &B::Device) -> StepOutcome {
     let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-    let model = M::build(device).load_record(recorder.load(weights.to_vec(), device).expect("weights load"));
+    let model = M::build(variant, device).load_record(recorder.load(weights.to_vec(), device).expect("weights load"));
     let (audio, frames, labels) = inputs(M::ROWS, M::AUDIO, M::FRAMES_PER_ROW, M::image(), M::CLASSES);
     let (audio, frames) = (Tensor::<B, 4>::from_data(audio, device), Tensor::<B, 4>::from_data(frames, device));
     let [fused, la, lv] = model.logits(audio.clone(), frames.clone());
@@ -154,14 +159,14 @@ fn rel_error(a: &[f32], b: &[f32]) -> f32 {
 /// six failed here (a conv gradient 1e-3 to 2e-2 apart). Measured: over weight seeds 0-15 the
 /// classifier's largest difference is 5e-6 to 8e-6 but 0.16 for seed 9; Flex against itself with
 /// inputs moved by 6e-6 differs by up to 5.6e-2; each check alone gives the same numbers every run.
-fn check<MF: Net<Autodiff<Flex>>, MG: Net<Autodiff<Gpu>>>(name: &str) {
+fn check<MF: Net<Autodiff<Flex>>, MG: Net<Autodiff<Gpu>>>(name: &str, variant: &str) {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let flex_device = Default::default();
     <Flex as Backend>::seed(&flex_device, 0);
-    let weights = BinBytesRecorder::<FullPrecisionSettings>::default().record(MF::build(&flex_device).into_record(), ()).expect("weights");
-    let cpu = step::<Autodiff<Flex>, MF>(&weights, &flex_device);
-    let gpu = step::<Autodiff<Gpu>, MG>(&weights, &Default::default());
+    let weights = BinBytesRecorder::<FullPrecisionSettings>::default().record(MF::build(variant, &flex_device).into_record(), ()).expect("weights");
+    let cpu = step::<Autodiff<Flex>, MF>(variant, &weights, &flex_device);
+    let gpu = step::<Autodiff<Gpu>, MG>(variant, &weights, &Default::default());
     let kinds = ["fused", "audio", "visual"];
     for (k, what) in kinds.iter().enumerate() {
         let e = rel_error(&gpu.logits[k], &cpu.logits[k]);
@@ -190,10 +195,22 @@ fn check<MF: Net<Autodiff<Flex>>, MG: Net<Autodiff<Gpu>>>(name: &str) {
 
 #[test]
 fn an_ogm_step_of_the_classifier_on_cubecl_matches_flex() {
-    check::<AvClassifier<Autodiff<Flex>>, AvClassifier<Autodiff<Gpu>>>("classifier");
+    check::<AvClassifier<Autodiff<Flex>>, AvClassifier<Autodiff<Gpu>>>("classifier", "plain");
+}
+
+/// TSM's shift (slices and concatenations inside the visual trunk, and their gradients).
+#[test]
+fn an_ogm_step_of_the_tsm_classifier_on_cubecl_matches_flex() {
+    check::<AvClassifier<Autodiff<Flex>>, AvClassifier<Autodiff<Gpu>>>("tsm classifier", "tsm");
 }
 
 #[test]
 fn an_ogm_step_of_the_localizer_on_cubecl_matches_flex() {
-    check::<AvLocalizer<Autodiff<Flex>>, AvLocalizer<Autodiff<Gpu>>>("localizer");
+    check::<AvLocalizer<Autodiff<Flex>>, AvLocalizer<Autodiff<Gpu>>>("localizer", "avga");
+}
+
+/// PSP's propagation module, LayerNorm and classifier with shares.
+#[test]
+fn an_ogm_step_of_the_psp_localizer_on_cubecl_matches_flex() {
+    check::<AvLocalizer<Autodiff<Flex>>, AvLocalizer<Autodiff<Gpu>>>("psp localizer", "psp");
 }

@@ -89,6 +89,12 @@ impl<B: Backend> AvLocalizer<B> {
         Self { audio_net, visual_net, audio_pool, avga, psp, threshold }
     }
 
+    /// The model without PSP's dropout (for comparing backends step for step).
+    pub fn without_dropout(mut self) -> Self {
+        self.psp = self.psp.map(PspHead::without_dropout);
+        self
+    }
+
     pub fn head(&self) -> LocalizerHead {
         if self.psp.is_some() {
             LocalizerHead::Psp

@@ -204,6 +204,12 @@ impl<B: Backend> PspHead<B> {
         }
     }
 
+    /// The head without dropout.
+    pub fn without_dropout(mut self) -> Self {
+        self.psp.dropout = DropoutConfig::new(0.0).init();
+        self
+    }
+
     /// `a`: `[B * S, d]` audio features; `regions`: `[B * S, R, d]`; `thr`: PSP's threshold.
     pub fn forward(&self, a: Tensor<B, 2>, regions: Tensor<B, 3>, segments: usize, thr: f64) -> SegmentLogits<B> {
         let n = a.dims()[0];

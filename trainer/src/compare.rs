@@ -561,4 +561,33 @@ mod tests {
         assert_eq!(plan.share(Some(Part { index: 1, count: 4 })).len(), 3, "12 runs, every 4th from the second");
         assert_eq!(mean_sd(&[1.0]), (1.0, 0.0));
     }
+
+    /// Each architecture's method is paired with `none` on the same architecture, its runs are
+    /// named after both, and TBN gets its binding head.
+    #[test]
+    fn architectures_are_rows_paired_with_their_own_baseline() {
+        let mut template: TrainConfig = serde_json::from_str(include_str!("../tests/data/train_config.json")).unwrap();
+        template.out = PathBuf::from("x");
+        let arms = [Arch::Plain, Arch::Tbn].into_iter().flat_map(|a| [Balance::None, Balance::OgmGe].map(|b| Arm::on(a, b))).collect();
+        let plan = Plan { arms, optimizers: vec![OptimizerKind::Sgd], seeds: vec![0, 1], template };
+        plan.validate().unwrap();
+        let tbn = RunKey { arm: Arm::on(Arch::Tbn, Balance::OgmGe), optimizer: OptimizerKind::Sgd, seed: 1 };
+        let c = plan.config(&tbn);
+        assert_eq!((c.name.as_str(), c.arch, c.fusion), ("tbn-ogm-ge-seed1", Arch::Tbn, crate::model::FusionKind::Binding));
+        // plain none 0.5, plain ogm-ge 0.6; tbn none 0.7, tbn ogm-ge 0.65.
+        let fused = |k: &RunKey| match (k.arm.arch, k.arm.balance) {
+            (Arch::Plain, Balance::None) => 0.5,
+            (Arch::Plain, _) => 0.6,
+            (_, Balance::None) => 0.7,
+            _ => 0.65,
+        };
+        let rows: Vec<(RunKey, RunSummary)> = plan.runs().into_iter().map(|k| (k, summary(fused(&k)))).collect();
+        let table = summarise(&plan, &rows, &[]);
+        let vs = |arch| table.iter().find(|a| a.arm == Arm::on(arch, Balance::OgmGe)).unwrap().vs_baseline.unwrap();
+        assert!((vs(Arch::Plain).0 - 0.1).abs() < 1e-12 && vs(Arch::Plain).2 == 2);
+        assert!((vs(Arch::Tbn).0 + 0.05).abs() < 1e-12 && vs(Arch::Tbn).2 == 0);
+        // A method on clip features cannot run on TBN.
+        let bad = Plan { arms: vec![Arm::on(Arch::Tbn, Balance::Pmr)], ..plan };
+        assert!(bad.validate().unwrap_err().to_string().contains("--arch tbn"));
+    }
 }

@@ -6,10 +6,10 @@
 //!                      [--audio 257x188] [--frames 3] [--balance none|ogm-ge]
 //!        bench-trainer --localizer [--model tiny|paper] [--batch 16] [--steps 5] [--audio 257x100]
 //!   (--localizer: the AVE localizer's step, `batch` clips of 10 one-second segments)
-//!        bench-trainer --methods none,ogm-ge,mmpareto [--data out/synthetic] [--epochs 3]
-//!   (--methods: each method trains `trainer compare`'s default run (tiny, batch 32, 2 frames, SGD
-//!    lr 1e-2) one after another on the data, and its mean training-step time over the epochs
-//!    after the first is reported against the first method's)
+//!        bench-trainer --methods none,ogm-ge,mmpareto [--archs plain,tsn,tsm,tbn] [--data out/synthetic] [--epochs 3]
+//!   (--methods: each method (on each architecture, default plain) trains `trainer compare`'s
+//!    default run (tiny, batch 32, 2 frames, SGD lr 1e-2) one after another on the data, and its
+//!    mean training-step time over the epochs after the first is reported against the first one's)
 //!        bench-trainer --smoke
 //!   (--smoke: times each first: device, a reduction, a conv forward/backward, one tiny step;
 //!    the first thing to run on a new GPU machine, with CUBECL_DEBUG_LOG=stderr)
@@ -47,7 +47,8 @@ fn main() -> Result<()> {
     if let Some(methods) = get("--methods") {
         let data = get("--data").unwrap_or_else(|| "out/synthetic".into());
         let epochs: usize = get("--epochs").map_or(Ok(3), |v| v.parse())?;
-        return bench_methods(&methods, &data, epochs, batch_or(&get, 32)?);
+        let archs = get("--archs").unwrap_or_else(|| "plain".into());
+        return bench_methods(&archs, &methods, &data, epochs, batch_or(&get, 32)?);
     }
 
     if let Some(data) = get("--data") {
@@ -131,18 +132,20 @@ fn batch_or(get: &dyn Fn(&str) -> Option<String>, default: usize) -> Result<usiz
 /// Each method's mean training-step time (`step_seconds` of `epochs.jsonl`, epochs after the
 /// first) on `trainer compare`'s default run, one run after another in this process; the ratio is
 /// against the first method. UMT's teachers train first and are timed apart.
-fn bench_methods(methods: &str, data: &str, epochs: usize, batch: usize) -> Result<()> {
+fn bench_methods(archs: &str, methods: &str, data: &str, epochs: usize, batch: usize) -> Result<()> {
     use trainer::train::{train, TrainConfig};
     let out = std::env::temp_dir().join(format!("bench-methods-{}", std::process::id()));
     let device = Default::default();
     let mut base = None;
-    println!("| method | ms per step | vs {} | fused test acc after {epochs} epochs |", methods.split(',').next().unwrap_or(""));
-    println!("|---|---|---|---|");
-    for m in methods.split(',') {
+    let runs: Vec<(&str, &str)> = archs.split(',').flat_map(|a| methods.split(',').map(move |m| (a, m))).collect();
+    println!("| arch | method | ms per step | vs {} {} | fused test acc after {epochs} epochs |", runs[0].0, runs[0].1);
+    println!("|---|---|---|---|---|");
+    for (a, m) in runs {
         let balance: Balance = clap::ValueEnum::from_str(m, false).map_err(|e| anyhow::anyhow!("--methods: {e}"))?;
-        let fusion = balance.needs_fusion().unwrap_or(FusionKind::Concat);
+        let arch: trainer::arch::Arch = clap::ValueEnum::from_str(a, false).map_err(|e| anyhow::anyhow!("--archs: {e}"))?;
+        let fusion = arch.needs_fusion().or(balance.needs_fusion()).unwrap_or(FusionKind::Concat);
         let cfg: TrainConfig = serde_json::from_value(serde_json::json!({
-            "data": data, "out": out, "name": m, "model": "tiny", "fusion": fusion, "balance": balance, "alpha": 0.8,
+            "data": data, "out": out, "name": format!("{a}-{m}"), "model": "tiny", "arch": arch, "fusion": fusion, "balance": balance, "alpha": 0.8,
             "modulation_start": 0, "modulation_end": 50, "epochs": epochs, "batch_size": batch, "lr": 0.01, "momentum": 0.9,
             "weight_decay": 1e-4, "lr_step": 70, "lr_gamma": 0.1, "frames": 2, "seed": 0, "val_fraction": 0.1,
             "select_on_test": false, "shuffle_buffer": 1024,
@@ -156,8 +159,8 @@ fn bench_methods(methods: &str, data: &str, epochs: usize, batch: usize) -> Resu
             .collect::<Result<_>>()?;
         let ms = 1000.0 * seconds.iter().sum::<f64>() / seconds.len().max(1) as f64;
         let base_ms = *base.get_or_insert(ms);
-        println!("| {m} | {ms:.0} | {:.2}x | {:.3} |", ms / base_ms, summary.last.fused.accuracy);
-        eprintln!("{m}: {:.1} s in all (UMT: with its two teachers' runs)", t.elapsed().as_secs_f64());
+        println!("| {a} | {m} | {ms:.0} | {:.2}x | {:.3} |", ms / base_ms, summary.last.fused.accuracy);
+        eprintln!("{a} {m}: {:.1} s in all (UMT: with its two teachers' runs)", t.elapsed().as_secs_f64());
     }
     std::fs::remove_dir_all(&out).ok();
     Ok(())

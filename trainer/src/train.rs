@@ -141,21 +141,14 @@ impl TrainConfig {
                 self.balance.name()
             ));
         }
-        if let Some(fusion) = self.balance.needs_fusion() {
-            anyhow::ensure!(
-                self.fusion == fusion,
-                "--balance {} needs --fusion {} (see its file in trainer/src/methods/)",
-                self.balance.name(),
-                clap::ValueEnum::to_possible_value(&fusion).expect("named").get_name()
-            );
-        }
-        if let Some(fusion) = self.arch.needs_fusion() {
-            anyhow::ensure!(
-                self.fusion == fusion,
-                "--arch {} needs --fusion {} (its per-segment fusion)",
-                self.arch.name(),
-                clap::ValueEnum::to_possible_value(&fusion).expect("named").get_name()
-            );
+        let needs = [
+            (self.balance.needs_fusion(), format!("--balance {}", self.balance.name()), "see its file in trainer/src/methods/"),
+            (self.arch.needs_fusion(), format!("--arch {}", self.arch.name()), "its per-segment fusion"),
+        ];
+        for (fusion, who, why) in needs {
+            if let Some(fusion) = fusion.filter(|&f| f != self.fusion) {
+                anyhow::bail!("{who} needs --fusion {} ({why})", clap::ValueEnum::to_possible_value(&fusion).expect("named").get_name());
+            }
         }
         if self.arch.fuses_per_segment() && !self.balance.gradient_only() {
             return Err(anyhow::anyhow!(

@@ -42,7 +42,7 @@ pub struct Arm {
 
 impl Arm {
     pub fn method(balance: Balance) -> Self {
-        Self { balance, head: TrainHead::Fused, arch: Arch::Plain }
+        Self::on(Arch::Plain, balance)
     }
 
     /// `balance` on `arch`.

@@ -355,10 +355,6 @@ impl<B: Backend> AvClassifier<B> {
         }
     }
 
-    pub fn arch(&self) -> Arch {
-        self.arch
-    }
-
     /// `audio`: `[B, 1, F, T]`; `frames`: `[B * T, 3, H, W]`, the T frames of each clip together.
     pub fn forward(&self, audio: Tensor<B, 4>, frames: Tensor<B, 4>) -> Logits<B> {
         let (a, v) = self.features(audio, frames);
@@ -371,8 +367,7 @@ impl<B: Backend> AvClassifier<B> {
         if self.arch.fuses_per_segment() {
             return (self.audio_segments(audio), self.visual_segments(frames));
         }
-        let b = audio.dims()[0];
-        (self.audio_features(audio), self.visual_features(frames, b))
+        self.clip_features(audio, frames)
     }
 
     /// The fusion head on [`Self::features`]: per segment then averaged where the architecture
@@ -397,10 +392,7 @@ impl<B: Backend> AvClassifier<B> {
         if self.arch.segmented() {
             return consensus(self.audio_segments(audio), self.segments);
         }
-        let b = audio.dims()[0];
-        let a = self.audio_net.forward(audio);
-        let [_, d, h, w] = a.dims();
-        a.reshape([b, d, h * w]).mean_dim(2).reshape([b, d])
+        pooled(self.audio_net.forward(audio))
     }
 
     /// The pooled `[B, d]` visual features of `B` clips' frames `[B * T, 3, H, W]`.
@@ -428,7 +420,7 @@ impl<B: Backend> AvClassifier<B> {
 }
 
 /// `[N, d, H, W]` averaged over H x W: `[N, d]`.
-fn pooled<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
+pub(crate) fn pooled<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
     let [n, d, h, w] = x.dims();
     x.reshape([n, d, h * w]).mean_dim(2).reshape([n, d])
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::avga::AvgaHead;
 use super::psp::PspHead;
-use crate::model::{ModelPreset, ResNet};
+use crate::model::{pooled, ModelPreset, ResNet};
 
 /// The localizer's head after the encoders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -65,8 +65,6 @@ pub struct AvLocalizer<B: Backend> {
     audio_pool: Option<AvgPool2d>,
     avga: Option<AvgaHead<B>>,
     psp: Option<PspHead<B>>,
-    /// PSP's pruning threshold.
-    threshold: f64,
 }
 
 impl<B: Backend> AvLocalizer<B> {
@@ -84,9 +82,9 @@ impl<B: Backend> AvLocalizer<B> {
         let audio_pool = s.audio_pool.map(|k| AvgPool2dConfig::new(k).with_strides(k).init());
         let (avga, psp) = match head {
             LocalizerHead::Avga => (Some(AvgaHead::new(s, d, regions, classes, device)), None),
-            LocalizerHead::Psp => (None, Some(PspHead::new(s, d, regions, classes, device))),
+            LocalizerHead::Psp => (None, Some(PspHead::new(s, d, regions, classes, threshold, device))),
         };
-        Self { audio_net, visual_net, audio_pool, avga, psp, threshold }
+        Self { audio_net, visual_net, audio_pool, avga, psp }
     }
 
     /// The model without PSP's dropout (for comparing backends step for step).
@@ -109,15 +107,14 @@ impl<B: Backend> AvLocalizer<B> {
             Some(p) => p.forward(audio),
             None => audio,
         };
-        let a = self.audio_net.forward(audio);
-        let [n, d, h, w] = a.dims();
-        let a = a.reshape([n, d, h * w]).mean_dim(2).reshape([n, d]);
+        let a = pooled(self.audio_net.forward(audio));
+        let [n, d] = a.dims();
         let v = self.visual_net.forward(frames);
         let [_, _, h, w] = v.dims();
         let regions = v.reshape([n, d, h * w]).swap_dims(1, 2); // [N, R, d]
         match (&self.avga, &self.psp) {
             (Some(head), _) => head.forward(a, regions, segments),
-            (None, Some(head)) => head.forward(a, regions, segments, self.threshold),
+            (None, Some(head)) => head.forward(a, regions, segments),
             (None, None) => unreachable!("a localizer has a head"),
         }
     }

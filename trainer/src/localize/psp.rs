@@ -185,10 +185,13 @@ pub struct PspHead<B: Backend> {
     lstm_v: BiLstm<B>,
     pub psp: Psp<B>,
     pub classifier: SharedClassifier<B>,
+    /// The pruning threshold.
+    threshold: f64,
 }
 
 impl<B: Backend> PspHead<B> {
-    pub fn new(s: LocalizerSize, d: usize, regions: usize, classes: usize, device: &B::Device) -> Self {
+    /// `threshold`: the pruning threshold (PSP: [`PSP_THRESHOLD`]).
+    pub fn new(s: LocalizerSize, d: usize, regions: usize, classes: usize, threshold: f64, device: &B::Device) -> Self {
         let h = s.hidden;
         let lstm = || BiLstmConfig::new(h, h, true).init(device);
         Self {
@@ -201,6 +204,7 @@ impl<B: Backend> PspHead<B> {
             lstm_v: lstm(),
             psp: Psp::new(2 * h, device),
             classifier: SharedClassifier::new(2 * h, classes, device),
+            threshold,
         }
     }
 
@@ -210,8 +214,8 @@ impl<B: Backend> PspHead<B> {
         self
     }
 
-    /// `a`: `[B * S, d]` audio features; `regions`: `[B * S, R, d]`; `thr`: PSP's threshold.
-    pub fn forward(&self, a: Tensor<B, 2>, regions: Tensor<B, 3>, segments: usize, thr: f64) -> SegmentLogits<B> {
+    /// `a`: `[B * S, d]` audio features; `regions`: `[B * S, R, d]`.
+    pub fn forward(&self, a: Tensor<B, 2>, regions: Tensor<B, 3>, segments: usize) -> SegmentLogits<B> {
         let n = a.dims()[0];
         let b = n / segments;
         let fa = self.fa2.forward(self.fa1.forward(a));
@@ -220,7 +224,7 @@ impl<B: Backend> PspHead<B> {
         let h = fa.dims()[1];
         let (ha, _) = self.lstm_a.forward(fa.reshape([b, segments, h]), None);
         let (hv, _) = self.lstm_v.forward(fv.reshape([b, segments, h]), None);
-        let p = self.psp.forward(ha, hv, thr);
+        let p = self.psp.forward(ha, hv, self.threshold);
         let sim = similarity(p.visual.clone(), p.audio.clone());
         let dim = p.fused.dims()[2];
         let rows = |x: Tensor<B, 3>| x.reshape([n, dim]);

@@ -70,14 +70,20 @@ pub fn sample_records(meta: &ShardMeta, n: usize, seed: u64) -> Vec<ClipRecord> 
 /// `.venv`. Panics with the set-up command when neither exists: an interop test never passes
 /// without running its readers.
 pub fn python() -> PathBuf {
+    python_with(&["pyarrow", "pandas", "datasets", "duckdb", "polars"])
+}
+
+/// [`python`], able to import every one of `modules` (imported from outside the repository, so a
+/// folder of the same name there never passes for a package).
+pub fn python_with(modules: &[&str]) -> PathBuf {
     let candidate =
         std::env::var_os("OGMGE_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python")));
-    let ok = Command::new(&candidate).args(["-c", "import pyarrow, pandas, datasets, duckdb, polars"]).output();
+    let ok = Command::new(&candidate).args(["-c", &format!("import {}", modules.join(", "))]).current_dir(std::env::temp_dir()).output();
     match ok {
         Ok(o) if o.status.success() => candidate,
         _ => panic!(
-            "the interop test needs Python with pyarrow, pandas, datasets, duckdb and polars; \
-             run `cargo xtask setup` (or `cargo xtask test`), or set OGMGE_PYTHON ({} was not usable)",
+            "this test needs Python with {}; run `cargo xtask setup` (or `cargo xtask test`), or set OGMGE_PYTHON ({} was not usable)",
+            modules.join(", "),
             candidate.display()
         ),
     }

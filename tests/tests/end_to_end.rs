@@ -65,7 +65,7 @@ fn synthetic_corpus_trains_well_above_chance() {
         );
         assert!(summary.test.fused.accuracy > 2.5 * chance, "{arch:?} {balance:?}: fused accuracy {} vs chance {chance}", summary.test.fused.accuracy);
         let dir = summary.run_dir;
-        for f in ["config.json", "epochs.jsonl", "steps.jsonl", "summary.json", "checkpoint/progress.json"] {
+        for f in ["config.json", "epochs.jsonl", "steps.jsonl", "summary.json", "checkpoint/progress.json", trainer::tensorboard::EVENT_FILE] {
             assert!(dir.join(f).is_file(), "{f} in the run folder");
         }
         let steps = std::fs::read_to_string(dir.join("steps.jsonl")).unwrap();

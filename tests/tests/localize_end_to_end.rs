@@ -116,8 +116,18 @@ fn synthetic_ave_localizes_well_above_chance_with_and_without_ogm_ge() {
         let background_share = 1.0 - index_event_share(&planned, "test");
         assert!(t.fused.all > background_share + 0.15, "{head:?} {balance:?}: {:.3} vs background share {background_share:.3}", t.fused.all);
         assert!(t.fused.event > 0.5 && t.fused.background > 0.5, "{head:?} {balance:?}: event {:.3}, background {:.3}", t.fused.event, t.fused.background);
-        for f in ["config.json", "epochs.jsonl", "epochs.csv", "steps.jsonl", "summary.json", "accuracy.png", "coefficients.png", "ratio.png", "model-best.bin"]
-        {
+        for f in [
+            "config.json",
+            "epochs.jsonl",
+            "epochs.csv",
+            "steps.jsonl",
+            "summary.json",
+            "accuracy.png",
+            "coefficients.png",
+            "ratio.png",
+            "model-best.bin",
+            trainer::tensorboard::EVENT_FILE,
+        ] {
             assert!(s.run_dir.join(f).is_file(), "{f} in the run folder");
         }
         let steps = std::fs::read_to_string(s.run_dir.join("steps.jsonl")).unwrap();

@@ -24,6 +24,7 @@ use crate::methods::{self, Applied, FeatureStep, Head, HeadEstimate, HeadLosses,
 use crate::model::Logits;
 use crate::optim::{self, OptimizerKind};
 use crate::run_log::{append_line, read_jsonl, write_csv, StepLog};
+use crate::tensorboard::EventWriter;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::GradientsParams;
 
@@ -206,6 +207,7 @@ where
     // Logs kept in memory for the CSV and the plots, read once here (a resumed run's earlier epochs).
     let mut history: Vec<T::Log> = read_jsonl(&dir.join("epochs.jsonl"))?;
     let mut steps = StepLog::open(dir.join("steps.jsonl"))?;
+    let events = EventWriter::rewrite(dir, &history)?;
     write_csv(&dir.join("epochs.csv"), &task.csv_header(), history.iter().map(|l| task.csv_row(l)))?;
     let (mut best, mut step) = (None, 0usize);
     if let Some(p) = &resumed {
@@ -273,6 +275,7 @@ where
         let valid = model.valid();
         let e = task.evaluate(&valid, epoch, lr, tally.stats(), started)?;
         append_line(&dir.join("epochs.jsonl"), &e.log)?;
+        events.append(epoch, &e.log)?;
         if let Some(line) = method.epoch_log(epoch) {
             append_line(&dir.join("method.jsonl"), &line)?;
         }

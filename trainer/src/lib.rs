@@ -30,6 +30,7 @@ pub mod plot;
 pub mod probe;
 pub mod progress;
 pub mod run_log;
+pub mod tensorboard;
 pub mod train;
 pub mod transform;
 

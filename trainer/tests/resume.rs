@@ -51,6 +51,13 @@ fn resume_after_a_kill_matches_an_uninterrupted_run() {
     assert_eq!(summary("killed"), summary("full"), "same final metrics");
     assert_eq!(common::epochs_without_time(&runs.join("killed")), common::epochs_without_time(&runs.join("full")), "same per-epoch log");
     assert_eq!(common::epochs_without_time(&runs.join("full")).len(), 4);
+    // The TensorBoard file holds each epoch once, as the uninterrupted run's (timings aside).
+    let events = |name: &str| -> Vec<(i64, String, f32)> {
+        let all = trainer::tensorboard::read_scalars(&runs.join(name).join(trainer::tensorboard::EVENT_FILE)).unwrap();
+        all.into_iter().filter(|(_, tag, _)| !tag.ends_with("seconds")).collect()
+    };
+    assert_eq!(events("killed"), events("full"));
+    assert_eq!(events("full").iter().filter(|(_, tag, _)| tag == "test/fused/accuracy").count(), 4);
     // The CSV view has a header and one row per epoch, without the wall-clock column equal.
     let csv = |name: &str| -> Vec<String> {
         std::fs::read_to_string(runs.join(name).join("epochs.csv")).unwrap().lines().map(|l| l.rsplit_once(',').unwrap().0.to_owned()).collect()

@@ -41,6 +41,13 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Export a dataset's shards to the layout a reference program reads, through the repository's
+    /// Python package (installed into `.venv`): `cargo xtask export ogm-ge out/ks data/KineticSound`,
+    /// `cargo xtask export balancebenchmark out/cremad bb/cremad [--flavour ks|cremad|vggsound]`.
+    Export {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Regenerate the golden files from the Python references (librosa, scipy, torchaudio, PyTorch).
     Goldens,
     /// Benchmarks: `preprocess` (vs a Python reference pipeline and a bare ffmpeg decode);
@@ -89,6 +96,16 @@ fn run() -> Result<()> {
             // One build for every test: the kernels CUDA runs are checked on whatever Vulkan
             // device is there (lavapipe on a CPU) by the same build, so features unify once.
             cargo(&["test", "--workspace", "--features", "trainer/wgpu-runtime"], &args, &[("OGMGE_PYTHON", &py)])
+        }
+        Cmd::Export { args } => {
+            system::ensure(&system::PYTHON_VENV)?;
+            let mut packages = python::EXPORT_PACKAGES.to_vec();
+            if args.iter().any(|a| a == "cremad") || args.iter().any(|a| a.contains("crema")) {
+                packages.push("torch==2.11.0");
+            }
+            let py = python::ensure_venv_with(&root, &packages)?;
+            python::ensure_package(&root, &py)?;
+            run_cmd(Command::new(&py).args(["-m", "ogmge", "export"]).args(&args))
         }
         Cmd::Goldens => {
             system::ensure(&system::PYTHON_VENV)?;

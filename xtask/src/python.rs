@@ -6,15 +6,41 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-/// Readers the interop test checks against.
-pub const INTEROP_PACKAGES: &[&str] = &["pyarrow", "pandas", "datasets", "duckdb", "polars", "pillow", "numpy"];
+/// Readers the interop tests check against; torch, torchvision and tensorboard for the Python
+/// package's test (the reference programs' dataset classes, TensorBoard's event reader). torch is
+/// pinned as in [`GOLDEN_PACKAGES`], torchvision to its pair.
+pub const INTEROP_PACKAGES: &[&str] =
+    &["pyarrow", "pandas", "datasets", "duckdb", "polars", "pillow", "numpy", "torch==2.11.0", "torchvision==0.26.0", "tensorboard"];
 /// References for the golden files (torch/torchaudio pinned as a pair, CPU wheels).
 pub const GOLDEN_PACKAGES: &[&str] = &["librosa", "scipy", "soundfile", "numpy", "torch==2.11.0", "torchaudio==2.11.0"];
 /// The Python reference pipeline of the preprocessing benchmark.
 pub const BENCH_PACKAGES: &[&str] = &["librosa", "scipy", "soundfile", "numpy", "pillow"];
 
+/// What the exporters need (torch too for BalanceBenchmark's CREMA-D `.pt` files, installed then).
+pub const EXPORT_PACKAGES: &[&str] = &["pyarrow", "numpy", "pillow"];
+
+/// `.venv` with the interop packages and the repository's Python package.
 pub fn ensure_venv(root: &Path) -> Result<PathBuf> {
-    ensure_venv_with(root, INTEROP_PACKAGES)
+    let py = ensure_venv_with(root, INTEROP_PACKAGES)?;
+    ensure_package(root, &py)?;
+    Ok(py)
+}
+
+/// The repository's Python package (`python/`) in `.venv`, installed editable, so whatever imports
+/// `ogmge` there runs the working tree's code.
+pub fn ensure_package(root: &Path, py: &Path) -> Result<()> {
+    let package = root.join("python");
+    let probe = Command::new(py)
+        .args(["-c", "import ogmge, os; print(os.path.dirname(os.path.dirname(os.path.realpath(ogmge.__file__))))"])
+        .current_dir(root.join(".venv"))
+        .output();
+    let installed =
+        probe.is_ok_and(|o| o.status.success() && Path::new(String::from_utf8_lossy(&o.stdout).trim()) == package.canonicalize().unwrap_or_default());
+    if !installed {
+        eprintln!("xtask: installing the repository's Python package (python/) into .venv, editable");
+        crate::run_cmd(Command::new(py).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--editable"]).arg(&package))?;
+    }
+    Ok(())
 }
 
 /// Creates `.venv` if needed and installs `packages` that are not importable yet.

@@ -1,0 +1,117 @@
+"""The shards of one split, read with pyarrow: the metadata every shard carries (dataset, preset,
+classes, audio shape) and random access to rows, one row group cached at a time."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from .rng import fnv1a
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class ShardMeta:
+    dataset: str
+    split: str
+    preset: dict
+    classes: list
+    audio_shape: tuple
+    audio_dims: tuple
+
+
+def read_meta(path) -> ShardMeta:
+    schema = pq.read_schema(path)
+    md = schema.metadata or {}
+    if b"ogmge.classes" not in md:
+        raise ValueError(f"{path}: not a shard of this toolkit (no ogmge.* metadata)")
+    shape = json.loads(md[b"ogmge.audio_shape"])
+    return ShardMeta(
+        dataset=md[b"ogmge.dataset"].decode(),
+        split=md[b"ogmge.split"].decode(),
+        preset=json.loads(md[b"ogmge.preset"]),
+        classes=json.loads(md[b"ogmge.classes"]),
+        audio_shape=tuple(shape["shape"]),
+        audio_dims=tuple(shape["dim_names"]),
+    )
+
+
+def held_out(clip_id: str, val_fraction: float) -> bool:
+    """The trainer's validation hold-out (`--val-fraction`): a stable hash of the clip id."""
+    return fnv1a(clip_id) % 10_000 < int(val_fraction * 10_000)
+
+
+@dataclass
+class Row:
+    clip_id: str
+    label: int
+    label_name: str
+    audio: np.ndarray  # float32, the shard's audio shape
+    frames: list  # JPEG bytes, in time order
+    segment_labels: object  # list of int (AVE) or None
+
+
+class ShardSet:
+    """`<root>/<split>/*.parquet` (hidden files ignored), in file order: the order of the trainer's
+    evaluation batches. `subset`: "all", "fit" (rows outside the hold-out of `val_fraction`) or
+    "holdout" (its rows), as the trainer's `--val-fraction`."""
+
+    COLUMNS = ["clip_id", "label", "label_name", "audio", "frames", "segment_labels"]
+
+    def __init__(self, root, split: str, subset: str = "all", val_fraction: float = 0.0):
+        self.root = Path(root)
+        d = self.root / split
+        self.files = sorted(p for p in d.glob("*.parquet") if not p.name.startswith("."))
+        if not self.files:
+            raise FileNotFoundError(f"no {split} shards in {d}")
+        self.meta = read_meta(self.files[0])
+        for f in self.files[1:]:
+            m = read_meta(f)
+            if (m.classes, m.audio_shape, m.preset) != (self.meta.classes, self.meta.audio_shape, self.meta.preset):
+                raise ValueError(f"shard {f}: made by another preprocessing run than {self.files[0]}")
+        if subset not in ("all", "fit", "holdout"):
+            raise ValueError(f"subset must be all, fit or holdout, not {subset!r}")
+        # (file, row group, row in group) of every kept row, in file order.
+        self.index = []
+        self.clip_ids = []
+        self.labels = []
+        for fi, f in enumerate(self.files):
+            pf = pq.ParquetFile(f)
+            for g in range(pf.num_row_groups):
+                ids = pf.read_row_group(g, columns=["clip_id", "label"])
+                for r, (cid, lab) in enumerate(zip(ids.column("clip_id").to_pylist(), ids.column("label").to_pylist())):
+                    keep = subset == "all" or (held_out(cid, val_fraction) == (subset == "holdout"))
+                    if keep:
+                        self.index.append((fi, g, r))
+                        self.clip_ids.append(cid)
+                        self.labels.append(lab)
+        self._cache = (None, None)
+
+    @property
+    def classes(self):
+        return self.meta.classes
+
+    def __len__(self):
+        return len(self.index)
+
+    def row(self, i: int) -> Row:
+        fi, g, r = self.index[i]
+        key, table = self._cache
+        if key != (fi, g):
+            table = pq.ParquetFile(self.files[fi]).read_row_group(g, columns=self.COLUMNS)
+            self._cache = ((fi, g), table)
+        cid = table.column("clip_id")[r].as_py()
+        audio = table.column("audio")[r].values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        frames = [f["bytes"] for f in table.column("frames")[r].as_py()]
+        seg = table.column("segment_labels")[r].as_py()
+        label = table.column("label")[r].as_py()
+        if label is None or not 0 <= label < len(self.meta.classes):
+            raise ValueError(f"{self.files[fi]}: clip {cid}: label {label} out of range (0..{len(self.meta.classes) - 1})")
+        return Row(cid, label, table.column("label_name")[r].as_py(), audio.reshape(self.meta.audio_shape), frames, seg)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self.row(i)

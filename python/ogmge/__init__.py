@@ -8,8 +8,8 @@ from .shards import ShardSet, read_meta
 __all__ = ["ClipDataset", "SegmentDataset", "ShardSet", "Rng", "fnv1a", "read_meta", "segment_ranges"]
 
 try:
-    from .dataset import TorchClipDataset, TorchSegmentDataset  # noqa: F401
+    from .dataset import EpochSampler, TorchClipDataset, TorchSegmentDataset  # noqa: F401
 
-    __all__ += ["TorchClipDataset", "TorchSegmentDataset"]
+    __all__ += ["TorchClipDataset", "TorchSegmentDataset", "EpochSampler"]
 except ImportError:
     pass

@@ -43,6 +43,12 @@ class _Base:
     def __len__(self):
         return len(self.shards)
 
+    def epoch_order(self, shuffle_buffer: int = 1024):
+        """Item indices in the trainer's order for the current epoch (`ShardSet.epoch_order`):
+        with the trainer's `--seed` and shuffle buffer (1024 by default), consecutive runs of
+        `batch_size` are its batches."""
+        return self.shards.epoch_order(self.epoch, self.seed, self.train, shuffle_buffer)
+
     def _rng(self, clip_id):
         return Rng.derive([self.seed, self.epoch, fnv1a(clip_id)])
 
@@ -170,6 +176,23 @@ if torch is not None:
 
         def __getitem__(self, i):
             return _to_torch(self.inner[i])
+
+    class EpochSampler(torch.utils.data.Sampler):
+        """The trainer's epoch order as a sampler: `set_epoch(e)` also sets the dataset's epoch
+        (call it before each epoch, as with `DistributedSampler`)."""
+
+        def __init__(self, dataset, shuffle_buffer: int = 1024):
+            self.dataset = getattr(dataset, "inner", dataset)
+            self.shuffle_buffer = shuffle_buffer
+
+        def set_epoch(self, epoch):
+            self.dataset.set_epoch(epoch)
+
+        def __len__(self):
+            return len(self.dataset)
+
+        def __iter__(self):
+            return iter(self.dataset.epoch_order(self.shuffle_buffer))
 
     class TorchSegmentDataset(_TorchDataset):
         """`SegmentDataset` as a `torch.utils.data.Dataset` of tensors (same arguments)."""

@@ -40,3 +40,9 @@ class Rng:
         if n <= 1:
             return 0
         return int(self.uniform() * n) % n
+
+    def shuffle(self, v):
+        """Fisher-Yates from the back, as `Rng::shuffle`."""
+        for i in range(len(v) - 1, 0, -1):
+            j = self.below(i + 1)
+            v[i], v[j] = v[j], v[i]

@@ -2,13 +2,14 @@
 classes, audio shape) and random access to rows, one row group cached at a time."""
 
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from .rng import fnv1a
+from .rng import Rng, fnv1a
 
 SPLITS = ("train", "val", "test")
 
@@ -74,21 +75,27 @@ class ShardSet:
                 raise ValueError(f"shard {f}: made by another preprocessing run than {self.files[0]}")
         if subset not in ("all", "fit", "holdout"):
             raise ValueError(f"subset must be all, fit or holdout, not {subset!r}")
-        # (file, row group, row in group) of every kept row, in file order.
+        # (file, row group, row in group) of every kept row, in file order; and per row group
+        # (every one of every file, as the trainer's loader lists them) its kept rows' positions.
         self.index = []
         self.clip_ids = []
         self.labels = []
+        self.groups = []
         for fi, f in enumerate(self.files):
             pf = pq.ParquetFile(f)
             for g in range(pf.num_row_groups):
                 ids = pf.read_row_group(g, columns=["clip_id", "label"])
+                kept = []
                 for r, (cid, lab) in enumerate(zip(ids.column("clip_id").to_pylist(), ids.column("label").to_pylist())):
                     keep = subset == "all" or (held_out(cid, val_fraction) == (subset == "holdout"))
                     if keep:
+                        kept.append(len(self.index))
                         self.index.append((fi, g, r))
                         self.clip_ids.append(cid)
                         self.labels.append(lab)
-        self._cache = (None, None)
+                self.groups.append(kept)
+        self._cache = OrderedDict()
+        self.cache_groups = 4
 
     @property
     def classes(self):
@@ -99,10 +106,14 @@ class ShardSet:
 
     def row(self, i: int) -> Row:
         fi, g, r = self.index[i]
-        key, table = self._cache
-        if key != (fi, g):
+        table = self._cache.get((fi, g))
+        if table is None:
             table = pq.ParquetFile(self.files[fi]).read_row_group(g, columns=self.COLUMNS)
-            self._cache = ((fi, g), table)
+            self._cache[(fi, g)] = table
+            while len(self._cache) > self.cache_groups:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end((fi, g))
         cid = table.column("clip_id")[r].as_py()
         audio = table.column("audio")[r].values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
         frames = [f["bytes"] for f in table.column("frames")[r].as_py()]
@@ -115,3 +126,32 @@ class ShardSet:
     def __iter__(self):
         for i in range(len(self)):
             yield self.row(i)
+
+    def epoch_order(self, epoch: int, seed: int = 0, train: bool = True, shuffle_buffer: int = 1024):
+        """The rows' positions in the order the trainer's loader visits them in `epoch`
+        (`ShardSet::epoch_with`): row groups shuffled from (seed, epoch), rows through a shuffle
+        buffer; in eval, file order. Cut into `batch_size` runs, these are the trainer's batches;
+        read in this order, rows come from a few row groups at a time (the cache's)."""
+        order = list(range(len(self.groups)))
+        rng = Rng.derive([seed, epoch, 1])
+        if train:
+            rng.shuffle(order)
+        cap = max(shuffle_buffer, 1) if train else 1
+        buffer, out = [], []
+
+        def take():
+            i = rng.below(len(buffer)) if train else 0
+            if train:
+                buffer[i], buffer[-1] = buffer[-1], buffer[i]
+                out.append(buffer.pop())
+            else:
+                out.append(buffer.pop(0))
+
+        for gi in order:
+            for pos in self.groups[gi]:
+                buffer.append(pos)
+                while len(buffer) >= cap:
+                    take()
+        while buffer:
+            take()
+        return out

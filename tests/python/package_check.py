@@ -57,6 +57,7 @@ def loader(synthetic, ave, dumps):
         assert sorted(ids) == sorted(ds.shards.clip_ids), "every row once"
         if not train:
             assert ids == ds.shards.clip_ids, "eval: the trainer's order is the shards' order"
+        assert [ds.shards.clip_ids[i] for i in ds.epoch_order(shuffle_buffer=8)] == ids, f"{mode}: the trainer's epoch order"
         pos = {c: i for i, c in enumerate(ds.shards.clip_ids)}
         worst = []
         for k, cid in enumerate(ids):
@@ -78,7 +79,7 @@ def loader(synthetic, ave, dumps):
         ds = ogmge.SegmentDataset(ave, "test", segments=10, image_size=40, train=train, seed=7)
         ds.set_epoch(2)
         pos = {c: i for i, c in enumerate(ds.shards.clip_ids)}
-        assert sorted(meta["clip_ids"]) == sorted(pos)
+        assert [ds.shards.clip_ids[i] for i in ds.epoch_order(shuffle_buffer=8)] == meta["clip_ids"], f"{mode}: the trainer's epoch order"
         labels = np.asarray(meta["labels"]).reshape(len(meta["clip_ids"]), 10)
         worst = []
         for k, cid in enumerate(meta["clip_ids"]):
@@ -90,9 +91,13 @@ def loader(synthetic, ave, dumps):
 
     import torch
 
-    t = ogmge.TorchClipDataset(synthetic, "train", frames=3, image_size=40, seed=7)
-    batch = next(iter(torch.utils.data.DataLoader(t, batch_size=4, collate_fn=lambda items: items)))
-    assert isinstance(batch[0]["frames"], torch.Tensor) and batch[0]["frames"].shape == (3, 3, 40, 40)
+    t = ogmge.TorchClipDataset(synthetic, "test", train=True, frames=3, image_size=40, seed=7)
+    sampler = ogmge.EpochSampler(t, shuffle_buffer=8)
+    sampler.set_epoch(2)
+    loader = torch.utils.data.DataLoader(t, batch_size=4, sampler=sampler, num_workers=2)
+    batches = list(loader)
+    assert [c for b in batches for c in b["clip_id"]] == load_dump(dumps, "clips-train")[0]["clip_ids"], "DataLoader + EpochSampler: the trainer's order"
+    assert batches[0]["frames"].shape == (4, 3, 3, 40, 40) and batches[0]["frames"].dtype == torch.float32
     print("loader ok")
 
 

@@ -70,7 +70,10 @@ fn python_package_loads_exports_and_reads_events_as_the_rust_side_writes_them() 
     generate(&tmp.path().join("raw/synthetic"), &cfg).unwrap();
     let catalog = DatasetKind::Synthetic.scan(&tmp.path().join("raw/synthetic")).unwrap();
     let out = tmp.path().join("out");
-    prepare(&catalog, &DatasetKind::Synthetic.default_preset(), &tests::prepare_options(out.clone())).unwrap();
+    // Row groups of 5 rows: the trainer's epoch order shuffles groups, then rows through a buffer.
+    let mut opts = tests::prepare_options(out.clone());
+    opts.writer.rows_per_group = 5;
+    prepare(&catalog, &DatasetKind::Synthetic.default_preset(), &opts).unwrap();
     let synthetic = out.join("synthetic");
 
     let ave_cfg = SyntheticAveConfig { classes: 2, train_per_class: 1, val_per_class: 1, test_per_class: 2, ..SyntheticAveConfig::default() };

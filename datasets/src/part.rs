@@ -29,9 +29,41 @@ impl std::str::FromStr for Part {
     }
 }
 
+/// The unfinished items of a merge (position in the fixed order, name), said for its error: by
+/// part when the array's part count is known (`part 1/4 (a, b); part 3/4 (c)`: what to re-run),
+/// else by name. At most 8 names per part are listed.
+pub fn describe_unfinished(count: Option<usize>, unfinished: &[(usize, String)]) -> String {
+    let names = |items: &[&(usize, String)]| {
+        let mut s = items.iter().take(8).map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", ");
+        if items.len() > 8 {
+            s += &format!(" and {} more", items.len() - 8);
+        }
+        s
+    };
+    match count {
+        Some(n) if n > 0 => (0..n)
+            .filter_map(|i| {
+                let mine: Vec<&(usize, String)> = unfinished.iter().filter(|(p, _)| p % n == i).collect();
+                (!mine.is_empty()).then(|| format!("part {i}/{n} ({})", names(&mine)))
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => names(&unfinished.iter().collect::<Vec<_>>()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unfinished_items_are_named_by_part_when_the_count_is_known() {
+        let items: Vec<(usize, String)> = [1, 5, 3].iter().map(|&p| (p, format!("s{p}"))).collect();
+        assert_eq!(describe_unfinished(Some(4), &items), "part 1/4 (s1, s5); part 3/4 (s3)");
+        assert_eq!(describe_unfinished(None, &items), "s1, s5, s3");
+        let many: Vec<(usize, String)> = (0..10).map(|p| (p * 2, format!("s{p}"))).collect();
+        assert!(describe_unfinished(Some(2), &many).ends_with("s7 and 2 more)"), "{}", describe_unfinished(Some(2), &many));
+    }
 
     #[test]
     fn parts_parse_and_cover_every_position_once() {

@@ -50,6 +50,9 @@ struct Cli {
     /// Process nothing: verify every shard by hash and write index.json (after all --part runs).
     #[arg(long)]
     merge: bool,
+    /// With --merge: the array's part count (the n of --part i/n), so an unfinished part is named.
+    #[arg(long, requires = "merge")]
+    parts: Option<usize>,
     /// Clips per shard file.
     #[arg(long, default_value_t = 256)]
     clips_per_shard: usize,
@@ -190,6 +193,7 @@ fn run() -> Result<bool> {
             jobs,
             part: cli.part,
             merge_only: cli.merge,
+            parts: cli.parts,
             clips_per_shard: cli.clips_per_shard,
             writer: datasets::shard::WriterOptions { rows_per_group: cli.rows_per_group, ..Default::default() },
             clip: ClipOptions { tolerate_decode_errors: cli.tolerate_decode_errors },

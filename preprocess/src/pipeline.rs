@@ -36,6 +36,8 @@ pub struct PrepareOptions {
     pub part: Option<Part>,
     /// Do no processing: verify every shard and write the index (the merge step of an array job).
     pub merge_only: bool,
+    /// With `merge_only`: the array's part count, so an unfinished part is named in the error.
+    pub parts: Option<usize>,
     pub clips_per_shard: usize,
     pub writer: WriterOptions,
     pub clip: ClipOptions,
@@ -252,10 +254,13 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
         write_atomic(&ds_out.join("README.md"), card::render(&index).as_bytes())?;
         summary.index = Some(index);
     } else if opts.merge_only {
+        let unfinished: Vec<(usize, String)> = states.iter().enumerate().filter(|(_, s)| s.is_none()).map(|(k, _)| (k, shards[k].name.clone())).collect();
+        let hint = if opts.parts.is_some() { "re-run those parts" } else { "re-run the parts that hold them (--parts N names them)" };
         return Err(PipelineError::Invalid(format!(
-            "{}: {incomplete} of {} shards are not finished; run the remaining parts first",
+            "{}: {incomplete} of {} shards are not finished: {}; {hint}, then merge again",
             catalog.dataset,
-            shards.len()
+            shards.len(),
+            datasets::part::describe_unfinished(opts.parts, &unfinished)
         )));
     }
     summary.wall_seconds = started.elapsed().as_secs_f64();

@@ -1,8 +1,10 @@
 //! Fixtures shared by the cross-crate tests: deterministic shard rows with real JPEG frames, and
 //! the Python interpreter of the interop tests.
 
+pub mod slurm;
+
 use std::io::Cursor;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use datasets::catalog::{DatasetKind, Split};
@@ -96,9 +98,20 @@ pub fn prepare_options(out: PathBuf) -> preprocess::pipeline::PrepareOptions {
         jobs: 2,
         part: None,
         merge_only: false,
+        parts: None,
         clips_per_shard: 64,
         writer: Default::default(),
         clip: Default::default(),
         progress: false,
     }
+}
+
+/// A binary of the workspace built beside this test (`cargo test --workspace` builds every
+/// package's binaries): `target/<profile>/<name>`. Panics with the build command when absent.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join(name);
+    assert!(bin.is_file(), "{} is not built: run the tests with `cargo xtask test` (or `cargo build -p {name}` first)", bin.display());
+    bin
 }

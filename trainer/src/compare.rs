@@ -265,24 +265,31 @@ pub fn exit_with_parent() {
 
 /// The summaries of every run of the plan, or an error naming the missing ones.
 pub fn collect(plan: &Plan) -> Result<Vec<(RunKey, RunSummary)>> {
-    let mut rows = Vec::new();
+    check_finished(plan, None)?;
+    plan.runs().into_iter().map(|key| Ok((key, finished(&plan.config(&key))?.context("finished above")?))).collect()
+}
+
+/// An error naming the runs not finished yet (by part, with the array's part count `parts`:
+/// what to re-run), or Ok when every run is.
+pub fn check_finished(plan: &Plan, parts: Option<usize>) -> Result<()> {
+    let runs = plan.runs();
     let mut missing = Vec::new();
-    for key in plan.runs() {
-        let cfg = plan.config(&key);
-        match finished(&cfg)? {
-            Some(s) => rows.push((key, s)),
-            None => missing.push(cfg.name),
+    for (position, key) in runs.iter().enumerate() {
+        let cfg = plan.config(key);
+        if finished(&cfg)?.is_none() {
+            missing.push((position, cfg.name));
         }
     }
+    let hint = if parts.is_some() { "re-run those parts" } else { "run the parts first; --parts N names them" };
     anyhow::ensure!(
         missing.is_empty(),
-        "{} of {} runs have not finished in {}: {} (run the parts first)",
+        "{} of {} runs have not finished in {}: {} ({hint})",
         missing.len(),
-        plan.runs().len(),
+        runs.len(),
         plan.template.out.display(),
-        missing.join(", ")
+        datasets::part::describe_unfinished(parts, &missing)
     );
-    Ok(rows)
+    Ok(())
 }
 
 /// How a metric is read off a run's summary.

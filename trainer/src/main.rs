@@ -269,6 +269,9 @@ struct CompareArgs {
     /// Train nothing: tabulate the finished runs of every part.
     #[arg(long, conflicts_with = "part")]
     merge: bool,
+    /// With --merge: the array's part count (the n of --part i/n), so an unfinished part is named.
+    #[arg(long, requires = "merge")]
+    parts: Option<usize>,
     /// Also fit linear probes on each run's frozen encoders (the paper's uni-modal protocol) and
     /// report their test accuracy; works with --merge on finished runs.
     #[arg(long)]
@@ -476,6 +479,9 @@ fn run() -> Result<()> {
                     let exe = std::env::current_exe().context("locating the trainer binary")?;
                     compare::run_share_in_processes(&plan, a.part, jobs, (cores / jobs).max(1), &exe, true)?;
                 }
+            }
+            if a.merge {
+                compare::check_finished(&plan, a.parts)?;
             }
             if a.part.is_some() {
                 println!("part done; when every part is, tabulate with the same flags and --merge instead of --part");

@@ -19,8 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Install what the machine lacks: FFmpeg and libjpeg-turbo development packages and a
-    /// Vulkan driver (apt), and the Python venv used by interop tests and goldens.
+    /// Install what the machine lacks: FFmpeg and libjpeg-turbo development packages, a Vulkan
+    /// driver, Slurm and munge (apt), and the Python venv used by interop tests and goldens.
     Setup,
     /// Turn raw datasets into shards (no --raw: generate the synthetic corpus). Arguments are
     /// passed to the `preprocess` binary; `cargo xtask prepare-datasets -- --help` lists them.
@@ -76,7 +76,7 @@ fn run() -> Result<()> {
     std::env::set_current_dir(&root).with_context(|| format!("cd {}", root.display()))?;
     match cli.command {
         Cmd::Setup => {
-            system::ensure_all(&[&system::BUILD, &system::VULKAN, &system::FFMPEG_CLI, &system::PYTHON_VENV])?;
+            system::ensure_all(&[&system::BUILD, &system::VULKAN, &system::FFMPEG_CLI, &system::PYTHON_VENV, &system::SLURM])?;
             python::ensure_venv(&root)?;
             Ok(())
         }
@@ -90,7 +90,7 @@ fn run() -> Result<()> {
             cargo(&["run", "--release", "--quiet", "-p", "trainer", "--bin", "trainer", "--", "compare"], &args, &[])
         }
         Cmd::Test { args } => {
-            system::ensure_all(&[&system::BUILD, &system::VULKAN, &system::FFMPEG_CLI, &system::PYTHON_VENV])?;
+            system::ensure_all(&[&system::BUILD, &system::VULKAN, &system::FFMPEG_CLI, &system::PYTHON_VENV, &system::SLURM])?;
             let py = python::ensure_venv(&root)?;
             let py = py.to_string_lossy().into_owned();
             // One build for every test: the kernels CUDA runs are checked on whatever Vulkan

@@ -1,7 +1,8 @@
 //! System packages: FFmpeg's development files, libjpeg-turbo's TurboJPEG and libclang (bindgen)
 //! for `preprocess`; a Vulkan driver (Mesa's, lavapipe on a machine without a GPU) for the test
 //! that runs the trainer's GPU kernels through CubeCL's WebGPU runtime; the `ffmpeg`/`ffprobe`
-//! CLIs the tests and benchmarks compare with; Python's venv for `.venv`. Whatever a command's
+//! CLIs the tests and benchmarks compare with; Python's venv for `.venv`; Slurm and munge for the
+//! array-job test. Whatever a command's
 //! tests run, the command installs: CI adds nothing to `cargo xtask test`.
 
 use std::process::{Command, Stdio};
@@ -31,6 +32,15 @@ pub const FFMPEG_CLI: Packages = Packages { what: "the ffmpeg and ffprobe progra
 
 /// What `.venv` is made with: Python's `venv` and `ensurepip` (Debian splits them off `python3`).
 pub const PYTHON_VENV: Packages = Packages { what: "Python 3 with venv and ensurepip", apt: &["python3", "python3-venv"], present: python_venv_present };
+
+/// The scheduler the array-job test submits to: Slurm's controller, node daemon and clients, and
+/// munge (its authentication). The test runs its own throwaway cluster; nothing is started here.
+pub const SLURM: Packages =
+    Packages { what: "Slurm (slurmctld, slurmd, the clients) and munge", apt: &["slurmctld", "slurmd", "slurm-client", "munge"], present: slurm_present };
+
+fn slurm_present() -> bool {
+    sh_succeeds("PATH=$PATH:/usr/sbin; for p in munged slurmctld slurmd sbatch squeue scancel scontrol sinfo; do command -v $p >/dev/null || exit 1; done")
+}
 
 fn sh_succeeds(script: &str) -> bool {
     Command::new("sh").args(["-c", script]).status().is_ok_and(|s| s.success())

@@ -238,6 +238,7 @@ fn main() -> Result<()> {
             jobs,
             part: None,
             merge_only: false,
+            parts: None,
             clips_per_shard: 256,
             writer: Default::default(),
             clip: Default::default(),

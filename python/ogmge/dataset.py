@@ -162,11 +162,13 @@ def _to_torch(item):
 
 if torch is not None:
 
-    class TorchClipDataset(_TorchDataset):
-        """`ClipDataset` as a `torch.utils.data.Dataset` of tensors (same arguments)."""
+    class _TorchItems(_TorchDataset):
+        """A NumPy dataset of this module as a `torch.utils.data.Dataset` of tensors."""
+
+        items = None
 
         def __init__(self, *args, **kwargs):
-            self.inner = ClipDataset(*args, **kwargs)
+            self.inner = self.items(*args, **kwargs)
 
         def set_epoch(self, epoch):
             self.inner.set_epoch(epoch)
@@ -176,6 +178,16 @@ if torch is not None:
 
         def __getitem__(self, i):
             return _to_torch(self.inner[i])
+
+    class TorchClipDataset(_TorchItems):
+        """`ClipDataset` as a `torch.utils.data.Dataset` of tensors (same arguments)."""
+
+        items = ClipDataset
+
+    class TorchSegmentDataset(_TorchItems):
+        """`SegmentDataset` as a `torch.utils.data.Dataset` of tensors (same arguments)."""
+
+        items = SegmentDataset
 
     class EpochSampler(torch.utils.data.Sampler):
         """The trainer's epoch order as a sampler: `set_epoch(e)` also sets the dataset's epoch
@@ -193,18 +205,3 @@ if torch is not None:
 
         def __iter__(self):
             return iter(self.dataset.epoch_order(self.shuffle_buffer))
-
-    class TorchSegmentDataset(_TorchDataset):
-        """`SegmentDataset` as a `torch.utils.data.Dataset` of tensors (same arguments)."""
-
-        def __init__(self, *args, **kwargs):
-            self.inner = SegmentDataset(*args, **kwargs)
-
-        def set_epoch(self, epoch):
-            self.inner.set_epoch(epoch)
-
-        def __len__(self):
-            return len(self.inner)
-
-        def __getitem__(self, i):
-            return _to_torch(self.inner[i])

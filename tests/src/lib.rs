@@ -115,3 +115,42 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     assert!(bin.is_file(), "{} is not built: run the tests with `cargo xtask test` (or `cargo build -p {name}` first)", bin.display());
     bin
 }
+
+/// The tests' training run: the `tiny` model, concat fusion, OGM-GE at alpha 0.8 over epochs
+/// 0-50, SGD at 0.01, 2 frames, seed 0, a 10% hold-out; 6 epochs of batches of 16. Tests change
+/// what they vary with struct update syntax.
+pub fn tiny_run(data: &Path, out: &Path) -> trainer::train::TrainConfig {
+    trainer::train::TrainConfig {
+        data: data.to_owned(),
+        out: out.to_owned(),
+        name: "tiny".into(),
+        model: trainer::model::ModelPreset::Tiny,
+        fusion: trainer::model::FusionKind::Concat,
+        arch: trainer::arch::Arch::Plain,
+        balance: trainer::balance::Balance::OgmGe,
+        alpha: 0.8,
+        modulation_start: 0,
+        modulation_end: 50,
+        epochs: 6,
+        batch_size: 16,
+        lr: 0.01,
+        momentum: 0.9,
+        weight_decay: 1e-4,
+        lr_step: 70,
+        lr_gamma: 0.1,
+        frames: 2,
+        seed: 0,
+        val_fraction: 0.1,
+        select_on_test: false,
+        shuffle_buffer: 256,
+        train_head: Default::default(),
+        optimizer: Default::default(),
+        drop_p: 0.5,
+        super_epoch: 10,
+        gamma: 1.5,
+        agm_alpha: 1.0,
+        pmr_alpha: 1.0,
+        pmr_momentum: 0.2,
+        umt_scaling: 10.0,
+    }
+}

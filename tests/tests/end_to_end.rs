@@ -7,7 +7,7 @@ use preprocess::pipeline::prepare;
 use preprocess::synthetic::{generate, SyntheticConfig};
 use trainer::arch::Arch;
 use trainer::balance::Balance;
-use trainer::model::{FusionKind, ModelPreset};
+use trainer::model::FusionKind;
 use trainer::train::{train, TrainConfig};
 
 #[test]
@@ -25,37 +25,13 @@ fn synthetic_corpus_trains_well_above_chance() {
     let archs = [(Arch::Plain, FusionKind::Concat), (Arch::Tsn, FusionKind::Concat), (Arch::Tsm, FusionKind::Concat), (Arch::Tbn, FusionKind::Binding)];
     for ((arch, fusion), balance) in archs.into_iter().flat_map(|a| [Balance::None, Balance::OgmGe].map(|b| (a, b))) {
         let run = TrainConfig {
-            data: out.join("synthetic"),
-            out: tmp.path().join("runs"),
             name: format!("{arch:?}-{balance:?}"),
-            model: ModelPreset::Tiny,
             fusion,
             arch,
             balance,
-            alpha: 0.8,
-            modulation_start: 0,
-            modulation_end: 50,
             epochs: 6,
             batch_size: 16,
-            lr: 0.01,
-            momentum: 0.9,
-            weight_decay: 1e-4,
-            lr_step: 70,
-            lr_gamma: 0.1,
-            frames: 2,
-            seed: 0,
-            val_fraction: 0.1,
-            select_on_test: false,
-            shuffle_buffer: 256,
-            train_head: Default::default(),
-            optimizer: Default::default(),
-            drop_p: 0.5,
-            super_epoch: 10,
-            gamma: 1.5,
-            agm_alpha: 1.0,
-            pmr_alpha: 1.0,
-            pmr_momentum: 0.2,
-            umt_scaling: 10.0,
+            ..tests::tiny_run(&out.join("synthetic"), &tmp.path().join("runs"))
         };
         let summary = train::<trainer::Backend>(&run, &Default::default(), false, false).unwrap();
         let chance = 1.0 / cfg.classes as f64;

@@ -10,11 +10,8 @@ use datasets::{DatasetKind, Split};
 use preprocess::pipeline::prepare;
 use preprocess::synthetic::{generate, generate_ave, SyntheticAveConfig, SyntheticConfig};
 use serde_json::json;
-use trainer::arch::Arch;
-use trainer::balance::Balance;
 use trainer::data::{LoaderConfig, ShardSet, Subset};
 use trainer::localize::data::assemble_segments;
-use trainer::model::{FusionKind, ModelPreset};
 use trainer::train::{train, TrainConfig};
 
 /// What a loader yielded for one epoch, written as `<name>.json` (ids, labels, shapes) and the
@@ -121,37 +118,12 @@ fn python_package_loads_exports_and_reads_events_as_the_rust_side_writes_them() 
 
     // 3. A run's TensorBoard scalars, read back with tensorboard's event reader.
     let run = TrainConfig {
-        data: synthetic.clone(),
-        out: tmp.path().join("runs"),
         name: "tb".into(),
-        model: ModelPreset::Tiny,
-        fusion: FusionKind::Concat,
-        arch: Arch::Plain,
-        balance: Balance::OgmGe,
-        alpha: 0.8,
-        modulation_start: 0,
-        modulation_end: 50,
         epochs: 2,
         batch_size: 4,
-        lr: 0.01,
-        momentum: 0.9,
-        weight_decay: 1e-4,
-        lr_step: 70,
-        lr_gamma: 0.1,
-        frames: 2,
-        seed: 0,
         val_fraction: 0.25,
-        select_on_test: false,
         shuffle_buffer: 16,
-        train_head: Default::default(),
-        optimizer: Default::default(),
-        drop_p: 0.5,
-        super_epoch: 10,
-        gamma: 1.5,
-        agm_alpha: 1.0,
-        pmr_alpha: 1.0,
-        pmr_momentum: 0.2,
-        umt_scaling: 10.0,
+        ..tests::tiny_run(&synthetic, &tmp.path().join("runs"))
     };
     let summary = train::<trainer::Backend>(&run, &Default::default(), false, false).unwrap();
     check(&[&"tensorboard", &summary.run_dir]);

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The programs the cluster needs (Debian: `slurmctld slurmd slurm-client munge`).
-pub const PROGRAMS: [&str; 7] = ["munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol"];
+pub const PROGRAMS: [&str; 8] = ["munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo"];
 
 /// Whether every program of [`PROGRAMS`] is on the PATH (or in /usr/sbin).
 pub fn available() -> bool {
@@ -69,6 +69,8 @@ impl Cluster {
         let mem_kb: u64 = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(1 << 20);
         let conf = dir.join("slurm.conf");
         let d = dir.display();
+        let ctld = free_port();
+        let slurmd = std::iter::repeat_with(free_port).find(|&p| p != ctld).expect("a second free port");
         std::fs::write(
             &conf,
             format!(
@@ -100,8 +102,6 @@ impl Cluster {
                  NodeName=ogmgenode NodeHostname={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={mem} State=UNKNOWN\n\
                  PartitionName=ogmge Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n",
                 mem = mem_kb / 1024 * 9 / 10,
-                ctld = free_port(),
-                slurmd = free_port(),
                 socket = socket.display(),
             ),
         )
@@ -139,7 +139,7 @@ impl Cluster {
             .unwrap()
             .push(spawn("slurmd", Command::new(which("slurmd").unwrap()).arg("-D").arg("-N").arg("ogmgenode").arg("-f").arg(&cluster.conf)));
         cluster.wait_for("the node to be idle", Duration::from_secs(60), || {
-            let out = Command::new("sinfo").args(["-h", "-o", "%t"]).env("SLURM_CONF", dir.join("slurm.conf")).output();
+            let out = Command::new(which("sinfo").unwrap()).args(["-h", "-o", "%t"]).env("SLURM_CONF", dir.join("slurm.conf")).output();
             out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "idle")
         });
         cluster

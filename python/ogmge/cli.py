@@ -4,7 +4,7 @@ import argparse
 import sys
 
 from .export import FLAVOURS, LAYOUTS, export
-from .shards import SPLITS, ShardSet
+from .shards import open_splits
 
 
 def main(argv=None) -> int:
@@ -32,11 +32,7 @@ def main(argv=None) -> int:
                 print(file=sys.stderr)
             print(f"exported {', '.join(f'{n} {s}' for s, n in counts.items())} clips to {args.out} ({args.layout})")
         else:
-            for split in SPLITS:
-                try:
-                    s = ShardSet(args.shards, split)
-                except FileNotFoundError:
-                    continue
+            for split, s in open_splits(args.shards).items():
                 m = s.meta
                 print(f"{split}: {len(s)} clips, dataset {m.dataset}, audio {m.audio_shape} {m.audio_dims}, {len(m.classes)} classes")
     except (OSError, ValueError, RuntimeError) as err:

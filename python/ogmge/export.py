@@ -32,22 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .shards import SPLITS, ShardSet
+from .shards import open_splits
 
 LAYOUTS = ("ogm-ge", "balancebenchmark")
 FLAVOURS = ("ks", "cremad", "vggsound")
 CREMAD_CODES = ("NEU", "HAP", "SAD", "FEA", "DIS", "ANG")
-
-
-def _splits(root: Path):
-    out = {}
-    for split in SPLITS:
-        d = root / split
-        if d.is_dir() and any(p.suffix == ".parquet" and not p.name.startswith(".") for p in d.iterdir()):
-            out[split] = ShardSet(root, split)
-    if not out:
-        raise FileNotFoundError(f"no shards under {root} (expected {root}/train/*.parquet, ...)")
-    return out
 
 
 def _safe_id(clip_id: str) -> str:
@@ -77,7 +66,7 @@ def export(shards_root, out, layout: str, flavour=None, progress=None) -> dict:
     root, out = Path(shards_root), Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty: export into a new folder")
-    splits = _splits(root)
+    splits = open_splits(root)
     first = next(iter(splits.values()))
     if layout == "ogm-ge":
         return _ogm_ge(splits, out, first.classes, progress)

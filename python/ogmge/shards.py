@@ -40,6 +40,19 @@ def read_meta(path) -> ShardMeta:
     )
 
 
+def open_splits(root) -> dict:
+    """Every split of `root` that has shards: {split: ShardSet}, in train, val, test order."""
+    root = Path(root)
+    out = {}
+    for split in SPLITS:
+        d = root / split
+        if d.is_dir() and any(p.suffix == ".parquet" and not p.name.startswith(".") for p in d.iterdir()):
+            out[split] = ShardSet(root, split)
+    if not out:
+        raise FileNotFoundError(f"no shards under {root} (expected {root}/train/*.parquet, ...)")
+    return out
+
+
 def held_out(clip_id: str, val_fraction: float) -> bool:
     """The trainer's validation hold-out (`--val-fraction`): a stable hash of the clip id."""
     return fnv1a(clip_id) % 10_000 < int(val_fraction * 10_000)

@@ -135,7 +135,7 @@ def export_check(synthetic, scratch):
         ds = ref.OgmAVDataset("synthetic", str(scratch / "ogm") + "/", mode)
         assert sorted(ds.av_files) == sorted(rows[mode]), mode
         for i in range(len(ds)):
-            spec, image_n, label, cid = ds[i] if mode == "test" else ds[i]
+            spec, image_n, label, cid = ds[i]
             r = rows[mode][cid]
             assert np.array_equal(spec, r.audio) and spec.dtype == np.float32
             assert ds.classes[label] == r.label_name, "OGM-GE numbers the sorted class names"

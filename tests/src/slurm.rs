@@ -139,7 +139,7 @@ impl Cluster {
             .unwrap()
             .push(spawn("slurmd", Command::new(which("slurmd").unwrap()).arg("-D").arg("-N").arg("ogmgenode").arg("-f").arg(&cluster.conf)));
         cluster.wait_for("the node to be idle", Duration::from_secs(60), || {
-            let out = Command::new(which("sinfo").unwrap()).args(["-h", "-o", "%t"]).env("SLURM_CONF", dir.join("slurm.conf")).output();
+            let out = cluster.cmd("sinfo").args(["-h", "-o", "%t"]).output();
             out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "idle")
         });
         cluster
@@ -181,13 +181,15 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).trim().split(';').next().unwrap().to_owned()
     }
 
+    /// Whether no job of the cluster is pending or running (or squeue no longer answers).
+    fn queue_empty(&self) -> bool {
+        let out = self.cmd("squeue").args(["-h", "-o", "%i"]).output();
+        out.map_or(true, |o| !o.status.success() || o.stdout.iter().all(u8::is_ascii_whitespace))
+    }
+
     /// Waits until no job of the cluster is pending or running.
     pub fn wait_idle(&self, timeout: Duration) {
-        let conf = self.conf.clone();
-        self.wait_for("every job to end", timeout, || {
-            let out = Command::new(which("squeue").unwrap()).args(["-h", "-o", "%i"]).env("SLURM_CONF", &conf).output();
-            out.is_ok_and(|o| o.status.success() && o.stdout.iter().all(u8::is_ascii_whitespace))
-        });
+        self.wait_for("every job to end", timeout, || self.queue_empty());
     }
 
     /// The state `scontrol show job` gives a job (e.g. `COMPLETED`, `FAILED`, `CANCELLED`).
@@ -217,11 +219,7 @@ impl Cluster {
         }
         let _ = self.cmd("scancel").args(["--partition", "ogmge"]).output();
         let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            let out = self.cmd("squeue").args(["-h", "-o", "%i"]).output();
-            if out.map_or(true, |o| !o.status.success() || o.stdout.iter().all(u8::is_ascii_whitespace)) {
-                break;
-            }
+        while Instant::now() < deadline && !self.queue_empty() {
             std::thread::sleep(Duration::from_millis(100));
         }
         let mut killed = Vec::new();

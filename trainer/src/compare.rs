@@ -263,21 +263,16 @@ pub fn exit_with_parent() {
     }
 }
 
-/// The summaries of every run of the plan, or an error naming the missing ones.
-pub fn collect(plan: &Plan) -> Result<Vec<(RunKey, RunSummary)>> {
-    check_finished(plan, None)?;
-    plan.runs().into_iter().map(|key| Ok((key, finished(&plan.config(&key))?.context("finished above")?))).collect()
-}
-
-/// An error naming the runs not finished yet (by part, with the array's part count `parts`:
-/// what to re-run), or Ok when every run is.
-pub fn check_finished(plan: &Plan, parts: Option<usize>) -> Result<()> {
+/// The summaries of every run of the plan, or an error naming the runs not finished yet (by
+/// part, with the array's part count `parts`: what to re-run).
+pub fn collect(plan: &Plan, parts: Option<usize>) -> Result<Vec<(RunKey, RunSummary)>> {
     let runs = plan.runs();
-    let mut missing = Vec::new();
+    let (mut rows, mut missing) = (Vec::new(), Vec::new());
     for (position, key) in runs.iter().enumerate() {
         let cfg = plan.config(key);
-        if finished(&cfg)?.is_none() {
-            missing.push((position, cfg.name));
+        match finished(&cfg)? {
+            Some(s) => rows.push((*key, s)),
+            None => missing.push((position, cfg.name)),
         }
     }
     let hint = if parts.is_some() { "re-run those parts" } else { "run the parts first; --parts N names them" };
@@ -289,7 +284,7 @@ pub fn check_finished(plan: &Plan, parts: Option<usize>) -> Result<()> {
         plan.template.out.display(),
         datasets::part::describe_unfinished(parts, &missing)
     );
-    Ok(())
+    Ok(rows)
 }
 
 /// How a metric is read off a run's summary.
@@ -485,7 +480,7 @@ pub fn csv(plan: &Plan, rows: &[(RunKey, RunSummary)], probes: &[(RunKey, ProbeR
 /// The linear probes of every run of the plan (`trainer probe` on the last epoch's encoders): read
 /// back from a run's `probe.json` when it was made with `settings`, else computed.
 pub fn probe_runs<B: AutodiffBackend>(plan: &Plan, settings: &ProbeConfig, device: &B::Device, progress: bool) -> Result<Vec<(RunKey, ProbeReport)>> {
-    collect(plan)?;
+    collect(plan, None)?;
     let mut out = Vec::new();
     for key in plan.runs() {
         let run = run_dir(&plan.config(&key));
@@ -508,7 +503,7 @@ pub fn probe_runs<B: AutodiffBackend>(plan: &Plan, settings: &ProbeConfig, devic
 /// Writes `compare.md`, `compare.csv` and `compare.png` into the comparison folder; returns the
 /// table and the markdown path.
 pub fn merge(plan: &Plan, probes: &[(RunKey, ProbeReport)]) -> Result<(Vec<ArmSummary>, PathBuf)> {
-    let rows = collect(plan)?;
+    let rows = collect(plan, None)?;
     let table = summarise(plan, &rows, probes);
     let dir: &Path = &plan.template.out;
     std::fs::create_dir_all(dir)?;

@@ -275,7 +275,7 @@ where
         let valid = model.valid();
         let e = task.evaluate(&valid, epoch, lr, tally.stats(), started)?;
         append_line(&dir.join("epochs.jsonl"), &e.log)?;
-        events.append(epoch, &e.log)?;
+        events.append(&e.log)?;
         if let Some(line) = method.epoch_log(epoch) {
             append_line(&dir.join("method.jsonl"), &line)?;
         }

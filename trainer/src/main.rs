@@ -481,7 +481,8 @@ fn run() -> Result<()> {
                 }
             }
             if a.merge {
-                compare::check_finished(&plan, a.parts)?;
+                // Before probes and tables: the error names the parts to re-run.
+                compare::collect(&plan, a.parts)?;
             }
             if a.part.is_some() {
                 println!("part done; when every part is, tabulate with the same flags and --merge instead of --part");

@@ -21,7 +21,7 @@ pub const EVENT_FILE: &str = "events.out.tfevents.ogmge";
 
 /// The scalars of one log line: `(tag, value)` for every number in it, nested keys joined with
 /// `/`; the `epoch` field itself (the step) and non-numbers left out.
-pub fn scalars(line: &impl Serialize) -> Result<Vec<(String, f64)>> {
+pub fn scalars(line: &Value) -> Vec<(String, f64)> {
     fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, f64)>) {
         match v {
             Value::Number(n) => out.extend(n.as_f64().map(|x| (prefix.to_owned(), x))),
@@ -37,8 +37,15 @@ pub fn scalars(line: &impl Serialize) -> Result<Vec<(String, f64)>> {
         }
     }
     let mut out = Vec::new();
-    walk("", &serde_json::to_value(line)?, &mut out);
-    Ok(out)
+    walk("", line, &mut out);
+    out
+}
+
+/// One log line's record: its scalars at its `epoch` field as the step.
+fn line_record(wall_time: f64, line: &impl Serialize) -> Result<Vec<u8>> {
+    let value = serde_json::to_value(line)?;
+    let epoch = value.get("epoch").and_then(Value::as_i64).context("a log line without an epoch")?;
+    Ok(record(&event(wall_time, epoch, None, &scalars(&value))))
 }
 
 /// Writes a run's event file: [`EventWriter::rewrite`] once when a loop starts (the history a
@@ -56,8 +63,7 @@ impl EventWriter {
         let now = wall_time();
         let mut bytes = record(&event(now, 0, Some("brain.Event:2"), &[]));
         for line in history {
-            let epoch = serde_json::to_value(line)?.get("epoch").and_then(Value::as_i64).context("a log line without an epoch")?;
-            bytes.extend(record(&event(now, epoch, None, &scalars(line)?)));
+            bytes.extend(line_record(now, line)?);
         }
         let tmp = dir.join(format!(".{EVENT_FILE}.tmp"));
         std::fs::write(&tmp, &bytes).with_context(|| tmp.display().to_string())?;
@@ -65,9 +71,9 @@ impl EventWriter {
         Ok(Self { path })
     }
 
-    /// Appends one epoch's scalars.
-    pub fn append(&self, epoch: usize, line: &impl Serialize) -> Result<()> {
-        let bytes = record(&event(wall_time(), epoch as i64, None, &scalars(line)?));
+    /// Appends one log line's scalars (at its `epoch` field as the step).
+    pub fn append(&self, line: &impl Serialize) -> Result<()> {
+        let bytes = line_record(wall_time(), line)?;
         let mut f = std::fs::OpenOptions::new().append(true).open(&self.path).with_context(|| self.path.display().to_string())?;
         f.write_all(&bytes).with_context(|| self.path.display().to_string())
     }
@@ -252,7 +258,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lines = [serde_json::json!({"epoch": 0, "loss": 2.5}), serde_json::json!({"epoch": 1, "loss": 1.5})];
         let w = EventWriter::rewrite(dir.path(), &lines[..1]).unwrap();
-        w.append(1, &lines[1]).unwrap();
+        w.append(&lines[1]).unwrap();
         let got = read_scalars(&dir.path().join(EVENT_FILE)).unwrap();
         assert_eq!(got, [(0, "loss".to_owned(), 2.5), (1, "loss".to_owned(), 1.5)]);
         // A resumed run's history replaces the file: epoch 1 is gone until it is logged again.
@@ -270,7 +276,7 @@ mod tests {
     #[test]
     fn scalars_are_the_numbers_under_their_json_paths() {
         let line = serde_json::json!({"epoch": 3, "lr": 0.01, "val": null, "test": {"fused": {"accuracy": 0.5}, "name": "x"}});
-        let mut got = scalars(&line).unwrap();
+        let mut got = scalars(&line);
         got.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(got, [("lr".to_owned(), 0.01), ("test/fused/accuracy".to_owned(), 0.5)]);
     }

@@ -100,7 +100,7 @@ fn run() -> Result<()> {
         Cmd::Export { args } => {
             system::ensure(&system::PYTHON_VENV)?;
             let mut packages = python::EXPORT_PACKAGES.to_vec();
-            if args.iter().any(|a| a == "cremad") || args.iter().any(|a| a.contains("crema")) {
+            if args.iter().any(|a| a.contains("crema")) {
                 packages.push("torch==2.11.0");
             }
             let py = python::ensure_venv_with(&root, &packages)?;

@@ -2,8 +2,8 @@
 //! for `preprocess`; a Vulkan driver (Mesa's, lavapipe on a machine without a GPU) for the test
 //! that runs the trainer's GPU kernels through CubeCL's WebGPU runtime; the `ffmpeg`/`ffprobe`
 //! CLIs the tests and benchmarks compare with; Python's venv for `.venv`; Slurm and munge for the
-//! array-job test. Whatever a command's
-//! tests run, the command installs: CI adds nothing to `cargo xtask test`.
+//! array-job test. Whatever a command's tests run, the command installs: CI adds nothing to
+//! `cargo xtask test`.
 
 use std::process::{Command, Stdio};
 

@@ -102,13 +102,17 @@ fn array_jobs_on_a_real_slurm_give_the_bytes_of_one_machine() {
     assert!(said.contains("part 1/4 (") && !said.contains("part 0/4") && !said.contains("part 2/4"), "the merge names the missing part:\n{said}");
     let unfinished: Vec<&&String> = part1.iter().filter(|n| !state(n).exists()).collect();
     assert!(!unfinished.is_empty() && unfinished.len() < part1.len(), "task 1 killed mid-way: {} of {} shards unfinished", unfinished.len(), part1.len());
-    let finished_before: BTreeMap<PathBuf, (u64, i64)> = files(&out.join("synthetic"))
-        .keys()
-        .map(|p| {
-            let m = std::fs::metadata(out.join("synthetic").join(p)).unwrap();
-            (p.clone(), (m.ino(), m.mtime_nsec()))
+    // Finished = its state recorded (a kill between a shard's rename and its state leaves the
+    // shard visible but unfinished: it is redone, and counted so above).
+    let finished_before: BTreeMap<&String, (u64, i64)> = plan
+        .iter()
+        .filter(|n| state(n).exists())
+        .map(|n| {
+            let m = std::fs::metadata(out.join("synthetic").join(n)).unwrap();
+            (n, (m.ino(), m.mtime_nsec()))
         })
         .collect();
+    assert_eq!(finished_before.len(), plan.len() - unfinished.len());
 
     // 2. Task 1 resubmitted alone: it writes only its unfinished shards; the merge then passes.
     let again = cluster.sbatch(&[&"--array=1", &small[0], &small[1], &output, &prepare, &shard_args[0], &shard_args[1]], &env);
@@ -127,7 +131,7 @@ fn array_jobs_on_a_real_slurm_give_the_bytes_of_one_machine() {
     assert!(task.contains(&format!("50 shards ({} written,", unfinished.len())), "only part 1's unfinished shards are written:\n{task}");
     for (p, before) in &finished_before {
         let m = std::fs::metadata(out.join("synthetic").join(p)).unwrap();
-        assert_eq!((m.ino(), m.mtime_nsec()), *before, "{} was rewritten", p.display());
+        assert_eq!((m.ino(), m.mtime_nsec()), *before, "{p} was rewritten");
     }
     let (ours, theirs) = (files(&out.join("synthetic")), files(&single.join("synthetic")));
     assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());

@@ -7,9 +7,14 @@ logits from each half of the classifier with bias/2, the coefficient rule, conv-
 of the dominant encoder scaled, GE noise N(0, std(g) + 1e-8) on both encoders' conv weights, SGD
 (lr 1e-3, momentum 0.9, weight decay 1e-4). Inputs are random, as in `bench-trainer`.
 
-Prints one line: `torch step: <device> batch B, audio FxT, T frames of Spx, <balance>: median X ms over N steps`.
+Prints one line: `torch step: <device> batch B, audio FxT, T frames of Spx, <balance>: first X ms,
+median Y ms over N steps (median parts, ms: ...)`, the parts timed as `bench-trainer` times its
+step (the device synchronised after each): forward (and loss), backward, modulation (the rule,
+its host read of the ratio and the gradient edit), optimiser. `--json FILE` writes every step's
+times; `--width 8 --image 64` is the `tiny` preset.
 """
 import argparse
+import json
 import statistics
 import time
 
@@ -73,11 +78,13 @@ class AVClassifier(nn.Module):
         return a, v, self.fc_out(torch.cat([a, v], 1))
 
 
-def step(model, opt, audio, frames, y, balance, alpha=0.8):
+def step(model, opt, audio, frames, y, balance, lap, alpha=0.8):
     a, v, out = model(audio, frames)
     loss = F.cross_entropy(out, y)
+    lap("forward")
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    lap("backward")
     if balance != "none":
         with torch.no_grad():
             ws = model.fc_out.weight.shape[1] // 2
@@ -95,7 +102,9 @@ def step(model, opt, audio, frames, y, balance, alpha=0.8):
                     if p.grad is not None and p.grad.dim() == 4:
                         g = p.grad
                         p.grad = g * k + torch.zeros_like(g).normal_(0, g.std().item() + 1e-8)
+    lap("modulation")
     opt.step()
+    lap("optimiser")
 
 
 def main():
@@ -108,31 +117,45 @@ def main():
     ap.add_argument("--image", type=int, default=224)
     ap.add_argument("--balance", default="ogm-ge", choices=["none", "ogm-ge"])
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--json")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dev = torch.device(args.device)
     f, t = map(int, args.audio.split("x"))
-    model = AVClassifier(6).to(dev)
+    model = AVClassifier(6, args.width).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
-    times = []
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    totals, parts = [], {}
     for i in range(args.steps + 1):
         audio = torch.randn(args.batch, 1, f, t, device=dev)
         frames = torch.randn(args.batch * args.frames, 3, args.image, args.image, device=dev)
         y = torch.arange(args.batch, device=dev) % 6
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step(model, opt, audio, frames, y, args.balance)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        if i > 0:
-            times.append((time.perf_counter() - start) * 1000)
+        sync()
+        marks = [time.perf_counter()]
+
+        def lap(name):
+            sync()
+            marks.append(time.perf_counter())
+            parts.setdefault(name, []).append((marks[-1] - marks[-2]) * 1000)
+
+        step(model, opt, audio, frames, y, args.balance, lap)
+        totals.append((marks[-1] - marks[0]) * 1000)
+    steady = ", ".join(f"{k} {statistics.median(v[1:]):.0f}" for k, v in parts.items())
     print(
         f"torch step: {args.device} batch {args.batch}, audio {f}x{t}, {args.frames} frames of {args.image}px, "
-        f"{args.balance}: median {statistics.median(times):.0f} ms over {args.steps} steps ({torch.get_num_threads()} threads, torch {torch.__version__})"
+        f"{args.balance}: first {totals[0]:.0f} ms, median {statistics.median(totals[1:]):.0f} ms over {args.steps} steps "
+        f"(median parts, ms: {steady}; {torch.get_num_threads()} threads, torch {torch.__version__})"
     )
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"steps_ms": totals, "first_ms": totals[0], "median_ms": statistics.median(totals[1:]), "parts_ms": parts}, out)
 
 
 if __name__ == "__main__":

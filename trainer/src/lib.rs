@@ -14,6 +14,8 @@
 //! - [`optim`]: SGD and Adam with PyTorch's semantics and defaults.
 
 pub mod arch;
+#[cfg(any(feature = "cuda", feature = "wgpu-runtime"))]
+pub mod backend_check;
 pub mod balance;
 pub mod batch_norm;
 pub mod checkpoint;
@@ -21,6 +23,7 @@ pub mod compare;
 pub mod config_file;
 pub mod data;
 pub mod driver;
+pub mod kernel_cache;
 pub mod localize;
 pub mod methods;
 pub mod metrics;

@@ -22,6 +22,11 @@ use trainer::train::{train, TrainConfig, TrainHead};
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
+    /// GPU builds: the folder that keeps compiled kernels and autotune results between runs
+    /// (default: `kernel-cache` beside the run folders, in --out). Only the first run on a machine
+    /// compiles; copy the folder to another machine with the same GPU and driver to spare it that.
+    #[arg(long, global = true, env = trainer::kernel_cache::ENV)]
+    kernel_cache: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -376,6 +381,17 @@ fn run() -> Result<()> {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
     let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
+    let flag = cli.kernel_cache.clone();
+    // Before the first tensor: CubeCL reads its configuration once.
+    let kernel_cache = |runs: &std::path::Path| -> Result<()> {
+        if trainer::kernel_cache::ACTIVE {
+            let dir = trainer::kernel_cache::configure(&flag.clone().unwrap_or_else(|| trainer::kernel_cache::default_dir(runs)))?;
+            tracing::info!("kernel cache: {}", dir.display());
+            // The processes `compare --jobs` starts share it.
+            std::env::set_var(trainer::kernel_cache::ENV, &dir);
+        }
+        Ok(())
+    };
     match cli.command {
         Cmd::Train(a) => {
             let name = a.run.name.clone().unwrap_or_default();
@@ -389,6 +405,7 @@ fn run() -> Result<()> {
                 // Derived from the settings the run will have, the config file's included.
                 cfg.name = default_train_name(&cfg);
             }
+            kernel_cache(&cfg.out)?;
             let s = train::<trainer::Backend>(&cfg, &device, true, a.run.resume)?;
             println!(
                 "best epoch {}: test acc {:.4} (audio {:.4}, visual {:.4}), macro-F1 {:.4}, mAP {:.4}; run in {}",
@@ -432,6 +449,7 @@ fn run() -> Result<()> {
                 let head = if cfg.head == LocalizerHead::Avga { String::new() } else { format!("{:?}-", cfg.head) };
                 cfg.name = format!("localize-{head}{:?}-{:?}-seed{}", cfg.model, cfg.balance, cfg.seed).to_lowercase();
             }
+            kernel_cache(&cfg.out)?;
             let s = localize::<trainer::Backend>(&cfg, &device, true, a.run.resume)?;
             let t = s.test;
             println!(
@@ -448,6 +466,7 @@ fn run() -> Result<()> {
         }
         Cmd::Probe(a) => {
             let cfg = ProbeConfig { run: a.run, checkpoint: a.checkpoint, epochs: a.epochs, lr: a.lr, seed: a.seed };
+            kernel_cache(cfg.run.parent().unwrap_or(std::path::Path::new(".")))?;
             let r = probe::<trainer::Backend>(&cfg, &device)?;
             println!(
                 "linear probes of {} (epoch {}, {} fit / {} test clips): audio encoder {:.4} (joint model's audio head {:.4}), visual encoder {:.4} (visual head {:.4}); written to probe.json",
@@ -470,6 +489,7 @@ fn run() -> Result<()> {
                 config(&a.common, COMPARE_DEFAULTS, a.model, Balance::None, a.epochs, a.batch_size, 0, String::new(), TrainHead::Fused, OptimizerKind::Sgd);
             let plan = Plan { arms, optimizers: a.optimizers, seeds: a.seeds, template };
             plan.validate()?;
+            kernel_cache(&plan.template.out)?;
             if !a.merge {
                 let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
                 let jobs = a.jobs.unwrap_or(if cfg!(feature = "cuda") { 1 } else { cores }).clamp(1, plan.share(a.part).len().max(1));

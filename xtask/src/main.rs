@@ -5,6 +5,7 @@
 mod python;
 mod system;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
@@ -47,6 +48,22 @@ enum Cmd {
     Export {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Build and pack what `trainer/bench/gpu_check.sh` needs on a CUDA machine (which has no Rust
+    /// toolchain) into one folder to carry there: `bench-trainer` for `--features cuda` and
+    /// `cuda-fusion`, built for the target's CUDA version, stripped and xz-compressed, and a
+    /// small synthetic shard set. A kernel cache brought back from an earlier check (`kernel-cache`
+    /// in the folder) is kept, so the next check starts warm. Prints the folder's size.
+    GpuBundle {
+        /// The folder (ignored by git).
+        #[arg(long, default_value = ".gpu/dev")]
+        out: PathBuf,
+        /// `CUDARC_CUDA_VERSION` of the target's driver (13000: CUDA 13).
+        #[arg(long, default_value = "13000")]
+        cuda_version: String,
+        /// Only the plain CUDA build (the fused one takes as long again to build).
+        #[arg(long)]
+        no_fusion: bool,
     },
     /// Regenerate the golden files from the Python references (librosa, scipy, torchaudio, PyTorch).
     Goldens,
@@ -107,6 +124,7 @@ fn run() -> Result<()> {
             python::ensure_package(&root, &py)?;
             run_cmd(Command::new(&py).args(["-m", "ogmge", "export"]).args(&args))
         }
+        Cmd::GpuBundle { out, cuda_version, no_fusion } => gpu_bundle(&out, &cuda_version, no_fusion),
         Cmd::Goldens => {
             system::ensure(&system::PYTHON_VENV)?;
             let py = python::ensure_venv_with(&root, python::GOLDEN_PACKAGES)?;
@@ -139,6 +157,46 @@ fn run() -> Result<()> {
 fn project_root() -> std::path::PathBuf {
     let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// `cargo xtask gpu-bundle`: see its help.
+fn gpu_bundle(out: &Path, cuda_version: &str, no_fusion: bool) -> Result<()> {
+    system::ensure(&system::BUILD)?;
+    let builds: &[&str] = if no_fusion { &["cuda"] } else { &["cuda", "cuda-fusion"] };
+    for feature in builds {
+        cargo(&["build", "--release", "-p", "trainer", "--features", feature, "--bin", "bench-trainer"], &[], &[("CUDARC_CUDA_VERSION", cuda_version)])?;
+        let dir = out.join("bin").join(feature);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let bin = dir.join("bench-trainer");
+        std::fs::copy("target/release/bench-trainer", &bin).context("copying bench-trainer")?;
+        run_cmd(Command::new("strip").arg(&bin))?;
+        std::fs::remove_file(dir.join("bench-trainer.xz")).ok();
+        run_cmd(Command::new("xz").args(["-9", "-T0"]).arg(&bin))?;
+    }
+    let data = out.join("out");
+    if !data.join("synthetic").is_dir() {
+        let out_arg = data.to_string_lossy().into_owned();
+        let raw = out.join("raw-synthetic").to_string_lossy().into_owned();
+        let args = ["--out", &out_arg, "--synthetic-raw", &raw, "--synthetic-train-per-class", "40", "--synthetic-test-per-class", "8"].map(String::from);
+        cargo(&["run", "--release", "--quiet", "-p", "preprocess", "--bin", "preprocess", "--"], &args, &[])?;
+        std::fs::remove_dir_all(out.join("raw-synthetic")).ok();
+    }
+    let size = folder_bytes(out)?;
+    println!(
+        "{}: {:.1} MiB (the device tool carries 64 MiB). Carry it and run, from the repository root:\n  BIN={0}/bin DATA={0}/out/synthetic KERNEL_CACHE_FROM={0}/kernel-cache OUT=$OUT bash trainer/bench/gpu_check.sh\n(copy $OUT/kernel-cache back to {0}/kernel-cache to start the next check warm)",
+        out.display(),
+        size as f64 / (1u64 << 20) as f64
+    );
+    Ok(())
+}
+
+fn folder_bytes(dir: &Path) -> Result<u64> {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let e = e?;
+        n += if e.file_type()?.is_dir() { folder_bytes(&e.path())? } else { e.metadata()?.len() };
+    }
+    Ok(n)
 }
 
 fn cargo(base: &[&str], extra: &[String], env: &[(&str, &str)]) -> Result<()> {

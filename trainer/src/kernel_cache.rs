@@ -35,8 +35,8 @@ pub fn default_dir(runs: &Path) -> PathBuf {
     runs.join(DIR_NAME)
 }
 
-/// Whether this build compiles kernels at run time (a CUDA or Vulkan build), so that the cache
-/// does something.
+/// Whether this build has a runtime that compiles kernels (CUDA, or CubeCL's Vulkan runtime: also
+/// in test builds, whose training backend is still Flex), so that the cache does something.
 pub const ACTIVE: bool = cfg!(any(feature = "cuda", feature = "wgpu-runtime"));
 
 /// Points CubeCL's kernel and autotune caches and the driver's cache at `dir` (created), for the

@@ -44,3 +44,6 @@ pub type Backend = burn::backend::Autodiff<burn::backend::Cuda>;
 pub type Backend = burn::backend::Autodiff<burn::backend::Wgpu>;
 #[cfg(not(any(feature = "cuda", feature = "wgpu")))]
 pub type Backend = burn::backend::Autodiff<burn::backend::Flex>;
+/// Whether [`Backend`] compiles its kernels at run time (CUDA, Vulkan), so that `trainer` keeps
+/// them in a kernel cache (`kernel_cache`).
+pub const GPU_BACKEND: bool = cfg!(any(feature = "cuda", feature = "wgpu"));

@@ -384,7 +384,7 @@ fn run() -> Result<()> {
     let flag = cli.kernel_cache.clone();
     // Before the first tensor: CubeCL reads its configuration once.
     let kernel_cache = |runs: &std::path::Path| -> Result<()> {
-        if trainer::kernel_cache::ACTIVE {
+        if trainer::GPU_BACKEND {
             let dir = trainer::kernel_cache::configure(&flag.clone().unwrap_or_else(|| trainer::kernel_cache::default_dir(runs)))?;
             tracing::info!("kernel cache: {}", dir.display());
             // The processes `compare --jobs` starts share it.

@@ -113,7 +113,9 @@ fi
 
 echo; echo "== the real training path: shards -> loader -> $MODEL model, 2 epochs of ogm-ge"
 if command -v nvidia-smi > /dev/null && [ -z "${DRY_RUN:-}" ]; then
-  nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 250 > "$OUT/utilisation.log" & SMI=$!
+  # Its own output only: a sampler holding the script's stdout would keep a caller waiting.
+  nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 250 > "$OUT/utilisation.log" 2>/dev/null 3>&- & SMI=$!
+  trap 'kill "$SMI" 2>/dev/null' EXIT
 fi
 run 150 "${PLAIN[@]}" "${CACHE[@]}" --methods ogm-ge --data "$DATA" --epochs 2 --model "$MODEL" --batch "$BATCH" --frames 2 > "$OUT/train.log"; rc=$?
 cat "$OUT/train.log"

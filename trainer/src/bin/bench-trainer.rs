@@ -13,7 +13,6 @@
 //!        bench-trainer --smoke
 //!   (--smoke: times each first: device, a reduction, a conv forward/backward, one tiny step;
 //!    the first thing to run on a new GPU machine, with CUBECL_DEBUG_LOG=stderr)
-
 //!   (--data without --methods: the loader alone first; --loader-only: nothing else)
 //!        bench-trainer --check [--check-models classifier,tsm-classifier,localizer,psp-localizer] [--plant-fault]
 //!   (--check: one OGM step of each tiny model (default: all four) on the GPU backend against the
@@ -280,6 +279,8 @@ fn bench_methods<B: AutodiffBackend>(
 ) -> Result<()> {
     use trainer::train::{train, TrainConfig};
     let out = std::env::temp_dir().join(format!("bench-methods-{}", std::process::id()));
+    let val_fraction = 0.1;
+    let clips = ShardSet::open(data.as_ref(), Split::Train)?.count(Subset::Fit { val_fraction })? as f64;
     let mut base = None;
     let runs: Vec<(&str, &str)> = archs.split(',').flat_map(|a| methods.split(',').map(move |m| (a, m))).collect();
     println!("| arch | method | ms per step | vs {} {} | train samples/s | fused test acc after {epochs} epochs |", runs[0].0, runs[0].1);
@@ -291,7 +292,7 @@ fn bench_methods<B: AutodiffBackend>(
         let cfg: TrainConfig = serde_json::from_value(serde_json::json!({
             "data": data, "out": out, "name": format!("{a}-{m}"), "model": model, "arch": arch, "fusion": fusion, "balance": balance, "alpha": 0.8,
             "modulation_start": 0, "modulation_end": 50, "epochs": epochs, "batch_size": batch, "lr": 0.01, "momentum": 0.9,
-            "weight_decay": 1e-4, "lr_step": 70, "lr_gamma": 0.1, "frames": frames, "seed": 0, "val_fraction": 0.1,
+            "weight_decay": 1e-4, "lr_step": 70, "lr_gamma": 0.1, "frames": frames, "seed": 0, "val_fraction": val_fraction,
             "select_on_test": false, "shuffle_buffer": 1024,
         }))?;
         let t = Instant::now();
@@ -301,7 +302,6 @@ fn bench_methods<B: AutodiffBackend>(
         let seconds: Vec<f64> = lines.iter().skip(1).map(|l| l["step_seconds"].as_f64().unwrap_or(f64::NAN)).collect();
         let ms = 1000.0 * seconds.iter().sum::<f64>() / seconds.len().max(1) as f64;
         let base_ms = *base.get_or_insert(ms);
-        let clips = ShardSet::open(data.as_ref(), Split::Train)?.count(Subset::Fit { val_fraction: 0.1 })? as f64;
         let wall = t.elapsed().as_secs_f64();
         println!("| {a} | {m} | {ms:.0} | {:.2}x | {:.0} | {:.3} |", ms / base_ms, clips * epochs as f64 / wall, summary.last.fused.accuracy);
         eprintln!("{a} {m}: {wall:.1} s in all (UMT: with its two teachers' runs)");

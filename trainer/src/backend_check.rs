@@ -24,13 +24,30 @@ use crate::balance::{coefficients, encoder_conv_ids, logits_vec, modulate_encode
 use crate::localize::model::{AvLocalizer, LocalizerHead, LocalizerSize};
 use crate::model::{AvClassifier, FusionKind, ModelPreset};
 
-/// The GPU-kernel backend under test.
-#[cfg(feature = "cuda")]
+/// The backend under test: LibTorch in a LibTorch build (on its `auto` device: CUDA in a
+/// `tch-cuda` build on a GPU machine), else CubeCL (CUDA in a CUDA build, else Vulkan).
+#[cfg(feature = "tch")]
+pub type Gpu = burn::backend::LibTorch;
+#[cfg(all(feature = "cuda", not(feature = "tch")))]
 pub type Gpu = burn::backend::Cuda;
-#[cfg(not(feature = "cuda"))]
+#[cfg(not(any(feature = "cuda", feature = "tch")))]
 pub type Gpu = burn::backend::Wgpu;
 /// Its name in reports.
-pub const GPU_NAME: &str = if cfg!(feature = "cuda") { "CUDA" } else { "CubeCL's Vulkan runtime (wgpu)" };
+pub const GPU_NAME: &str = if cfg!(feature = "tch") {
+    "LibTorch"
+} else if cfg!(feature = "cuda") {
+    "CUDA"
+} else {
+    "CubeCL's Vulkan runtime (wgpu)"
+};
+
+/// The device the backend under test runs on.
+fn gpu_device() -> burn::tensor::Device<Gpu> {
+    #[cfg(feature = "tch")]
+    return crate::device::parse("auto").unwrap_or_default();
+    #[cfg(not(feature = "tch"))]
+    Default::default()
+}
 
 /// A check that found the backends apart, with what it measured.
 #[derive(Debug, thiserror::Error)]
@@ -210,7 +227,7 @@ fn check<MF: Net<Autodiff<Flex>>, MG: Net<Autodiff<Gpu>>>(name: &str, variant: &
     <Flex as Backend>::seed(&flex_device, 0);
     let weights = BinBytesRecorder::<FullPrecisionSettings>::default().record(MF::build(variant, &flex_device).into_record(), ()).expect("weights");
     let cpu = step::<Autodiff<Flex>, MF>(variant, &weights, &flex_device);
-    let mut gpu = step::<Autodiff<Gpu>, MG>(variant, &weights, &Default::default());
+    let mut gpu = step::<Autodiff<Gpu>, MG>(variant, &weights, &gpu_device());
     if plant_fault {
         let scale = gpu.logits[0].iter().fold(0f32, |m, x| m.max(x.abs()));
         gpu.logits[0][0] += 1e-2 * scale.max(1.0);
@@ -257,7 +274,7 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub fn ge_noise_has_the_rule_s_distribution() -> Result<Vec<String>, Disagreement> {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     type G = Autodiff<Gpu>;
-    let device = Default::default();
+    let device = gpu_device();
     <G as Backend>::seed(&device, 7);
     let model = AvClassifier::<G>::build("plain", &device);
     let (audio, frames, labels) = inputs(4, [64, 48], 2, ModelPreset::Tiny.image_size(), 6);

@@ -11,10 +11,11 @@
 //! - [`localize`]: the AVE event-localization model and its loop;
 //! - [`run_log`], [`plot`], [`progress`]: the run folder, its PNG plots, the progress bar;
 //! - [`config_file`]: a JSON config file under the command line's flags;
-//! - [`optim`]: SGD and Adam with PyTorch's semantics and defaults.
+//! - [`optim`]: SGD and Adam with PyTorch's semantics and defaults;
+//! - [`device`]: `--device` for this build's backend, and LibTorch's run-time version check.
 
 pub mod arch;
-#[cfg(any(feature = "cuda", feature = "wgpu-runtime"))]
+#[cfg(any(feature = "cuda", feature = "wgpu-runtime", feature = "tch"))]
 pub mod backend_check;
 pub mod balance;
 pub mod batch_norm;
@@ -22,8 +23,10 @@ pub mod checkpoint;
 pub mod compare;
 pub mod config_file;
 pub mod data;
+pub mod device;
 pub mod driver;
 pub mod kernel_cache;
+pub mod layout;
 pub mod localize;
 pub mod methods;
 pub mod metrics;
@@ -37,13 +40,16 @@ pub mod tensorboard;
 pub mod train;
 pub mod transform;
 
-/// The autodiff backend of this build: CUDA with `--features cuda`, else Flex on the CPU.
-#[cfg(feature = "cuda")]
+/// The autodiff backend of this build: LibTorch with `--features tch` (CPU, or CUDA with
+/// `tch-cuda`), CUDA through CubeCL with `--features cuda`, else Flex on the CPU.
+#[cfg(feature = "tch")]
+pub type Backend = burn::backend::Autodiff<burn::backend::LibTorch>;
+#[cfg(all(feature = "cuda", not(feature = "tch")))]
 pub type Backend = burn::backend::Autodiff<burn::backend::Cuda>;
-#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+#[cfg(all(feature = "wgpu", not(any(feature = "cuda", feature = "tch"))))]
 pub type Backend = burn::backend::Autodiff<burn::backend::Wgpu>;
-#[cfg(not(any(feature = "cuda", feature = "wgpu")))]
+#[cfg(not(any(feature = "cuda", feature = "wgpu", feature = "tch")))]
 pub type Backend = burn::backend::Autodiff<burn::backend::Flex>;
 /// Whether [`Backend`] compiles its kernels at run time (CUDA, Vulkan), so that `trainer` keeps
-/// them in a kernel cache (`kernel_cache`).
-pub const GPU_BACKEND: bool = cfg!(any(feature = "cuda", feature = "wgpu"));
+/// them in a kernel cache (`kernel_cache`). LibTorch ships its kernels compiled.
+pub const GPU_BACKEND: bool = cfg!(all(any(feature = "cuda", feature = "wgpu"), not(feature = "tch")));

@@ -18,7 +18,7 @@ use trainer::probe::{probe, ProbeConfig, Which};
 use trainer::train::{train, TrainConfig, TrainHead};
 
 #[derive(Parser)]
-#[command(name = "trainer", version, about = "OGM-GE training on Parquet shards (Burn; Flex on CPU, CUDA with --features cuda)")]
+#[command(name = "trainer", version, about = "OGM-GE training on Parquet shards (Burn; Flex on CPU, LibTorch with --features tch, CUDA with --features cuda)")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -27,7 +27,15 @@ struct Cli {
     /// compiles; copy the folder to another machine with the same GPU and driver to spare it that.
     #[arg(long, global = true, env = trainer::kernel_cache::ENV)]
     kernel_cache: Option<PathBuf>,
+    /// Where to train: `auto`, `cpu`, `cuda`, `cuda:N`. LibTorch builds (`--features tch`) train
+    /// on the CPU, or on a GPU with `tch-cuda` (auto: the first GPU if there is one); CUDA builds
+    /// on the runtime's GPU; the default build on the CPU (Flex).
+    #[arg(long, global = true, env = DEVICE_ENV, default_value = "auto")]
+    device: String,
 }
+
+/// `--device` for the processes `compare --jobs` starts.
+const DEVICE_ENV: &str = "OGMGE_DEVICE";
 
 #[derive(Subcommand)]
 enum Cmd {
@@ -377,9 +385,15 @@ fn with_config_file<T: serde::Serialize + serde::de::DeserializeOwned>(cfg: T, f
 
 fn run() -> Result<()> {
     compare::exit_with_parent();
-    let device = Default::default();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
+    trainer::device::prepare()?;
+    let device = trainer::device::parse(&cli.device)?;
+    tracing::info!("backend: {}, device {device:?}", trainer::device::BUILD);
+    if cfg!(feature = "tch") {
+        tracing::warn!("LibTorch is experimental in this release: Adam's PyTorch parity fails on it (burn-tch 0.21); see docs/libtorch.md");
+    }
+    std::env::set_var(DEVICE_ENV, &cli.device);
     let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
     let flag = cli.kernel_cache.clone();
     // Before the first tensor: CubeCL reads its configuration once.

@@ -18,8 +18,9 @@
 //!   (--check: one OGM step of each tiny model (default: all four) on the GPU backend against the
 //!    same step on Flex, and GE's noise statistics on the GPU; exits non-zero at the first
 //!    disagreement; --plant-fault perturbs the GPU's logits, to show that it does)
-//! Every mode: [--device default|wgpu] (wgpu: CubeCL's Vulkan runtime, in builds with
-//! `wgpu-runtime`; default: this build's backend) [--kernel-cache DIR] (GPU builds: the kernel
+//! Every mode: [--device default|cpu|cuda[:N]|wgpu] (default: this build's backend on its
+//! `auto` device; cpu/cuda: as `trainer --device`; wgpu: CubeCL's Vulkan runtime, in builds with
+//! `wgpu-runtime`) [--kernel-cache DIR] (GPU builds: the kernel
 //! cache, as `trainer --kernel-cache`) [--json FILE] (the step's timings, for tests and scripts).
 //! A step's parts are timed with the device synchronised after each: forward (and loss), host
 //! reads (the uni-modal logits the rule needs), backward, modulation (the rule and the gradient
@@ -62,15 +63,20 @@ fn main() -> Result<()> {
     if args.has("--check") {
         return check(args.get("--check-models").as_deref(), args.has("--plant-fault"));
     }
+    trainer::device::prepare()?;
     match args.get("--device").as_deref() {
-        None | Some("default") => bench::<trainer::Backend>(&args),
         #[cfg(feature = "wgpu-runtime")]
-        Some("wgpu") => bench::<burn::backend::Autodiff<burn::backend::Wgpu>>(&args),
-        Some(other) => bail!("--device {other}: this build has `default`{}", if cfg!(feature = "wgpu-runtime") { " and `wgpu`" } else { "" }),
+        Some("wgpu") => bench::<burn::backend::Autodiff<burn::backend::Wgpu>>(&args, Default::default()),
+        None | Some("default") => bench::<trainer::Backend>(&args, trainer::device::parse("auto")?),
+        Some(spec) => bench::<trainer::Backend>(
+            &args,
+            trainer::device::parse(spec)
+                .map_err(|e| anyhow::anyhow!("{e}{}", if cfg!(feature = "wgpu-runtime") { " (and `wgpu`: CubeCL's Vulkan runtime)" } else { "" }))?,
+        ),
     }
 }
 
-fn bench<B: AutodiffBackend>(args: &Args) -> Result<()> {
+fn bench<B: AutodiffBackend>(args: &Args, device: B::Device) -> Result<()> {
     let model = match args.get("--model").as_deref() {
         Some("paper") => ModelPreset::Paper,
         _ => ModelPreset::Tiny,
@@ -83,8 +89,6 @@ fn bench<B: AutodiffBackend>(args: &Args) -> Result<()> {
         Some("none") => Balance::None,
         _ => Balance::OgmGe,
     };
-    let device: B::Device = Default::default();
-
     if let Some(methods) = args.get("--methods") {
         let data = args.get("--data").unwrap_or_else(|| "out/synthetic".into());
         let epochs = args.num("--epochs", 3)?;
@@ -175,7 +179,7 @@ fn bench<B: AutodiffBackend>(args: &Args) -> Result<()> {
 }
 
 /// `trainer::backend_check::all`, a line per measurement; an error at the first disagreement.
-#[cfg(any(feature = "cuda", feature = "wgpu-runtime"))]
+#[cfg(any(feature = "cuda", feature = "wgpu-runtime", feature = "tch"))]
 fn check(models: Option<&str>, plant_fault: bool) -> Result<()> {
     use trainer::backend_check::{Checked, GPU_NAME as device};
     let models = match models {
@@ -195,9 +199,9 @@ fn check(models: Option<&str>, plant_fault: bool) -> Result<()> {
     }
 }
 
-#[cfg(not(any(feature = "cuda", feature = "wgpu-runtime")))]
+#[cfg(not(any(feature = "cuda", feature = "wgpu-runtime", feature = "tch")))]
 fn check(_models: Option<&str>, _plant_fault: bool) -> Result<()> {
-    bail!("--check needs a GPU build (--features cuda, or wgpu-runtime for CubeCL's Vulkan runtime)")
+    bail!("--check needs a build with a second backend (--features cuda or tch, or wgpu-runtime for CubeCL's Vulkan runtime)")
 }
 
 /// One step's parts, each ended by a device sync.

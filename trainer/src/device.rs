@@ -1,0 +1,136 @@
+//! Which device this build's [`Backend`](crate::Backend) trains on (`--device`), and, on LibTorch,
+//! that the libtorch found at run time is the one the binary was built against.
+//!
+//! - Flex: the CPU only (`auto`, `cpu`).
+//! - CubeCL (CUDA, Vulkan): the runtime's default device (`auto`); `cuda:N` picks a GPU on CUDA.
+//! - LibTorch: `cpu`, `cuda`, `cuda:N`; `auto` is the first GPU where the build links libtorch's
+//!   CUDA half (`--features tch-cuda`) and the machine has one, else the CPU.
+
+use thiserror::Error;
+
+/// The device type of [`crate::Backend`].
+pub type Device = burn::tensor::Device<crate::Backend>;
+
+#[derive(Debug, Error)]
+pub enum DeviceError {
+    #[error("--device {spec}: this build ({build}) has {offers}")]
+    NotInBuild { spec: String, build: &'static str, offers: &'static str },
+    #[error("--device {spec}: LibTorch sees no CUDA device{hint}")]
+    NoCuda { spec: String, hint: &'static str },
+    #[error(
+        "libtorch {found} was loaded from {dir}, but this binary was built against torch {built}: install torch=={built_plain} there (`cargo xtask setup` does in .venv) or rebuild against {found}"
+    )]
+    TorchVersion { found: String, built: &'static str, built_plain: String, dir: String },
+}
+
+/// The backend this build trains on, in words (the run's config and the benchmark's rows).
+pub const BUILD: &str = if cfg!(feature = "tch") {
+    "LibTorch"
+} else if cfg!(feature = "cuda") {
+    "CUDA (CubeCL)"
+} else if cfg!(feature = "wgpu") {
+    "Vulkan/WebGPU (CubeCL)"
+} else {
+    "Flex (CPU)"
+};
+
+/// The torch version the LibTorch build was linked against (`torch/version.py` of that libtorch).
+#[cfg(feature = "tch")]
+pub const TORCH_BUILT: &str = env!("OGMGE_TORCH_BUILT");
+
+/// Parses `--device` for this build: `auto` (or empty), `cpu`, `cuda`, `cuda:N`.
+pub fn parse(spec: &str) -> Result<Device, DeviceError> {
+    let spec = spec.trim();
+    let index = |rest: &str| rest.strip_prefix(':').map_or(Some(0), |n| n.parse::<usize>().ok());
+    let not_in_build = |offers| DeviceError::NotInBuild { spec: spec.to_owned(), build: BUILD, offers };
+    #[cfg(feature = "tch")]
+    {
+        use burn::backend::libtorch::LibTorchDevice;
+        let cuda = |i: usize| {
+            if tch::Cuda::is_available() && (i as i64) < tch::Cuda::device_count() {
+                Ok(LibTorchDevice::Cuda(i))
+            } else {
+                let hint = if cfg!(feature = "tch-cuda") { "" } else { " (this build does not link libtorch's CUDA half: build with --features tch-cuda)" };
+                Err(DeviceError::NoCuda { spec: spec.to_owned(), hint })
+            }
+        };
+        match spec {
+            "" | "auto" => Ok(if cfg!(feature = "tch-cuda") && tch::Cuda::is_available() { LibTorchDevice::Cuda(0) } else { LibTorchDevice::Cpu }),
+            "cpu" => Ok(LibTorchDevice::Cpu),
+            s if s.starts_with("cuda") => index(&s[4..]).map_or(Err(not_in_build("auto, cpu, cuda, cuda:N")), cuda),
+            _ => Err(not_in_build("auto, cpu, cuda, cuda:N")),
+        }
+    }
+    #[cfg(all(feature = "cuda", not(feature = "tch")))]
+    {
+        match spec {
+            "" | "auto" => Ok(Default::default()),
+            s if s.starts_with("cuda") => index(&s[4..]).map(|i| burn::backend::cuda::CudaDevice { index: i }).ok_or_else(|| not_in_build("auto, cuda, cuda:N")),
+            _ => Err(not_in_build("auto, cuda, cuda:N")),
+        }
+    }
+    #[cfg(all(feature = "wgpu", not(any(feature = "cuda", feature = "tch"))))]
+    {
+        let _ = index;
+        match spec {
+            "" | "auto" => Ok(Default::default()),
+            _ => Err(not_in_build("auto")),
+        }
+    }
+    #[cfg(not(any(feature = "cuda", feature = "wgpu", feature = "tch")))]
+    {
+        let _ = index;
+        match spec {
+            "" | "auto" | "cpu" => Ok(Default::default()),
+            _ => Err(not_in_build("auto, cpu (build with --features tch or cuda for a GPU)")),
+        }
+    }
+}
+
+/// Before the first tensor: on LibTorch, checks that the libtorch this process loaded is the
+/// version it was built against, and gives it `RAYON_NUM_THREADS` threads where that is set (each
+/// of `compare --jobs`'s processes gets its share of the cores that way). Nothing elsewhere.
+pub fn prepare() -> Result<(), DeviceError> {
+    #[cfg(feature = "tch")]
+    {
+        if let Some((found, dir)) = loaded_torch() {
+            let plain = |v: &str| v.split('+').next().unwrap_or(v).to_owned();
+            if plain(&found) != plain(TORCH_BUILT) {
+                return Err(DeviceError::TorchVersion { found, built: TORCH_BUILT, built_plain: plain(TORCH_BUILT), dir });
+            }
+        }
+        if let Some(n) = std::env::var("RAYON_NUM_THREADS").ok().and_then(|n| n.parse::<i32>().ok()).filter(|&n| n > 0) {
+            tch::set_num_threads(n);
+        }
+    }
+    Ok(())
+}
+
+/// The version (from `version.py` beside it) and folder of the `libtorch_cpu.so` this process
+/// mapped: the wheel's layout, `torch/lib/libtorch_cpu.so` next to `torch/version.py`. None where
+/// that cannot be read (another layout: a libtorch zip has `build-version` instead, read too).
+#[cfg(feature = "tch")]
+fn loaded_torch() -> Option<(String, String)> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let lib = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| p.ends_with("/libtorch_cpu.so"))?;
+    let dir = std::path::Path::new(lib).parent()?;
+    let root = dir.parent()?;
+    let version = std::fs::read_to_string(root.join("version.py"))
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("__version__ = ").map(|v| v.trim_matches(['\'', '"']).to_owned())))
+        .or_else(|| std::fs::read_to_string(root.join("build-version")).ok().map(|s| s.trim().to_owned()))?;
+    Some((version, dir.display().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_build_takes_auto_and_names_what_it_offers() {
+        assert!(parse("auto").is_ok());
+        assert!(parse("").is_ok());
+        let e = parse("tpu:3").expect_err("no build has a TPU").to_string();
+        assert!(e.contains("--device tpu:3") && e.contains(BUILD), "{e}");
+    }
+}

@@ -111,7 +111,7 @@ impl<B: Backend> AvLocalizer<B> {
         let [n, d] = a.dims();
         let v = self.visual_net.forward(frames);
         let [_, _, h, w] = v.dims();
-        let regions = v.reshape([n, d, h * w]).swap_dims(1, 2); // [N, R, d]
+        let regions = crate::layout::swapped(v.reshape([n, d, h * w]), 1, 2); // [N, R, d]
         match (&self.avga, &self.psp) {
             (Some(head), _) => head.forward(a, regions, segments),
             (None, Some(head)) => head.forward(a, regions, segments),

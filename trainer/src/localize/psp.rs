@@ -109,7 +109,7 @@ impl<B: Backend> Psp<B> {
         let scale = (v2.dims()[2] as f64).sqrt();
         let beta = relu(v2.matmul(a1.swap_dims(1, 2)) / scale); // rows: visual segments, columns: audio
         let v_to_a = pruned(beta.clone(), thr);
-        let a_to_v = pruned(beta.swap_dims(1, 2), thr);
+        let a_to_v = pruned(crate::layout::swapped(beta, 1, 2), thr);
         let v_psp = v + v_to_a.matmul(a2);
         let a_psp = a + a_to_v.matmul(v1);
         let out = |l: &Linear<B>, x: Tensor<B, 3>| self.layer_norm.forward(self.dropout.forward(relu(l.forward(x))));

@@ -111,6 +111,27 @@ else
   row "Burn fused step" "not run (no fused build in $BIN)"
 fi
 
+# LibTorch through burn-tch ($BIN/tch-cuda/bench-trainer, --features tch-cuda), where the bundle has
+# it: linked against the torch of this machine's Python (same version; the binary checks it and
+# names both when they differ), which it loads from there; the same check against Flex and the
+# same steps. In a dry run, the binary runs on the CPU.
+TCH=("$BIN/tch-cuda/bench-trainer")
+if [ -x "${TCH[0]}" ]; then
+  echo; echo "== LibTorch (burn-tch): the check against Flex and the step"
+  TORCH_LIB=$("$PY" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null)
+  export LD_LIBRARY_PATH="${TORCH_LIB:+$TORCH_LIB:}${LD_LIBRARY_PATH:-}"
+  run 150 "${TCH[@]}" --check ${CHECK_MODELS:+--check-models "$CHECK_MODELS"} > "$OUT/tch-check.log" 2>&1; rc=$?
+  cat "$OUT/tch-check.log"
+  [ $rc = 0 ] || { row "LibTorch vs Flex" "FAILED (exit $rc): $(grep -m1 -e 'check failed' -e 'libtorch' "$OUT/tch-check.log" || tail -1 "$OUT/tch-check.log")"; finish 2; }
+  row "LibTorch vs Flex (${CHECK_MODELS:-4 tiny models}: OGM step)" "$(grep -c 'check: .*bound' "$OUT/tch-check.log") comparisons within bounds"
+  for bal in ogm-ge none; do
+    must 3 run 180 "${TCH[@]}" "${SIZE[@]}" --balance $bal --json "$OUT/tch-$bal.json"
+    must 3 step_row "LibTorch step, $bal" "$OUT/tch-$bal.json"
+  done
+else
+  row "LibTorch step" "not run (no tch-cuda build in $BIN)"
+fi
+
 echo; echo "== the real training path: shards -> loader -> $MODEL model, 2 epochs of ogm-ge"
 if command -v nvidia-smi > /dev/null && [ -z "${DRY_RUN:-}" ]; then
   # Its own output only: a sampler holding the script's stdout would keep a caller waiting.

@@ -2,6 +2,7 @@
 //! needs, then runs the real binaries (`preprocess`, `trainer`) and `cargo test` with cargo.
 //! It links neither FFmpeg nor Burn, so it builds on a machine that has neither yet.
 
+mod bench_backends;
 mod python;
 mod system;
 
@@ -21,7 +22,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Install what the machine lacks: FFmpeg and libjpeg-turbo development packages, a Vulkan
-    /// driver, Slurm and munge (apt), and the Python venv used by interop tests and goldens.
+    /// driver, Slurm and munge (apt), and the Python venv used by interop tests and goldens (its
+    /// torch is also the libtorch that `--features tch` builds link: `.venv/libtorch`).
     Setup,
     /// Turn raw datasets into shards (no --raw: generate the synthetic corpus). Arguments are
     /// passed to the `preprocess` binary; `cargo xtask prepare-datasets -- --help` lists them.
@@ -35,9 +37,10 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up (system packages, the ffmpeg CLI, `.venv`), then run the whole test suite in one
-    /// build: `cargo test --workspace --features trainer/wgpu-runtime` (the trainer's GPU-kernel
-    /// test runs CubeCL's WebGPU runtime on Mesa's Vulkan driver; training stays on Flex).
+    /// Set up (system packages, the ffmpeg CLI, `.venv`), then run the whole test suite:
+    /// `cargo test --workspace --features trainer/wgpu-runtime` (the trainer's GPU-kernel test
+    /// runs CubeCL's WebGPU runtime on Mesa's Vulkan driver; training stays on Flex), then the
+    /// trainer's goldens, PyTorch parity and a resumed run again on LibTorch (`--features tch`).
     Test {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -50,8 +53,9 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Build and pack what `trainer/bench/gpu_check.sh` needs on a CUDA machine (which has no Rust
-    /// toolchain) into one folder to carry there: `bench-trainer` for `--features cuda` and
-    /// `cuda-fusion`, built for the target's CUDA version, stripped and xz-compressed, and a
+    /// toolchain) into one folder to carry there: `bench-trainer` for `--features cuda`,
+    /// `cuda-fusion` and `tch-cuda` (LibTorch, loading that machine's own torch), built for the
+    /// target's CUDA version, stripped and xz-compressed, and a
     /// small synthetic shard set. A kernel cache brought back from an earlier check (`kernel-cache`
     /// in the folder) is kept, so the next check starts warm. Prints the folder's size.
     GpuBundle {
@@ -68,7 +72,10 @@ enum Cmd {
     /// Regenerate the golden files from the Python references (librosa, scipy, torchaudio, PyTorch).
     Goldens,
     /// Benchmarks: `preprocess` (vs a Python reference pipeline and a bare ffmpeg decode);
-    /// `trainer` (loader samples/s, ms per training step).
+    /// `trainer`: with no arguments (or only `--models tiny,paper --batches 16,64 --steps 3
+    /// --backends flex,tch,torch`), the same OGM-GE step on Flex, LibTorch and PyTorch, one after
+    /// another, with ratios; with `bench-trainer`'s flags, that program on Flex (loader samples/s,
+    /// ms per step, methods).
     Bench {
         #[arg(value_parser = ["preprocess", "trainer"])]
         what: String,
@@ -95,6 +102,7 @@ fn run() -> Result<()> {
         Cmd::Setup => {
             system::ensure_all(&[&system::BUILD, &system::VULKAN, &system::FFMPEG_CLI, &system::PYTHON_VENV, &system::SLURM])?;
             python::ensure_venv(&root)?;
+            python::ensure_libtorch(&root)?;
             Ok(())
         }
         Cmd::PrepareDatasets { args } => {
@@ -112,7 +120,15 @@ fn run() -> Result<()> {
             let py = py.to_string_lossy().into_owned();
             // One build for every test: the kernels CUDA runs are checked on whatever Vulkan
             // device is there (lavapipe on a CPU) by the same build, so features unify once.
-            cargo(&["test", "--workspace", "--features", "trainer/wgpu-runtime"], &args, &[("OGMGE_PYTHON", &py)])
+            cargo(&["test", "--workspace", "--features", "trainer/wgpu-runtime"], &args, &[("OGMGE_PYTHON", &py)])?;
+            // The same goldens, PyTorch parity and an end-to-end run again with LibTorch as the
+            // trainer's backend (a second build of the trainer: the backend is a build choice).
+            python::ensure_libtorch(&root)?;
+            let mut tch = vec!["test", "-p", "trainer", "--features", "tch", "--lib"];
+            for t in TCH_TESTS {
+                tch.extend(["--test", t]);
+            }
+            cargo(&tch, &args, &[("OGMGE_PYTHON", &py)])
         }
         Cmd::Export { args } => {
             system::ensure(&system::PYTHON_VENV)?;
@@ -142,7 +158,14 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Bench { what, args } if what == "trainer" => cargo(&["run", "--release", "--quiet", "-p", "trainer", "--bin", "bench-trainer", "--"], &args, &[]),
+        Cmd::Bench { what, args } if what == "trainer" => match bench_backends::Plan::parse(&args)? {
+            Some(plan) => {
+                system::ensure_all(&[&system::BUILD, &system::PYTHON_VENV])?;
+                python::ensure_libtorch(&root)?;
+                bench_backends::run(&plan, &root.join(".venv/bin/python"))
+            }
+            None => cargo(&["run", "--release", "--quiet", "-p", "trainer", "--bin", "bench-trainer", "--"], &args, &[]),
+        },
         Cmd::Bench { what, args } => {
             system::ensure_all(&[&system::BUILD, &system::FFMPEG_CLI, &system::PYTHON_VENV])?;
             let py = python::ensure_venv_with(&root, python::BENCH_PACKAGES)?;
@@ -154,6 +177,10 @@ fn run() -> Result<()> {
     }
 }
 
+/// The trainer's tests `cargo xtask test` runs a second time on LibTorch: every golden of a rule
+/// or layer, the PyTorch step parity, the optimisers, and a whole run killed and resumed.
+const TCH_TESTS: &[&str] = &["pytorch_steps", "optimizers", "methods", "successors", "balance", "batch_norm", "architectures", "fusion", "resume"];
+
 fn project_root() -> std::path::PathBuf {
     let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
@@ -162,7 +189,10 @@ fn project_root() -> std::path::PathBuf {
 /// `cargo xtask gpu-bundle`: see its help.
 fn gpu_bundle(out: &Path, cuda_version: &str, no_fusion: bool) -> Result<()> {
     system::ensure(&system::BUILD)?;
-    let builds: &[&str] = if no_fusion { &["cuda"] } else { &["cuda", "cuda-fusion"] };
+    // LibTorch with CUDA, linked against `.venv`'s torch (PyPI's CUDA build, the GPU machine's
+    // version): the bundle holds only our binary; there it loads that machine's libtorch.
+    python::ensure_libtorch(&project_root())?;
+    let builds: &[&str] = if no_fusion { &["cuda", "tch-cuda"] } else { &["cuda", "cuda-fusion", "tch-cuda"] };
     for feature in builds {
         cargo(&["build", "--release", "-p", "trainer", "--features", feature, "--bin", "bench-trainer"], &[], &[("CUDARC_CUDA_VERSION", cuda_version)])?;
         let dir = out.join("bin").join(feature);

@@ -11,6 +11,8 @@ use anyhow::{bail, Context, Result};
 /// pinned as in [`GOLDEN_PACKAGES`], torchvision to its pair.
 pub const INTEROP_PACKAGES: &[&str] =
     &["pyarrow", "pandas", "datasets", "duckdb", "polars", "pillow", "numpy", "torch==2.11.0", "torchvision==0.26.0", "tensorboard"];
+/// The torch every part pins (the goldens, the Python package's test, LibTorch builds).
+pub const TORCH: &str = "torch==2.11.0";
 /// References for the golden files (torch/torchaudio pinned as a pair, CPU wheels).
 pub const GOLDEN_PACKAGES: &[&str] = &["librosa", "scipy", "soundfile", "numpy", "torch==2.11.0", "torchaudio==2.11.0"];
 /// The Python reference pipeline of the preprocessing benchmark.
@@ -75,4 +77,27 @@ fn import_name(package: &str) -> String {
         "pillow" => "PIL".into(),
         other => other.replace('-', "_"),
     }
+}
+
+/// The torch wheel LibTorch builds (`--features tch`) link: `.venv/libtorch`, a link to the
+/// wheel's `torch` folder (its `include/` and `lib/`), which `.cargo/config.toml` names as
+/// `LIBTORCH`. Installs the pinned torch if `.venv` lacks it. The trainer's binaries keep the real
+/// folder in their rpath and check its version at start.
+pub fn ensure_libtorch(root: &Path) -> Result<PathBuf> {
+    let py = ensure_venv_with(root, &[TORCH])?;
+    let out = Command::new(&py)
+        .args(["-c", "import os, torch; print(os.path.dirname(os.path.realpath(torch.__file__)))"])
+        .current_dir(root.join(".venv"))
+        .output()
+        .context("asking .venv's Python where torch is")?;
+    if !out.status.success() {
+        bail!("torch in .venv does not import: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let torch = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let link = root.join(".venv/libtorch");
+    if std::fs::read_link(&link).ok().as_deref() != Some(torch.as_path()) {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&torch, &link).with_context(|| format!("linking {} to {}", link.display(), torch.display()))?;
+    }
+    Ok(link)
 }

@@ -1,0 +1,150 @@
+//! `cargo xtask bench trainer`: the same OGM-GE training step (random inputs of CREMA-D's shapes:
+//! a 257x188 spectrogram, 3 frames, 6 classes; SGD) timed on every CPU backend in one run, one
+//! after another on the same cores: `bench-trainer` built for Flex and for LibTorch (`--features
+//! tch`), and PyTorch itself (`trainer/bench/reference_step.py`, eager, the `.venv`'s torch, the
+//! same version LibTorch links). Prints each step's median and median parts, and the ratios to
+//! PyTorch.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+/// What the comparison runs: `--models tiny,paper --batches 16,64 --steps 3 --backends flex,tch,torch`.
+pub struct Plan {
+    models: Vec<String>,
+    batches: Vec<usize>,
+    steps: usize,
+    backends: Vec<String>,
+}
+
+const BACKENDS: [&str; 3] = ["flex", "tch", "torch"];
+
+impl Plan {
+    /// The comparison's own flags, or None where `args` are `bench-trainer`'s (passed through).
+    pub fn parse(args: &[String]) -> Result<Option<Plan>> {
+        let ours = ["--models", "--batches", "--steps", "--backends"];
+        if args.chunks(2).any(|kv| !ours.contains(&kv[0].as_str())) {
+            return Ok(None);
+        }
+        let get = |flag: &str, default: &str| -> String {
+            args.chunks(2).find(|kv| kv[0] == flag).and_then(|kv| kv.get(1).cloned()).unwrap_or_else(|| default.to_owned())
+        };
+        let list = |s: String| s.split(',').map(str::to_owned).collect::<Vec<_>>();
+        let models = list(get("--models", "tiny,paper"));
+        if let Some(m) = models.iter().find(|m| !["tiny", "paper"].contains(&m.as_str())) {
+            bail!("--models: no model preset {m} (tiny, paper)");
+        }
+        let backends = list(get("--backends", "flex,tch,torch"));
+        if let Some(b) = backends.iter().find(|b| !BACKENDS.contains(&b.as_str())) {
+            bail!("--backends: no backend {b} (flex, tch, torch)");
+        }
+        let batches = list(get("--batches", "16,64")).iter().map(|b| b.parse().with_context(|| format!("--batches {b}"))).collect::<Result<_>>()?;
+        let steps = get("--steps", "3").parse().context("--steps")?;
+        Ok(Some(Plan { models, batches, steps, backends }))
+    }
+}
+
+/// One measured step: total median and the median of each part, in ms.
+struct Measured {
+    median: f64,
+    parts: Vec<(String, f64)>,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn read(file: &Path) -> Result<Measured> {
+    let v: Value = serde_json::from_slice(&std::fs::read(file).with_context(|| format!("reading {}", file.display()))?)?;
+    let steady = |a: &Value| -> Vec<f64> { a.as_array().map(|a| a.iter().skip(1).filter_map(Value::as_f64).collect()).unwrap_or_default() };
+    let parts = v["parts_ms"].as_object().context("no parts_ms")?.iter().map(|(k, a)| (k.clone(), median(&steady(a)))).collect();
+    Ok(Measured { median: median(&steady(&v["steps_ms"])), parts })
+}
+
+/// Builds `bench-trainer` for `features` (release) and keeps a copy under `dir` named `name`.
+fn build(name: &str, features: &[&str], dir: &Path) -> Result<PathBuf> {
+    let mut args = vec!["build", "--release", "--quiet", "-p", "trainer", "--bin", "bench-trainer"];
+    if !features.is_empty() {
+        args.extend(["--features", features[0]]);
+    }
+    eprintln!("xtask: building bench-trainer for {name}");
+    crate::cargo(&args, &[], &[])?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let to = dir.join(format!("bench-trainer-{name}"));
+    std::fs::copy(target.join("release/bench-trainer"), &to).with_context(|| format!("copying bench-trainer to {}", to.display()))?;
+    Ok(to)
+}
+
+pub fn run(plan: &Plan, py: &Path) -> Result<()> {
+    let dir = PathBuf::from("target/bench-backends");
+    std::fs::create_dir_all(&dir)?;
+    let mut bins = Vec::new();
+    for b in &plan.backends {
+        match b.as_str() {
+            "flex" => bins.push(("Flex", Some(build("flex", &[], &dir)?))),
+            "tch" => bins.push(("LibTorch", Some(build("tch", &["tch"], &dir)?))),
+            _ => bins.push(("PyTorch", None)),
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "OGM-GE step, CREMA-D shapes (audio 257x188, 3 frames, 6 classes), SGD; {cores} cores, one backend at a time; median of {} steps after the first",
+        plan.steps
+    );
+    let mut rows = Vec::new();
+    for model in &plan.models {
+        let (width, image) = if model == "tiny" { ("8", "64") } else { ("64", "224") };
+        for &batch in &plan.batches {
+            let mut measured = Vec::new();
+            for (name, bin) in &bins {
+                let json = dir.join(format!("{model}-{batch}-{name}.json"));
+                let (b, s) = (batch.to_string(), plan.steps.to_string());
+                let mut cmd = match bin {
+                    Some(bin) => {
+                        let mut c = Command::new(bin);
+                        c.args(["--model", model, "--batch", &b, "--steps", &s, "--frames", "3", "--json"]).arg(&json);
+                        c
+                    }
+                    None => {
+                        let mut c = Command::new(py);
+                        c.arg("trainer/bench/reference_step.py")
+                            .args(["--device", "cpu", "--batch", &b, "--steps", &s, "--frames", "3", "--width", width, "--image", image, "--json"])
+                            .arg(&json);
+                        c
+                    }
+                };
+                eprintln!("xtask: {model} batch {batch} on {name}");
+                crate::run_cmd(&mut cmd)?;
+                let m = read(&json)?;
+                println!(
+                    "{model} batch {batch} {name}: {:.0} ms/step ({})",
+                    m.median,
+                    m.parts.iter().map(|(p, ms)| format!("{p} {ms:.0}")).collect::<Vec<_>>().join(", ")
+                );
+                measured.push((*name, m));
+            }
+            rows.push((model.clone(), batch, measured));
+        }
+    }
+    println!();
+    let names: Vec<&str> = bins.iter().map(|(n, _)| *n).collect();
+    let has_torch = names.contains(&"PyTorch");
+    let mut head = format!("| model | batch | {} |", names.iter().map(|n| format!("{n} ms/step")).collect::<Vec<_>>().join(" | "));
+    if has_torch {
+        head += &names.iter().filter(|n| **n != "PyTorch").map(|n| format!(" {n} / PyTorch |")).collect::<String>();
+    }
+    println!("{head}");
+    println!("|{}", "---|".repeat(head.matches('|').count() - 1));
+    for (model, batch, measured) in &rows {
+        let mut line = format!("| {model} | {batch} | {} |", measured.iter().map(|(_, m)| format!("{:.0}", m.median)).collect::<Vec<_>>().join(" | "));
+        if let Some((_, torch)) = measured.iter().find(|(n, _)| *n == "PyTorch") {
+            line += &measured.iter().filter(|(n, _)| *n != "PyTorch").map(|(_, m)| format!(" {:.2}x |", m.median / torch.median)).collect::<String>();
+        }
+        println!("{line}");
+    }
+    Ok(())
+}

@@ -65,7 +65,9 @@ pub fn parse(spec: &str) -> Result<Device, DeviceError> {
     {
         match spec {
             "" | "auto" => Ok(Default::default()),
-            s if s.starts_with("cuda") => index(&s[4..]).map(|i| burn::backend::cuda::CudaDevice { index: i }).ok_or_else(|| not_in_build("auto, cuda, cuda:N")),
+            s if s.starts_with("cuda") => {
+                index(&s[4..]).map(|i| burn::backend::cuda::CudaDevice { index: i }).ok_or_else(|| not_in_build("auto, cuda, cuda:N"))
+            }
             _ => Err(not_in_build("auto, cuda, cuda:N")),
         }
     }

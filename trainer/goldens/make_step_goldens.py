@@ -32,7 +32,11 @@ reference_step = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(reference_step)
 
 WIDTH, CLASSES, BATCH, T, AUDIO, IMAGE = 8, 4, 8, 2, (64, 40), 64
-STEPS, ALPHA, LR, MOMENTUM, WEIGHT_DECAY = 3, 0.8, 1e-3, 0.9, 1e-4
+# lr 5e-4, not the reference's 1e-3: at 1e-3 Adam's third step sat on a kink. One weight
+# (audio_net.blocks.6.conv1[10]) 4e-5 lower turned 16 values off into 11885, so a float32 backend
+# passed or failed by where its rounding landed. At 5e-4, Flex, LibTorch and this script in
+# float32 are all within the test's bounds.
+STEPS, ALPHA, LR, MOMENTUM, WEIGHT_DECAY = 3, 0.8, 5e-4, 0.9, 1e-4
 M64 = (1 << 64) - 1
 
 

@@ -390,9 +390,6 @@ fn run() -> Result<()> {
     trainer::device::prepare()?;
     let device = trainer::device::parse(&cli.device)?;
     tracing::info!("backend: {}, device {device:?}", trainer::device::BUILD);
-    if cfg!(feature = "tch") {
-        tracing::warn!("LibTorch is experimental in this release: Adam's PyTorch parity fails on it (burn-tch 0.21); see docs/libtorch.md");
-    }
     std::env::set_var(DEVICE_ENV, &cli.device);
     let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
     let flag = cli.kernel_cache.clone();

@@ -7,6 +7,9 @@
 //! `tch-cuda`, libtorch's CUDA half is linked even though no symbol of it is referenced (the
 //! linker's `--as-needed` would drop it, and LibTorch would then see no GPU).
 
+#[path = "src/torch_version.rs"]
+mod torch_version;
+
 fn main() {
     println!("cargo:rerun-if-env-changed=OGMGE_TORCH_RPATH");
     if std::env::var_os("CARGO_FEATURE_TCH").is_none() {
@@ -15,14 +18,8 @@ fn main() {
     // The real folder: libtorch's CUDA half finds NVIDIA's libraries relative to its own path.
     let linked = std::env::var("DEP_TCH_LIBTORCH_LIB").unwrap_or_default();
     let linked = std::fs::canonicalize(&linked).map_or(linked, |p| p.display().to_string());
-    // The version the binary checks at start (`device::prepare`): the wheel's `version.py`, or a
-    // libtorch zip's `build-version`.
-    let root = std::path::Path::new(&linked).join("..");
-    let version = std::fs::read_to_string(root.join("version.py"))
-        .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("__version__ = ").map(|v| v.trim_matches(['\'', '"']).to_owned())))
-        .or_else(|| std::fs::read_to_string(root.join("build-version")).ok().map(|s| s.trim().to_owned()))
-        .unwrap_or_else(|| "unknown".into());
+    // The version the binary checks at start (`device::prepare`).
+    let version = torch_version::of_lib_dir(std::path::Path::new(&linked)).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=OGMGE_TORCH_BUILT={version}");
     let rpath = std::env::var("OGMGE_TORCH_RPATH").unwrap_or(linked);
     for dir in rpath.split(':').filter(|d| !d.is_empty()) {

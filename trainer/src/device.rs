@@ -108,20 +108,14 @@ pub fn prepare() -> Result<(), DeviceError> {
     Ok(())
 }
 
-/// The version (from `version.py` beside it) and folder of the `libtorch_cpu.so` this process
-/// mapped: the wheel's layout, `torch/lib/libtorch_cpu.so` next to `torch/version.py`. None where
-/// that cannot be read (another layout: a libtorch zip has `build-version` instead, read too).
+/// The version and folder of the `libtorch_cpu.so` this process mapped; None where its tree does
+/// not say (`torch_version`).
 #[cfg(feature = "tch")]
 fn loaded_torch() -> Option<(String, String)> {
     let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
     let lib = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| p.ends_with("/libtorch_cpu.so"))?;
     let dir = std::path::Path::new(lib).parent()?;
-    let root = dir.parent()?;
-    let version = std::fs::read_to_string(root.join("version.py"))
-        .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("__version__ = ").map(|v| v.trim_matches(['\'', '"']).to_owned())))
-        .or_else(|| std::fs::read_to_string(root.join("build-version")).ok().map(|s| s.trim().to_owned()))?;
-    Some((version, dir.display().to_string()))
+    Some((crate::torch_version::of_lib_dir(dir)?, dir.display().to_string()))
 }
 
 #[cfg(test)]

@@ -37,6 +37,8 @@ pub mod probe;
 pub mod progress;
 pub mod run_log;
 pub mod tensorboard;
+#[cfg(feature = "tch")]
+mod torch_version;
 pub mod train;
 pub mod transform;
 

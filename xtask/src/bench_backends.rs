@@ -65,11 +65,11 @@ fn read(file: &Path) -> Result<Measured> {
     Ok(Measured { median: median(&steady(&v["steps_ms"])), parts })
 }
 
-/// Builds `bench-trainer` for `features` (release) and keeps a copy under `dir` named `name`.
-fn build(name: &str, features: &[&str], dir: &Path) -> Result<PathBuf> {
+/// Builds `bench-trainer` with `feature` (release) and keeps a copy under `dir` named `name`.
+fn build(name: &str, feature: Option<&str>, dir: &Path) -> Result<PathBuf> {
     let mut args = vec!["build", "--release", "--quiet", "-p", "trainer", "--bin", "bench-trainer"];
-    if !features.is_empty() {
-        args.extend(["--features", features[0]]);
+    if let Some(f) = feature {
+        args.extend(["--features", f]);
     }
     eprintln!("xtask: building bench-trainer for {name}");
     crate::cargo(&args, &[], &[])?;
@@ -85,8 +85,8 @@ pub fn run(plan: &Plan, py: &Path) -> Result<()> {
     let mut bins = Vec::new();
     for b in &plan.backends {
         match b.as_str() {
-            "flex" => bins.push(("Flex", Some(build("flex", &[], &dir)?))),
-            "tch" => bins.push(("LibTorch", Some(build("tch", &["tch"], &dir)?))),
+            "flex" => bins.push(("Flex", Some(build("flex", None, &dir)?))),
+            "tch" => bins.push(("LibTorch", Some(build("tch", Some("tch"), &dir)?))),
             _ => bins.push(("PyTorch", None)),
         }
     }

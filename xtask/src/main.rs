@@ -134,7 +134,7 @@ fn run() -> Result<()> {
             system::ensure(&system::PYTHON_VENV)?;
             let mut packages = python::EXPORT_PACKAGES.to_vec();
             if args.iter().any(|a| a.contains("crema")) {
-                packages.push("torch==2.11.0");
+                packages.push(python::TORCH);
             }
             let py = python::ensure_venv_with(&root, &packages)?;
             python::ensure_package(&root, &py)?;

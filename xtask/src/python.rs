@@ -9,12 +9,11 @@ use anyhow::{bail, Context, Result};
 /// Readers the interop tests check against; torch, torchvision and tensorboard for the Python
 /// package's test (the reference programs' dataset classes, TensorBoard's event reader). torch is
 /// pinned as in [`GOLDEN_PACKAGES`], torchvision to its pair.
-pub const INTEROP_PACKAGES: &[&str] =
-    &["pyarrow", "pandas", "datasets", "duckdb", "polars", "pillow", "numpy", "torch==2.11.0", "torchvision==0.26.0", "tensorboard"];
-/// The torch every part pins (the goldens, the Python package's test, LibTorch builds).
+pub const INTEROP_PACKAGES: &[&str] = &["pyarrow", "pandas", "datasets", "duckdb", "polars", "pillow", "numpy", TORCH, "torchvision==0.26.0", "tensorboard"];
+/// The torch every part pins (the goldens, the Python package's test, the exporters, LibTorch builds).
 pub const TORCH: &str = "torch==2.11.0";
 /// References for the golden files (torch/torchaudio pinned as a pair, CPU wheels).
-pub const GOLDEN_PACKAGES: &[&str] = &["librosa", "scipy", "soundfile", "numpy", "torch==2.11.0", "torchaudio==2.11.0"];
+pub const GOLDEN_PACKAGES: &[&str] = &["librosa", "scipy", "soundfile", "numpy", TORCH, "torchaudio==2.11.0"];
 /// The Python reference pipeline of the preprocessing benchmark.
 pub const BENCH_PACKAGES: &[&str] = &["librosa", "scipy", "soundfile", "numpy", "pillow"];
 

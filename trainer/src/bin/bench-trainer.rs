@@ -60,10 +60,11 @@ fn main() -> Result<()> {
         let dir = trainer::kernel_cache::configure(dir.as_ref())?;
         eprintln!("kernel cache: {}", dir.display());
     }
+    // Before any tensor, `--check` included: a LibTorch build first makes sure it loaded its torch.
+    trainer::device::prepare()?;
     if args.has("--check") {
         return check(args.get("--check-models").as_deref(), args.has("--plant-fault"));
     }
-    trainer::device::prepare()?;
     match args.get("--device").as_deref() {
         #[cfg(feature = "wgpu-runtime")]
         Some("wgpu") => bench::<burn::backend::Autodiff<burn::backend::Wgpu>>(&args, Default::default()),

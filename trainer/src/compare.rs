@@ -16,6 +16,7 @@
 //! - It writes `compare.md` (mean ± sd per arm, and the paired per-seed differences against the
 //!   baseline `none` on the same architecture under the same optimiser), `compare.csv` (one row per run) and `compare.png`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -77,6 +78,9 @@ pub struct Plan {
     pub seeds: Vec<u64>,
     /// Every run's settings but the arm, optimiser, seed and name; `out` is the comparison folder.
     pub template: TrainConfig,
+    /// The template of each method a recipe gives settings of its own (BalanceBenchmark's
+    /// per-method windows and alphas); the others use `template`.
+    pub per_method: BTreeMap<Balance, TrainConfig>,
 }
 
 /// One run of a plan.
@@ -111,7 +115,7 @@ impl Plan {
 
     /// The full config of one run.
     pub fn config(&self, key: &RunKey) -> TrainConfig {
-        let mut c = self.template.clone();
+        let mut c = self.per_method.get(&key.arm.balance).unwrap_or(&self.template).clone();
         c.balance = key.arm.balance;
         c.arch = key.arm.arch;
         // A method or an architecture that needs its own head (MLA's shared one, AGM's concat,
@@ -367,6 +371,23 @@ fn pct((m, sd): (f64, f64)) -> String {
     format!("{:.1} ± {:.1}", 100.0 * m, 100.0 * sd)
 }
 
+/// Where a config selects its epoch, said in words.
+fn selection(t: &TrainConfig) -> String {
+    if t.select_on_test {
+        "on the test split itself".to_owned()
+    } else {
+        format!("on the validation hold-out ({}% of train)", 100.0 * t.val_fraction)
+    }
+}
+
+/// The keys (`key value`) where `cfg` differs from `base`.
+fn differences(base: &TrainConfig, cfg: &TrainConfig) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (serde_json::to_value(base), serde_json::to_value(cfg)) else {
+        return Vec::new();
+    };
+    b.iter().filter(|(k, v)| a.get(*k) != Some(v)).map(|(k, v)| format!("{k} {v}")).collect()
+}
+
 /// `compare.md`: the summary table and the per-seed runs.
 pub fn markdown(plan: &Plan, table: &[ArmSummary], rows: &[(RunKey, RunSummary)]) -> String {
     let mut s = String::new();
@@ -375,7 +396,7 @@ pub fn markdown(plan: &Plan, table: &[ArmSummary], rows: &[(RunKey, RunSummary)]
     let _ = writeln!(
         s,
         "{} runs: {} arms x {} optimisers x seeds {:?}; model `{:?}`, fusion `{:?}`, {} epochs, batch {}, lr {}, alpha {}, modulation epochs {}..={}. \
-         Test split, at the epoch selected on the validation hold-out ({}% of train); accuracies in %, mean ± sd over seeds; \
+         Test split, at the epoch selected {}; accuracies in %, mean ± sd over seeds; \
          contribution: each modality's Shapley value on the fused accuracy (points of accuracy).\n",
         rows.len(),
         plan.arms.len(),
@@ -389,8 +410,26 @@ pub fn markdown(plan: &Plan, table: &[ArmSummary], rows: &[(RunKey, RunSummary)]
         t.alpha,
         t.modulation_start,
         t.modulation_end,
-        100.0 * t.val_fraction
+        selection(t)
     );
+    if let Some(recipe) = &t.recipe {
+        let _ = writeln!(
+            s,
+            "Recipe `{recipe}`: optimiser {}, weight decay {}, StepLR {}/{}, drop_last {}.",
+            t.optimizer.name(),
+            t.weight_decay,
+            t.lr_step,
+            t.lr_gamma,
+            t.drop_last
+        );
+        for (balance, cfg) in &plan.per_method {
+            let own = differences(&TrainConfig { balance: *balance, ..t.clone() }, cfg);
+            if !own.is_empty() {
+                let _ = writeln!(s, "- `{}`: {}", balance.name(), own.join(", "));
+            }
+        }
+        let _ = writeln!(s);
+    }
     let probed = table.iter().any(|a| a.probes.is_some());
     let _ = writeln!(
         s,
@@ -542,6 +581,7 @@ mod tests {
             optimizers: vec![OptimizerKind::Sgd, OptimizerKind::Adam],
             seeds: vec![0, 1, 2],
             template,
+            per_method: Default::default(),
         };
         // none: 0.5, 0.6, 0.7 under SGD; ogm-ge: +0.1, -0.05, +0.2; Adam: ogm-ge always +0.01.
         let fused = |k: &RunKey| match (k.arm.balance, k.optimizer) {
@@ -571,7 +611,7 @@ mod tests {
         let mut template: TrainConfig = serde_json::from_str(include_str!("../tests/data/train_config.json")).unwrap();
         template.out = PathBuf::from("x");
         let arms = [Arch::Plain, Arch::Tbn].into_iter().flat_map(|a| [Balance::None, Balance::OgmGe].map(|b| Arm::on(a, b))).collect();
-        let plan = Plan { arms, optimizers: vec![OptimizerKind::Sgd], seeds: vec![0, 1], template };
+        let plan = Plan { arms, optimizers: vec![OptimizerKind::Sgd], seeds: vec![0, 1], template, per_method: Default::default() };
         plan.validate().unwrap();
         let tbn = RunKey { arm: Arm::on(Arch::Tbn, Balance::OgmGe), optimizer: OptimizerKind::Sgd, seed: 1 };
         let c = plan.config(&tbn);

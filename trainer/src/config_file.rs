@@ -1,31 +1,54 @@
 //! Config files: a JSON object of config keys (any subset; a run's own `config.json` works, so
 //! `--config runs/<name>/config.json` repeats a run). Precedence: a flag given on the command
-//! line, then the file, then the flag's default.
+//! line, then the file, then a recipe (`recipe.rs`), then the flag's default. [`overlay`] is the
+//! one way keys are laid over a config, for both.
 
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::methods::RENAMED_KEYS;
 
 /// `from_cli` (the config the command line resolved, defaults included) with the file's keys
 /// laid over every key whose flag was not given explicitly (`explicit(key)`).
 pub fn merge<T: Serialize + DeserializeOwned>(from_cli: &T, file: &Path, explicit: impl Fn(&str) -> bool) -> Result<T> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading config file {}", file.display()))?;
-    let given: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
-    let serde_json::Value::Object(given) = given else { bail!("{}: expected a JSON object of config keys", file.display()) };
-    let mut merged = serde_json::to_value(from_cli)?;
-    let obj = merged.as_object_mut().context("configs serialise to objects")?;
-    for (key, value) in given {
-        if !obj.contains_key(&key) {
-            let known: Vec<&str> = obj.keys().map(String::as_str).collect();
-            bail!("{}: unknown key {key:?} (known: {})", file.display(), known.join(", "));
+    let given: Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
+    let Value::Object(given) = given else { bail!("{}: expected a JSON object of config keys", file.display()) };
+    overlay(from_cli, &given, &file.display().to_string(), &explicit)
+}
+
+/// A config key under its current name (a method's setting renamed after its method).
+pub fn canonical(key: &str) -> String {
+    RENAMED_KEYS.iter().find(|(old, _)| *old == key).map_or(key, |(_, new)| *new).to_owned()
+}
+
+/// `base` with `layer`'s keys laid over every key not `explicit`; an unknown key or a value of the
+/// wrong type is an error naming `source` and the key.
+pub fn overlay<T: Serialize + DeserializeOwned>(base: &T, layer: &Map<String, Value>, source: &str, explicit: &dyn Fn(&str) -> bool) -> Result<T> {
+    let Value::Object(base) = serde_json::to_value(base)? else { bail!("configs serialise to objects") };
+    let mut merged = base.clone();
+    for (key, value) in layer {
+        let key = canonical(key);
+        if !base.contains_key(&key) {
+            let known: Vec<&str> = base.keys().map(String::as_str).collect();
+            bail!("{source}: unknown key {key:?} (known: {})", known.join(", "));
         }
-        if !explicit(&key) {
-            obj.insert(key, value);
+        if explicit(&key) {
+            continue;
         }
+        // Each value alone first, so that an error names its key.
+        let mut one = base.clone();
+        one.insert(key.clone(), value.clone());
+        if let Err(e) = serde_json::from_value::<T>(Value::Object(one)) {
+            bail!("{source}: key {key:?} has the wrong type ({e})");
+        }
+        merged.insert(key, value.clone());
     }
-    serde_json::from_value(merged).with_context(|| format!("{}: a value has the wrong type", file.display()))
+    serde_json::from_value(Value::Object(merged)).with_context(|| format!("{source}: the values do not make a config"))
 }
 
 #[cfg(test)]

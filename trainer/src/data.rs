@@ -61,6 +61,8 @@ pub struct LoaderConfig {
     /// Batches prepared ahead.
     pub prefetch: usize,
     pub subset: Subset,
+    /// Leave out the epoch's last batch when it is short (PyTorch's `drop_last`).
+    pub drop_last: bool,
 }
 
 /// One batch, ready to become tensors.
@@ -218,7 +220,9 @@ impl ShardSet {
                 return Ok(());
             }
         }
-        flush(&mut pending, true)?;
+        if !cfg.drop_last {
+            flush(&mut pending, true)?;
+        }
         Ok(())
     }
 }

@@ -35,6 +35,7 @@ pub mod optim;
 pub mod plot;
 pub mod probe;
 pub mod progress;
+pub mod recipe;
 pub mod run_log;
 pub mod tensorboard;
 #[cfg(feature = "tch")]

@@ -12,10 +12,17 @@ use trainer::compare::{self, Arm, Part, Plan};
 use trainer::config_file;
 use trainer::localize::model::LocalizerHead;
 use trainer::localize::{localize, LocalizeConfig};
+use trainer::methods::MethodSettings;
 use trainer::model::{FusionKind, ModelPreset};
 use trainer::optim::OptimizerKind;
 use trainer::probe::{probe, ProbeConfig, Which};
+use trainer::recipe::Recipe;
 use trainer::train::{train, TrainConfig, TrainHead};
+
+/// `train`'s defaults, where the flags take theirs from (written once, in `TrainConfig`).
+static TRAIN: std::sync::LazyLock<TrainConfig> = std::sync::LazyLock::new(TrainConfig::default);
+/// `localize`'s.
+static LOCALIZE: std::sync::LazyLock<LocalizeConfig> = std::sync::LazyLock::new(LocalizeConfig::default);
 
 #[derive(Parser)]
 #[command(name = "trainer", version, about = "OGM-GE training on Parquet shards (Burn; Flex on CPU, LibTorch with --features tch, CUDA with --features cuda)")]
@@ -54,7 +61,7 @@ enum Cmd {
 #[derive(Args)]
 struct LocalizeArgs {
     /// An AVE shard folder (`cargo xtask prepare-datasets --raw ...`, or `--synthetic ave`).
-    #[arg(long, default_value = "out/ave")]
+    #[arg(long, default_value_os_t = LOCALIZE.data.clone())]
     data: PathBuf,
     /// Where run folders go.
     #[arg(long, default_value = "runs")]
@@ -66,13 +73,13 @@ struct LocalizeArgs {
     #[command(flatten)]
     rule: RuleFlags,
     /// Epochs (AVGA: 300).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = LOCALIZE.epochs)]
     epochs: usize,
     /// Clips per batch, each 10 segments (AVGA: 64).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = LOCALIZE.batch_size)]
     batch_size: usize,
     /// Learning rate (AVGA: Adam at 1e-3).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = LOCALIZE.lr)]
     lr: f64,
     /// The optimiser (AVGA: Adam), with PyTorch's semantics and defaults.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
@@ -108,6 +115,17 @@ struct LocalizeArgs {
     shuffle_buffer: usize,
     #[command(flatten)]
     run: RunFlags,
+    #[command(flatten)]
+    recipe: RecipeFlag,
+}
+
+/// A published protocol to start from.
+#[derive(Args, Clone)]
+struct RecipeFlag {
+    /// A recipe: a built-in protocol (`ogm-ge-cvpr2022`, `balancebenchmark`) or a TOML file
+    /// (see trainer/recipes/); flags given here and --config win over it.
+    #[arg(long, value_name = "NAME|PATH")]
+    recipe: Option<String>,
 }
 
 /// A run's identity and continuation, shared by `train` and `localize`.
@@ -128,13 +146,13 @@ struct RunFlags {
 #[derive(Args, Clone)]
 struct RuleFlags {
     /// OGM-GE's alpha.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = TRAIN.alpha)]
     alpha: f64,
     /// First epoch (0-based, inclusive) of the modulation window.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = TRAIN.modulation_start)]
     modulation_start: usize,
     /// Last epoch (inclusive) of the modulation window.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = TRAIN.modulation_end)]
     modulation_end: usize,
 }
 
@@ -153,50 +171,36 @@ struct Common {
     /// Learning rate (train: 1e-3 as the reference; demo: 1e-2, for a tiny model in few epochs).
     #[arg(long)]
     lr: Option<f64>,
-    /// Modality-Drop's probability of dropping its modality's features on a step.
-    #[arg(long, default_value_t = 0.5)]
-    drop_p: f64,
-    /// Gradient-Blending's super-epoch: epochs each head's copy trains per weight estimate, and
-    /// (online) epochs between estimates.
-    #[arg(long, default_value_t = 10)]
-    super_epoch: usize,
-    /// MMPareto's gradient magnitude factor gamma (the authors' 1.5).
-    #[arg(long, default_value_t = 1.5)]
-    gamma: f64,
-    /// AGM's alpha (the authors' 1.0).
-    #[arg(long, default_value_t = 1.0)]
-    agm_alpha: f64,
-    /// PMR's prototype-loss weight alpha (the authors' default 1.0).
-    #[arg(long, default_value_t = 1.0)]
-    pmr_alpha: f64,
-    /// PMR's prototype momentum (the authors' default 0.2).
-    #[arg(long, default_value_t = 0.2)]
-    pmr_momentum: f64,
-    /// UMT's distillation weight (BalanceBenchmark's 10).
-    #[arg(long, default_value_t = 10.0)]
-    umt_scaling: f64,
+    /// Every method's own settings (`--opm-q-base`, `--pmr-momentum`, ...).
+    #[command(flatten)]
+    methods: MethodSettings,
     /// SGD's momentum.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = TRAIN.momentum)]
     momentum: f64,
     /// Weight decay: L2 on the gradient for SGD and Adam, decoupled for AdamW.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = TRAIN.weight_decay)]
     weight_decay: f64,
     /// StepLR step, epochs.
-    #[arg(long, default_value_t = 70)]
+    #[arg(long, default_value_t = TRAIN.lr_step)]
     lr_step: usize,
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = TRAIN.lr_gamma)]
     lr_gamma: f64,
     /// Frames per clip, T (train: 3 as the reference; demo: 2, the synthetic clips' length in s).
     #[arg(long)]
     frames: Option<usize>,
     /// Fraction of train held out for model selection.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = TRAIN.val_fraction)]
     val_fraction: f64,
     /// Select the model on the test split, as the reference does (not recommended).
     #[arg(long)]
     select_on_test: bool,
-    #[arg(long, default_value_t = 1024)]
+    /// Leave out each epoch's last training batch when it is short (BalanceBenchmark's loader).
+    #[arg(long)]
+    drop_last: bool,
+    #[arg(long, default_value_t = TRAIN.shuffle_buffer)]
     shuffle_buffer: usize,
+    #[command(flatten)]
+    recipe: RecipeFlag,
 }
 
 #[derive(Args)]
@@ -208,22 +212,22 @@ struct TrainArgs {
     #[command(flatten)]
     common: Common,
     /// The optimiser, with PyTorch's semantics and defaults (betas 0.9/0.999, eps 1e-8).
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    #[arg(long, value_enum, default_value_t = TRAIN.optimizer)]
     optimizer: OptimizerKind,
-    #[arg(long, value_enum, default_value_t = ModelPreset::Paper)]
+    #[arg(long, value_enum, default_value_t = TRAIN.model)]
     model: ModelPreset,
     /// The balancing method.
-    #[arg(long, value_enum, default_value_t = Balance::OgmGe)]
+    #[arg(long, value_enum, default_value_t = TRAIN.balance)]
     balance: Balance,
     /// The architecture: the reference's (plain), TSN-AV, TSM-AV or TBN (TBN fuses with its
     /// binding head, `--fusion binding`, taken when --fusion is not given).
     #[arg(long, value_enum, default_value_t = Arch::Plain)]
     arch: Arch,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = TRAIN.epochs)]
     epochs: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = TRAIN.batch_size)]
     batch_size: usize,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = TRAIN.seed)]
     seed: u64,
     #[command(flatten)]
     run: RunFlags,
@@ -251,10 +255,11 @@ struct ProbeArgs {
 struct CompareArgs {
     #[command(flatten)]
     common: Common,
-    /// The methods compared (the table's rows), comma-separated, e.g.
-    /// `none,ogm,ogm-ge,ge-only,ogm-ge-adaptive,modality-drop-audio,modality-drop-visual,gblend-offline,gblend-online`.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Balance::None, Balance::OgmGe])]
-    methods: Vec<Balance>,
+    /// The methods compared (the table's rows), comma-separated, e.g. `none,ogm,ogm-ge,ge-only`;
+    /// `all`: the recipe's methods, or every method without a recipe [default: the recipe's
+    /// methods, or none,ogm-ge]
+    #[arg(long, value_delimiter = ',', value_parser = parse_methods)]
+    methods: Vec<Methods>,
     /// Architectures, comma-separated (each method runs on each): plain, tsn, tsm, tbn.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Arch::Plain])]
     archs: Vec<Arch>,
@@ -295,15 +300,37 @@ struct CompareArgs {
     jobs: Option<usize>,
 }
 
+/// One `--methods` entry.
+#[derive(Clone, Copy, Debug)]
+enum Methods {
+    All,
+    One(Balance),
+}
+
+fn parse_methods(s: &str) -> Result<Methods, String> {
+    if s == "all" {
+        return Ok(Methods::All);
+    }
+    <Balance as clap::ValueEnum>::from_str(s, false).map(Methods::One).map_err(|_| {
+        let known: Vec<String> = Balance::ALL.iter().map(|b| b.name()).collect();
+        format!("unknown method {s:?} (known: all, {})", known.join(", "))
+    })
+}
+
 /// Defaults that differ between `train` (the reference's) and `compare` (tiny model, few epochs).
 struct Defaults {
     lr: f64,
     frames: usize,
-    out: &'static str,
+    out: PathBuf,
 }
 
-const TRAIN_DEFAULTS: Defaults = Defaults { lr: 1e-3, frames: 3, out: "runs" };
-const COMPARE_DEFAULTS: Defaults = Defaults { lr: 1e-2, frames: 2, out: "runs/compare" };
+fn train_defaults() -> Defaults {
+    Defaults { lr: TRAIN.lr, frames: TRAIN.frames, out: TRAIN.out.clone() }
+}
+
+fn compare_defaults() -> Defaults {
+    Defaults { lr: 1e-2, frames: 2, out: "runs/compare".into() }
+}
 
 #[allow(clippy::too_many_arguments)]
 fn config(
@@ -320,7 +347,7 @@ fn config(
 ) -> TrainConfig {
     TrainConfig {
         data: c.data.clone(),
-        out: c.out.clone().unwrap_or_else(|| d.out.into()),
+        out: c.out.clone().unwrap_or(d.out),
         name,
         model,
         fusion: c.fusion,
@@ -343,13 +370,9 @@ fn config(
         shuffle_buffer: c.shuffle_buffer,
         train_head,
         optimizer,
-        drop_p: c.drop_p,
-        super_epoch: c.super_epoch,
-        gamma: c.gamma,
-        agm_alpha: c.agm_alpha,
-        pmr_alpha: c.pmr_alpha,
-        pmr_momentum: c.pmr_momentum,
-        umt_scaling: c.umt_scaling,
+        methods: c.methods,
+        drop_last: c.drop_last,
+        recipe: None,
     }
 }
 
@@ -357,6 +380,28 @@ fn config(
 fn default_train_name(cfg: &TrainConfig) -> String {
     let arch = if cfg.arch == Arch::Plain { String::new() } else { format!("{}-", cfg.arch.name()) };
     format!("{arch}{:?}-{:?}-{:?}{}-seed{}", cfg.model, cfg.fusion, cfg.balance, cfg.optimizer.name_suffix(), cfg.seed).to_lowercase()
+}
+
+/// `--methods` resolved: `all` is the recipe's methods (every method without a recipe); no
+/// `--methods`, the recipe's methods or `none,ogm-ge`. Each method once, in the order given.
+fn compare_methods(given: &[Methods], recipe: Option<&Recipe>) -> Vec<Balance> {
+    let all = || recipe.and_then(|r| r.methods.clone()).unwrap_or_else(|| Balance::ALL.to_vec());
+    let mut out: Vec<Balance> = Vec::new();
+    if given.is_empty() {
+        out = recipe.and_then(|r| r.methods.clone()).unwrap_or_else(|| vec![Balance::None, Balance::OgmGe]);
+    }
+    for m in given {
+        let add = match *m {
+            Methods::All => all(),
+            Methods::One(b) => vec![b],
+        };
+        for b in add {
+            if !out.contains(&b) {
+                out.push(b);
+            }
+        }
+    }
+    out
 }
 
 fn main() -> ExitCode {
@@ -373,12 +418,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether the flag of config key `key` was given on the command line.
+fn given(matches: &ArgMatches) -> impl Fn(&str) -> bool + '_ {
+    move |key| matches!(matches.try_get_raw(key), Ok(Some(_))) && matches.value_source(key) == Some(ValueSource::CommandLine)
+}
+
 /// Lays `file` (if any) under the flags given explicitly in `matches`.
 fn with_config_file<T: serde::Serialize + serde::de::DeserializeOwned>(cfg: T, file: Option<&PathBuf>, matches: &ArgMatches) -> Result<T> {
     match file {
-        Some(f) => {
-            config_file::merge(&cfg, f, |key| matches!(matches.try_get_raw(key), Ok(Some(_))) && matches.value_source(key) == Some(ValueSource::CommandLine))
-        }
+        Some(f) => config_file::merge(&cfg, f, given(matches)),
         None => Ok(cfg),
     }
 }
@@ -406,10 +454,13 @@ fn run() -> Result<()> {
     match cli.command {
         Cmd::Train(a) => {
             let name = a.run.name.clone().unwrap_or_default();
-            let mut cfg = config(&a.common, TRAIN_DEFAULTS, a.model, a.balance, a.epochs, a.batch_size, a.seed, name, a.train_head, a.optimizer);
+            let mut cfg = config(&a.common, train_defaults(), a.model, a.balance, a.epochs, a.batch_size, a.seed, name, a.train_head, a.optimizer);
             cfg.arch = a.arch;
             if sub.value_source("fusion") != Some(ValueSource::CommandLine) {
                 cfg.fusion = a.arch.needs_fusion().unwrap_or(cfg.fusion);
+            }
+            if let Some(spec) = &a.common.recipe.recipe {
+                cfg = Recipe::load(spec)?.apply_train(&cfg, &given(&sub))?;
             }
             let mut cfg = with_config_file(cfg, a.run.config.as_ref(), &sub)?;
             if cfg.name.is_empty() {
@@ -455,6 +506,10 @@ fn run() -> Result<()> {
                 psp_threshold: a.psp_threshold,
                 avps_weight: a.avps_weight,
             };
+            let cfg = match &a.recipe.recipe {
+                Some(spec) => Recipe::load(spec)?.apply_localize(&cfg, &given(&sub))?,
+                None => cfg,
+            };
             let mut cfg = with_config_file(cfg, a.run.config.as_ref(), &sub)?;
             if cfg.name.is_empty() {
                 let head = if cfg.head == LocalizerHead::Avga { String::new() } else { format!("{:?}-", cfg.head) };
@@ -492,13 +547,30 @@ fn run() -> Result<()> {
             );
         }
         Cmd::Compare(a) => {
-            let mut arms: Vec<Arm> = a.archs.iter().flat_map(|&arch| a.methods.iter().map(move |&m| Arm::on(arch, m))).collect();
+            let recipe = a.common.recipe.recipe.as_deref().map(Recipe::load).transpose()?;
+            let given = given(&sub);
+            let mut template =
+                config(&a.common, compare_defaults(), a.model, Balance::None, a.epochs, a.batch_size, 0, String::new(), TrainHead::Fused, OptimizerKind::Sgd);
+            let mut optimizers = a.optimizers.clone();
+            if let Some(r) = &recipe {
+                template = r.apply_common(&template, &given)?;
+                if r.train.contains_key("optimizer") && !given("optimizers") {
+                    optimizers = vec![template.optimizer];
+                }
+            }
+            let methods = compare_methods(&a.methods, recipe.as_ref());
+            let mut arms: Vec<Arm> = a.archs.iter().flat_map(|&arch| methods.iter().map(move |&m| Arm::on(arch, m))).collect();
             if a.ceilings {
                 arms.extend(a.archs.iter().flat_map(|&arch| Arm::ceilings(arch)));
             }
-            let template =
-                config(&a.common, COMPARE_DEFAULTS, a.model, Balance::None, a.epochs, a.batch_size, 0, String::new(), TrainHead::Fused, OptimizerKind::Sgd);
-            let plan = Plan { arms, optimizers: a.optimizers, seeds: a.seeds, template };
+            let mut per_method = std::collections::BTreeMap::new();
+            if let Some(r) = &recipe {
+                for arm in &arms {
+                    let base = TrainConfig { balance: arm.balance, ..template.clone() };
+                    per_method.insert(arm.balance, r.apply_method(&base, arm.balance, &given)?);
+                }
+            }
+            let plan = Plan { arms, optimizers, seeds: a.seeds, template, per_method };
             plan.validate()?;
             kernel_cache(&plan.template.out)?;
             if !a.merge {
@@ -526,4 +598,31 @@ fn run() -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn methods_all_is_the_recipes_list_or_every_method() {
+        let bb = Recipe::load("balancebenchmark").unwrap();
+        let listed = bb.methods.clone().unwrap();
+        let one = |b| Methods::One(b);
+        let cases: [(&[Methods], Option<&Recipe>, Vec<Balance>); 5] = [
+            (&[], None, vec![Balance::None, Balance::OgmGe]),
+            (&[], Some(&bb), listed.clone()),
+            (&[Methods::All], Some(&bb), listed.clone()),
+            (&[Methods::All], None, Balance::ALL.to_vec()),
+            (&[one(Balance::Ogm), Methods::All, one(Balance::Ogm)], Some(&bb), [vec![Balance::Ogm], listed].concat()),
+        ];
+        for (given, recipe, want) in cases {
+            assert_eq!(compare_methods(given, recipe), want, "{given:?}");
+        }
+    }
 }

@@ -23,7 +23,7 @@ use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
 use crate::driver::{drive, Evaluated, FeatureHook, Forward, Schedule, Task};
 use crate::methods::params::Parts;
 use crate::methods::umt::Teachers;
-use crate::methods::{FeatureStep, Head, HeadLosses, MethodParams, SampledFeatures};
+use crate::methods::{FeatureStep, Head, HeadLosses, MethodParams, MethodSettings, SampledFeatures};
 use crate::metrics::{accuracy, evaluate, Contribution, HeadMetrics};
 use crate::model::{AvClassifier, FusionKind, ModelPreset};
 use crate::optim::OptimizerKind;
@@ -63,51 +63,53 @@ pub struct TrainConfig {
     /// SGD (the reference's), Adam or AdamW, with PyTorch's semantics.
     #[serde(default)]
     pub optimizer: OptimizerKind,
-    /// Modality-Drop's probability of dropping its modality on a step.
-    #[serde(default = "default_drop_p")]
-    pub drop_p: f64,
-    /// Gradient-Blending's super-epoch: epochs per estimate run (and between online estimates).
-    #[serde(default = "default_super_epoch")]
-    pub super_epoch: usize,
-    /// MMPareto's gradient magnitude factor gamma.
-    #[serde(default = "default_gamma")]
-    pub gamma: f64,
-    /// AGM's alpha.
-    #[serde(default = "default_one")]
-    pub agm_alpha: f64,
-    /// PMR's prototype-loss weight.
-    #[serde(default = "default_one")]
-    pub pmr_alpha: f64,
-    /// PMR's prototype momentum.
-    #[serde(default = "default_pmr_momentum")]
-    pub pmr_momentum: f64,
-    /// UMT's distillation weight.
-    #[serde(default = "default_umt_scaling")]
-    pub umt_scaling: f64,
+    /// Every method's own settings (`modality_drop_p`, `opm_q_base`, ...; see
+    /// `methods/registry.rs`), flat in `config.json`.
+    #[serde(flatten)]
+    pub methods: MethodSettings,
+    /// Drop each epoch's last training batch when it is short (BalanceBenchmark's loader does).
+    #[serde(default)]
+    pub drop_last: bool,
+    /// The recipe the run's settings started from (`--recipe`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<String>,
 }
 
-fn default_gamma() -> f64 {
-    1.5
-}
-
-fn default_one() -> f64 {
-    1.0
-}
-
-fn default_pmr_momentum() -> f64 {
-    0.2
-}
-
-fn default_umt_scaling() -> f64 {
-    10.0
-}
-
-fn default_drop_p() -> f64 {
-    0.5
-}
-
-fn default_super_epoch() -> usize {
-    10
+impl Default for TrainConfig {
+    /// `train`'s defaults: the OGM-GE paper's protocol on CREMA-D (SGD 1e-3, momentum 0.9, weight
+    /// decay 1e-4, StepLR 70/0.1, 100 epochs, batch 64, 3 frames, OGM-GE alpha 0.8 over epochs
+    /// 0-50, the `paper` model), selected on a 10% hold-out of train, on `out/synthetic`.
+    fn default() -> Self {
+        Self {
+            data: "out/synthetic".into(),
+            out: "runs".into(),
+            name: String::new(),
+            model: ModelPreset::Paper,
+            arch: Arch::Plain,
+            fusion: FusionKind::Concat,
+            balance: Balance::OgmGe,
+            alpha: 0.8,
+            modulation_start: 0,
+            modulation_end: 50,
+            epochs: 100,
+            batch_size: 64,
+            lr: 1e-3,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            lr_step: 70,
+            lr_gamma: 0.1,
+            frames: 3,
+            seed: 0,
+            val_fraction: 0.1,
+            select_on_test: false,
+            shuffle_buffer: 1024,
+            train_head: TrainHead::Fused,
+            optimizer: OptimizerKind::Sgd,
+            methods: MethodSettings::default(),
+            drop_last: false,
+            recipe: None,
+        }
+    }
 }
 
 impl TrainConfig {
@@ -129,11 +131,16 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.val_fraction) {
             return bad("--val-fraction must be in [0, 1)");
         }
-        if !(0.0..1.0).contains(&self.drop_p) {
-            return bad("--drop-p must be in [0, 1)");
+        let m = &self.methods;
+        if !(0.0..1.0).contains(&m.modality_drop.modality_drop_p) {
+            return bad("--modality-drop-p must be in [0, 1)");
         }
-        if self.super_epoch < 2 {
-            return bad("--super-epoch must be at least 2 (the estimate compares a head's first and last epoch)");
+        if m.gblend.gblend_super_epoch < 2 {
+            return bad("--gblend-super-epoch must be at least 2 (the estimate compares a head's first and last epoch)");
+        }
+        let unit = |x: f64| (0.0..=1.0).contains(&x);
+        if !(unit(m.opm.opm_q_base) && unit(m.opm.opm_p_exe) && m.opm.opm_lambda.is_finite() && m.opm.opm_lambda >= 0.0) {
+            return bad("--opm-q-base and --opm-p-exe must be in [0, 1], --opm-lambda at least 0");
         }
         if self.balance.needs_holdout() && (self.select_on_test || self.val_fraction <= 0.0) {
             return Err(anyhow::anyhow!(
@@ -157,7 +164,7 @@ impl TrainConfig {
                 self.balance.name()
             ));
         }
-        if !(0.0..1.0).contains(&self.pmr_momentum) {
+        if !(0.0..1.0).contains(&m.pmr.pmr_momentum) {
             return bad("--pmr-momentum must be in [0, 1)");
         }
         if self.train_head != TrainHead::Fused && self.balance != Balance::None {
@@ -264,6 +271,7 @@ pub fn loader_config(cfg: &TrainConfig, set: &ShardSet, train: bool, subset: Sub
         audio_crop: (set.meta.preset.audio.name == "vggsound-stft").then_some(626),
         prefetch: 2,
         subset,
+        drop_last: train && cfg.drop_last,
     }
 }
 
@@ -390,7 +398,11 @@ impl<B: AutodiffBackend> Task<B> for Classification<'_, B> {
     }
 
     fn steps_per_epoch(&self) -> usize {
-        self.fit_rows.div_ceil(self.cfg.batch_size)
+        if self.cfg.drop_last {
+            self.fit_rows / self.cfg.batch_size
+        } else {
+            self.fit_rows.div_ceil(self.cfg.batch_size)
+        }
     }
 
     fn forward_one(&self, model: &AvClassifier<B>, batch: Batch, modality: Head) -> Result<Forward<B>> {
@@ -531,6 +543,11 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
     }
     let classes = train_set.meta.classes.len();
     let fit_rows = train_set.count(fit)?;
+    anyhow::ensure!(
+        !cfg.drop_last || fit_rows >= cfg.batch_size,
+        "--drop-last with {fit_rows} training clips and --batch-size {} leaves no batch to train on",
+        cfg.batch_size
+    );
     let teachers = if cfg.balance == Balance::Umt { Some(train_teachers::<B>(cfg, classes, device, progress)?) } else { None };
     let model = AvClassifier::<B>::with_arch(cfg.model, cfg.arch, cfg.frames, cfg.fusion, classes, device);
     let task = Classification {
@@ -552,15 +569,7 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         lr_decays: None,
         seed: cfg.seed,
         balance: cfg.balance,
-        method: MethodParams {
-            gamma: cfg.gamma,
-            agm_alpha: cfg.agm_alpha,
-            pmr_alpha: cfg.pmr_alpha,
-            pmr_momentum: cfg.pmr_momentum,
-            umt_scaling: cfg.umt_scaling,
-            teachers,
-            ..MethodParams::new(cfg.alpha, cfg.drop_p, cfg.super_epoch, cfg.seed)
-        },
+        method: MethodParams { settings: cfg.methods, teachers, ..MethodParams::new(cfg.alpha, cfg.seed) },
         modulation_start: cfg.modulation_start,
         modulation_end: cfg.modulation_end,
         optimizer: cfg.optimizer,

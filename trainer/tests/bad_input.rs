@@ -10,8 +10,7 @@ use datasets::arrow::array::{Array, Int64Array, RecordBatch};
 use datasets::Split;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
-use trainer::balance::Balance;
-use trainer::model::{FusionKind, ModelPreset};
+use trainer::model::ModelPreset;
 use trainer::train::{train, TrainConfig};
 
 fn config(data: &Path, out: &Path) -> TrainConfig {
@@ -20,33 +19,12 @@ fn config(data: &Path, out: &Path) -> TrainConfig {
         out: out.to_owned(),
         name: "run".into(),
         model: ModelPreset::Tiny,
-        fusion: FusionKind::Concat,
-        arch: Default::default(),
-        balance: Balance::OgmGe,
-        alpha: 0.8,
-        modulation_start: 0,
-        modulation_end: 50,
         epochs: 1,
         batch_size: 8,
         lr: 0.01,
-        momentum: 0.9,
-        weight_decay: 1e-4,
-        lr_step: 70,
-        lr_gamma: 0.1,
         frames: 2,
-        seed: 0,
-        val_fraction: 0.1,
-        select_on_test: false,
         shuffle_buffer: 16,
-        train_head: Default::default(),
-        optimizer: Default::default(),
-        drop_p: 0.5,
-        super_epoch: 10,
-        gamma: 1.5,
-        agm_alpha: 1.0,
-        pmr_alpha: 1.0,
-        pmr_momentum: 0.2,
-        umt_scaling: 10.0,
+        ..TrainConfig::default()
     }
 }
 

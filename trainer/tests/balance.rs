@@ -69,7 +69,7 @@ fn flat(g: &GradientsParams, id: ParamId, rank: usize) -> Vec<f32> {
 
 /// A method's gradient edit of one step (`active`: inside the modulation window).
 fn modulate(method: Balance, c: &Coefficients, active: bool, audio_ids: &[ParamId], visual_ids: &[ParamId], grads: &mut GradientsParams) {
-    let params = MethodParams::new(0.8, 0.5, 10, 0);
+    let params = MethodParams::new(0.8, 0);
     build::<B>(method, &params).gradients(
         grads,
         &StepContext { epoch: 0, batch: 0, batches: 0, active, coeffs: c, audio_ids, visual_ids, parts: &Default::default(), mean_feature: None },

@@ -10,7 +10,7 @@ use datasets::Split;
 use trainer::data::{LoaderConfig, ShardSet, Subset};
 
 fn cfg(train: bool, seed: u64, subset: Subset) -> LoaderConfig {
-    LoaderConfig { batch_size: 8, frames: 3, image_size: 16, train, seed, shuffle_buffer: 16, audio_crop: None, prefetch: 2, subset }
+    LoaderConfig { batch_size: 8, frames: 3, image_size: 16, train, seed, shuffle_buffer: 16, audio_crop: None, prefetch: 2, subset, drop_last: false }
 }
 
 fn epoch_ids(set: &ShardSet, c: &LoaderConfig, epoch: u64) -> Vec<String> {

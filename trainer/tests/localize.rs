@@ -62,6 +62,7 @@ fn segment_batches_take_each_seconds_columns_frame_and_label() {
         audio_crop: None,
         prefetch: 1,
         subset: Subset::All,
+        drop_last: false,
     };
     let batches: Vec<_> = set.epoch_with(&cfg, 0, assemble_segments(AVE_SEGMENTS)).into_iter().map(Result::unwrap).collect();
     assert_eq!(batches.iter().map(|b| b.clips()).collect::<Vec<_>>(), [4, 2]);

@@ -27,7 +27,9 @@ fn no_head(_: Tensor<B, 2>, _: Tensor<B, 2>) -> trainer::model::Logits<B> {
 }
 
 fn params(drop_p: f64, seed: u64) -> MethodParams {
-    MethodParams::new(0.8, drop_p, 10, seed)
+    let mut p = MethodParams::new(0.8, seed);
+    p.settings.modality_drop.modality_drop_p = drop_p;
+    p
 }
 
 #[test]

@@ -221,7 +221,7 @@ fn three_steps<O: Optimizer<AvClassifier<B>, B>>(g: &Golden, optimizer: &str, mu
     let (audio_ids, visual_ids) = encoder_conv_ids(&model.audio_net, &model.visual_net);
     let alpha = g.f64("alpha");
     // OGM through the method interface and the driver's own step.
-    let mut method = build::<B>(Balance::Ogm, &MethodParams::new(alpha, 0.5, 10, 0));
+    let mut method = build::<B>(Balance::Ogm, &MethodParams::new(alpha, 0));
     let ce = burn::nn::loss::CrossEntropyLossConfig::new().init(&device);
     let mut model = model;
     let (mut worst_scalar, mut gap) = (0f64, Gap::default());

@@ -12,7 +12,7 @@ use serde_json::Value;
 use trainer::balance::Coefficients;
 use trainer::methods::agm::{response_score, scale_gradient, AgmState, Ratio};
 use trainer::methods::mla::Mla;
-use trainer::methods::opm::{drop_probabilities, OpmParams};
+use trainer::methods::opm::{self, drop_probabilities};
 use trainer::methods::params::Parts;
 use trainer::methods::pmr::Pmr;
 use trainer::methods::umt::distillation_loss;
@@ -65,7 +65,7 @@ fn ctx<'a>(parts: &'a Parts, coeffs: &'a Coefficients, batch: usize, batches: us
 #[test]
 fn opm_drop_probabilities_match_the_authors_calcu_q() {
     for c in golden()["opm"].as_array().unwrap() {
-        let (q_a, q_v, theta) = drop_probabilities(f(&c["s_a"]), f(&c["s_v"]), n(&c["d_a"]), n(&c["d_v"]), &OpmParams::default());
+        let (q_a, q_v, theta) = drop_probabilities(f(&c["s_a"]), f(&c["s_v"]), n(&c["d_a"]), n(&c["d_v"]), &opm::Settings::default());
         for (h, w) in [(q_a, &c["q_a"]), (q_v, &c["q_v"]), (theta, &c["theta"])] {
             assert!((h - f(w)).abs() < 1e-12, "{c}: {q_a} {q_v} {theta}");
         }
@@ -82,10 +82,10 @@ fn opm_drops_the_dominant_modality_per_sample() {
     // Features that are logits: audio confident and right, visual flat.
     let audio: Vec<f32> = (0..rows * classes).map(|k| if (k % classes) as i64 == labels[k / classes] { 4.0 } else { 0.0 }).collect();
     let head = |a: Tensor<B, 2>, v: Tensor<B, 2>| Logits { fused: a.clone() + v.clone(), audio: a, visual: v };
-    let mut m = build::<B>(Balance::Opm, &MethodParams::new(0.8, 0.5, 10, 5));
+    let mut m = build::<B>(Balance::Opm, &MethodParams::new(0.8, 5));
     m.begin_epoch(0, true);
     let s_a: f64 = 4f64.exp() / (4f64.exp() + 3.0) * rows as f64;
-    let (q_a, q_v, theta) = drop_probabilities(s_a, rows as f64 / classes as f64, classes, classes, &OpmParams::default());
+    let (q_a, q_v, theta) = drop_probabilities(s_a, rows as f64 / classes as f64, classes, classes, &opm::Settings::default());
     assert!(q_a > 0.5 && q_v == 0.0);
     let scale = (1.0 / (1.0 - theta)) as f32;
     let (mut executed, mut dropped, mut kept, steps) = (0usize, 0usize, 0usize, 400usize);
@@ -155,7 +155,7 @@ fn mmpareto_combines_as_the_authors_code() {
                 register(&mut mm, id, &head_shapes[k], &case["head"]["both"][k]);
                 register(&mut uni, id, &head_shapes[k], &case["head"]["uni"][k]);
             }
-            let mut m = build::<B>(balance, &MethodParams::new(0.8, 0.5, 10, 0));
+            let mut m = build::<B>(balance, &MethodParams::new(0.8, 0));
             let c = Coefficients::default();
             let (out, _) = m.combine(mm, uni, &ctx(&parts, &c, 0, 0, None));
             for (part, name) in [(&parts.audio, "audio"), (&parts.visual, "visual")] {

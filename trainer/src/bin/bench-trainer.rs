@@ -109,6 +109,7 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device) -> Result<()> {
             audio_crop: None,
             prefetch: 2,
             subset: Subset::All,
+            drop_last: false,
         };
         let t = Instant::now();
         let mut n = 0;
@@ -389,7 +390,7 @@ fn modulate<B: AutodiffBackend>(
     iv: &[burn::module::ParamId],
     g: &mut GradientsParams,
 ) {
-    let params = MethodParams::new(0.8, 0.5, 10, 0);
+    let params = MethodParams::new(0.8, 0);
     build::<B>(balance, &params).gradients(
         g,
         &StepContext { epoch: 0, batch: 0, batches: 0, active: true, coeffs: c, audio_ids: ia, visual_ids: iv, parts: &Default::default(), mean_feature: None },

@@ -93,6 +93,38 @@ impl LocalizeConfig {
     }
 }
 
+impl Default for LocalizeConfig {
+    /// `localize`'s defaults: AVGA as its code trains (Adam 1e-3, batch 64, 300 epochs) with
+    /// OGM-GE at alpha 0.8 over epochs 0-50, on `out/ave`.
+    fn default() -> Self {
+        let (lr_step, lr_gamma, lr_decays) = Self::head_schedule(LocalizerHead::Avga);
+        Self {
+            data: "out/ave".into(),
+            out: "runs".into(),
+            name: String::new(),
+            model: ModelPreset::Paper,
+            balance: Balance::OgmGe,
+            alpha: 0.8,
+            modulation_start: 0,
+            modulation_end: 50,
+            epochs: 300,
+            batch_size: 64,
+            lr: 1e-3,
+            lr_step,
+            lr_gamma,
+            seed: 0,
+            shuffle_buffer: 1024,
+            optimizer: OptimizerKind::Adam,
+            weight_decay: 0.0,
+            momentum: 0.0,
+            head: LocalizerHead::Avga,
+            lr_decays,
+            psp_threshold: crate::localize::psp::PSP_THRESHOLD,
+            avps_weight: crate::localize::psp::AVPS_WEIGHT,
+        }
+    }
+}
+
 fn adam() -> OptimizerKind {
     OptimizerKind::Adam
 }
@@ -189,6 +221,7 @@ impl<B: AutodiffBackend> Localization<B> {
             audio_crop: None,
             prefetch: 2,
             subset: Subset::All,
+            drop_last: false,
         }
     }
 }
@@ -297,7 +330,7 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
         lr_decays: cfg.lr_decays,
         seed: cfg.seed,
         balance: cfg.balance,
-        method: MethodParams::new(cfg.alpha, 0.0, 2, cfg.seed),
+        method: MethodParams::new(cfg.alpha, cfg.seed),
         modulation_start: cfg.modulation_start,
         modulation_end: cfg.modulation_end,
         optimizer: cfg.optimizer,

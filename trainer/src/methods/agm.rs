@@ -84,6 +84,25 @@ impl AgmState {
     }
 }
 
+/// Its uni-modal responses are Shapley values of a concat head.
+pub const NEEDS: super::Needs = super::Needs { fusion: Some(crate::model::FusionKind::Concat), ..super::Needs::NOTHING };
+
+/// AGM's settings (`--agm-alpha`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, clap::Args)]
+#[group(id = "agm")]
+#[serde(default)]
+pub struct Settings {
+    /// AGM's alpha (the authors' 1.0; BalanceBenchmark 0.1).
+    #[arg(long, default_value_t = 1.0)]
+    pub agm_alpha: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        super::flag_defaults()
+    }
+}
+
 /// AGM.
 pub struct Agm {
     ratio: Ratio,

@@ -4,7 +4,7 @@
 //! The loss is `w_a CE(out_a) + w_v CE(out_v) + w_av CE(out)` over the audio, visual and fused
 //! heads (the uni-modal heads are the fused head's shares, as everywhere in this trainer). The
 //! weights minimise the overfitting-to-generalisation ratio: each head's copy of the current model
-//! trains `S` epochs (`--super-epoch`) on its own head's loss; from its losses after the first and
+//! trains `S` epochs (`--gblend-super-epoch`) on its own head's loss; from its losses after the first and
 //! after the last of them,
 //!
 //! ```text
@@ -54,6 +54,26 @@ pub fn blend_weights(estimates: &[HeadEstimate]) -> [f64; 3] {
         w.map(|x| x / sum)
     } else {
         [1.0 / 3.0; 3]
+    }
+}
+
+/// It estimates its weights on the validation hold-out.
+pub const NEEDS: super::Needs = super::Needs { holdout: true, ..super::Needs::NOTHING };
+
+/// Gradient-Blending's settings (`--gblend-super-epoch`; `super_epoch` in configs written before it was named).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, clap::Args)]
+#[group(id = "gblend")]
+#[serde(default)]
+pub struct Settings {
+    /// Gradient-Blending's super-epoch: epochs each head's copy trains per weight estimate, and (online) epochs between estimates (BalanceBenchmark's 10).
+    #[arg(long, visible_alias = "super-epoch", default_value_t = 10)]
+    #[serde(alias = "super_epoch")]
+    pub gblend_super_epoch: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        super::flag_defaults()
     }
 }
 

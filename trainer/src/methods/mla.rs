@@ -49,6 +49,9 @@ pub fn projection_alpha(j: usize, t: usize) -> f64 {
     0.1f64.powf(j as f64 / t.max(1) as f64 + 1.0)
 }
 
+/// Its modalities step alone through one shared head.
+pub const NEEDS: super::Needs = super::Needs { fusion: Some(crate::model::FusionKind::Shared), ..super::Needs::NOTHING };
+
 /// MLA's state: the projector and the run's optimiser steps so far.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Mla {

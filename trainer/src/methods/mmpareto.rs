@@ -8,7 +8,7 @@
 //!   (`c = (v22 - v12) / (v11 + v22 - 2 v12)`, clamped to 0.999 / 0.001 as the solver);
 //! - per tensor `P` of the encoder: `g_new = 2 (k0 g_both + k1 g_m)`, `r = ||g_both + g_m|| /
 //!   ||g_new||`, gradient `gamma r g_new` if `r > 1` else `gamma g_new` (`gamma` = 1.5,
-//!   hard-coded there, `--gamma` here);
+//!   hard-coded there, `--mmpareto-gamma` here);
 //! - the head keeps the plain gradient of `L_mm + L_a + L_v`.
 //!
 //! The code's 4 backward passes with `retain_graph` become 2 here (Burn frees a graph on
@@ -23,6 +23,7 @@
 
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
 
 use super::params::{dot, norm2, put, take, Flat};
 use super::{Applied, Method, StepContext, StepKind};
@@ -48,6 +49,26 @@ pub fn pareto_weights(v11: f64, v12: f64, v22: f64) -> (f64, f64) {
         (v22 - v12) / (v11 + v22 - 2.0 * v12)
     };
     (c, 1.0 - c)
+}
+
+/// Its uni-modal losses are the head slices of a concat head.
+pub const NEEDS: super::Needs = super::Needs { fusion: Some(crate::model::FusionKind::Concat), ..super::Needs::NOTHING };
+
+/// MMPareto's settings (`--mmpareto-gamma`; `gamma` in configs written before it was named).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, clap::Args)]
+#[group(id = "mmpareto")]
+#[serde(default)]
+pub struct Settings {
+    /// MMPareto's gradient magnitude factor gamma (the authors' 1.5).
+    #[arg(long, visible_alias = "gamma", default_value_t = 1.5)]
+    #[serde(alias = "gamma")]
+    pub mmpareto_gamma: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        super::flag_defaults()
+    }
 }
 
 /// MMPareto.

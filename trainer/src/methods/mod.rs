@@ -20,7 +20,8 @@
 //! What a method logs: its step's applied coefficients (`steps.jsonl`, through [`Applied`]) and
 //! one line per epoch of `method.jsonl` ([`Method::epoch_log`]).
 //!
-//! Adding a method is adding a file here, a variant of [`Balance`] and its arm in [`build`].
+//! Adding a method is adding a file here and its line in `registry.rs` (with, if it has settings,
+//! a field of [`MethodSettings`]).
 
 use burn::module::ParamId;
 use burn::optim::GradientsParams;
@@ -44,47 +45,10 @@ pub mod ogm_ge;
 pub mod opm;
 pub mod params;
 pub mod pmr;
+mod registry;
 pub mod umt;
 
-/// The balancing method of a run (`--balance`, the `balance` field of `config.json`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Balance {
-    /// Joint training, cross-entropy on the fused logits.
-    None,
-    /// OGM: the dominant encoder's conv gradients scaled by `1 - tanh(alpha * ratio)`.
-    Ogm,
-    /// OGM-GE: OGM plus Gaussian noise of each conv gradient's own std (the paper's method).
-    OgmGe,
-    /// Noise without modulation: the ablation the paper's discussion asks for.
-    GeOnly,
-    /// OGM-GE with alpha chosen every step from the step's own score ratio (see `adaptive_alpha.rs`).
-    OgmGeAdaptive,
-    /// Modality-Drop (audio): the audio features dropped with probability `--drop-p` per batch.
-    ModalityDropAudio,
-    /// Modality-Drop (visual).
-    ModalityDropVisual,
-    /// Gradient-Blending, weights estimated once before training (`--super-epoch` epochs per head).
-    GblendOffline,
-    /// Gradient-Blending, weights re-estimated every `--super-epoch` epochs.
-    GblendOnline,
-    /// OPM: the dominant modality's features dropped per sample, more often the more it leads.
-    Opm,
-    /// MMPareto: per encoder, the multimodal and uni-modal gradients combined without conflict.
-    Mmpareto,
-    /// MMPareto as BalanceBenchmark runs it: uniform multitask loss, encoder gradients x 2 gamma.
-    MmparetoBb,
-    /// AGM: each encoder's gradient scaled to pull the modalities' Shapley responses to balance.
-    Agm,
-    /// AGM with BalanceBenchmark's flipped ratio (boosts the modality ahead of its average).
-    AgmBb,
-    /// PMR: prototype cross-entropy for the slower modality.
-    Pmr,
-    /// UMT: feature distillation from uni-modal teachers trained first.
-    Umt,
-    /// MLA: alternating uni-modal steps through a shared head (needs `--fusion shared`).
-    Mla,
-}
+pub use registry::{build, Balance, MethodSettings, RENAMED_KEYS};
 
 impl Balance {
     /// The CLI's name of the method (`ogm-ge`, `modality-drop-audio`, ...).
@@ -94,24 +58,42 @@ impl Balance {
 
     /// Whether the method only edits gradients (what the AVE localizer supports).
     pub fn gradient_only(self) -> bool {
-        matches!(self, Self::None | Self::Ogm | Self::OgmGe | Self::GeOnly | Self::OgmGeAdaptive)
+        self.needs().gradients_only
     }
 
     /// Whether the method needs the validation hold-out between epochs.
     pub fn needs_holdout(self) -> bool {
-        matches!(self, Self::GblendOffline | Self::GblendOnline)
+        self.needs().holdout
     }
 
     /// The fusion the method needs, if it needs one.
     pub fn needs_fusion(self) -> Option<crate::model::FusionKind> {
-        use crate::model::FusionKind;
-        match self {
-            Self::Mla => Some(FusionKind::Shared),
-            // Their uni-modal logits are the Shapley responses / head slices of a concat head.
-            Self::Agm | Self::AgmBb | Self::Mmpareto | Self::MmparetoBb => Some(FusionKind::Concat),
-            _ => None,
-        }
+        self.needs().fusion
     }
+}
+
+/// What a method needs of a run, declared in its file and listed in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// The fusion head its rule is defined on.
+    pub fusion: Option<crate::model::FusionKind>,
+    /// The validation hold-out between epochs (what it estimates there).
+    pub holdout: bool,
+    /// It acts on gradients and logits only, never on clip features (what per-segment fusion
+    /// and the AVE localizer allow).
+    pub gradients_only: bool,
+}
+
+impl Needs {
+    pub const NOTHING: Needs = Needs { fusion: None, holdout: false, gradients_only: false };
+    pub const GRADIENTS_ONLY: Needs = Needs { gradients_only: true, ..Needs::NOTHING };
+}
+
+/// The defaults of a settings struct: its flags' `default_value_t`s, so each default is written
+/// once, where its flag is.
+pub fn flag_defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("defaults"));
+    T::from_arg_matches(&command.get_matches_from(["defaults"])).expect("every setting's flag has a default")
 }
 
 /// How a method's training step runs.
@@ -161,35 +143,23 @@ pub struct SampledFeatures {
     pub labels: Vec<i64>,
 }
 
-/// The methods' parameters (those a method does not use are ignored).
+/// What a method is built from: the run's rule alpha and seed, every method's settings, UMT's
+/// teachers.
 #[derive(Debug, Clone)]
 pub struct MethodParams {
     /// OGM's alpha.
     pub alpha: f64,
-    /// Modality-Drop's probability.
-    pub drop_p: f64,
-    /// Gradient-Blending's super-epoch: epochs each head's copy trains per estimate.
-    pub super_epoch: usize,
     /// The run's seed (Modality-Drop's and OPM's draws).
     pub seed: u64,
-    /// MMPareto's magnitude factor gamma (official 1.5).
-    pub gamma: f64,
-    /// AGM's alpha (official 1.0).
-    pub agm_alpha: f64,
-    /// PMR's prototype-loss weight alpha and prototype momentum.
-    pub pmr_alpha: f64,
-    pub pmr_momentum: f64,
-    /// UMT's distillation weight (BB's `scaling`, 10).
-    pub umt_scaling: f64,
+    pub settings: MethodSettings,
     /// UMT's teachers.
     pub teachers: Option<umt::Teachers>,
 }
 
 impl MethodParams {
-    /// The given alpha, Modality-Drop's p, the super-epoch and the seed, every other method at
-    /// its reference's default.
-    pub fn new(alpha: f64, drop_p: f64, super_epoch: usize, seed: u64) -> Self {
-        Self { alpha, drop_p, super_epoch, seed, gamma: 1.5, agm_alpha: 1.0, pmr_alpha: 1.0, pmr_momentum: 0.2, umt_scaling: 10.0, teachers: None }
+    /// The given alpha and seed, every method at its default settings.
+    pub fn new(alpha: f64, seed: u64) -> Self {
+        Self { alpha, seed, settings: MethodSettings::default(), teachers: None }
     }
 }
 
@@ -348,28 +318,4 @@ pub(crate) fn restore_whole<T: serde::de::DeserializeOwned>(method: &mut T, stat
         *method = serde_json::from_value(state.clone())?;
     }
     Ok(())
-}
-
-/// The method `kind` with `params`.
-pub fn build<B: AutodiffBackend>(kind: Balance, params: &MethodParams) -> Box<dyn Method<B>> {
-    use modality_drop::{ModalityDrop, Target};
-    match kind {
-        Balance::None => Box::new(none::Joint),
-        Balance::Ogm => Box::new(ogm::Ogm),
-        Balance::OgmGe => Box::new(ogm_ge::OgmGe),
-        Balance::GeOnly => Box::new(ge_only::GeOnly),
-        Balance::OgmGeAdaptive => Box::new(adaptive_alpha::AdaptiveAlpha),
-        Balance::ModalityDropAudio => Box::new(ModalityDrop::new(Target::Audio, params.drop_p, params.seed)),
-        Balance::ModalityDropVisual => Box::new(ModalityDrop::new(Target::Visual, params.drop_p, params.seed)),
-        Balance::GblendOffline => Box::new(gblend::GradientBlending::new(gblend::Mode::Offline, params.super_epoch)),
-        Balance::GblendOnline => Box::new(gblend::GradientBlending::new(gblend::Mode::Online, params.super_epoch)),
-        Balance::Opm => Box::new(opm::Opm::new(opm::OpmParams::default(), params.seed)),
-        Balance::Mmpareto => Box::new(mmpareto::MmPareto::new(mmpareto::Mode::Official, params.gamma)),
-        Balance::MmparetoBb => Box::new(mmpareto::MmPareto::new(mmpareto::Mode::BalanceBenchmark, params.gamma)),
-        Balance::Agm => Box::new(agm::Agm::new(agm::Ratio::Official, params.agm_alpha)),
-        Balance::AgmBb => Box::new(agm::Agm::new(agm::Ratio::BalanceBenchmark, params.agm_alpha)),
-        Balance::Pmr => Box::new(pmr::Pmr::new(params.pmr_alpha, params.pmr_momentum)),
-        Balance::Umt => Box::new(umt::Umt::<B>::new(params.umt_scaling, params.teachers.clone())),
-        Balance::Mla => Box::new(mla::Mla::new()),
-    }
 }

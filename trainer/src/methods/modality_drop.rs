@@ -5,7 +5,7 @@
 //! on a one-element tensor of ones: with probability `p` they are multiplied by 0, else by
 //! `1 / (1 - p)`. The drop happens on the pooled features before fusion, so the dropped encoder
 //! gets an exactly zero gradient on that step and its batch-norm statistics are unaffected.
-//! Evaluation never drops. `p` is `--drop-p` (0.5, the file's value).
+//! Evaluation never drops. `p` is `--modality-drop-p` (0.5, the file's value).
 //!
 //! The draws come from the run's own generator, reseeded per epoch from the seed, so a resumed
 //! run draws what the uninterrupted one did and the backend's generator (GE's noise) is untouched.
@@ -13,6 +13,7 @@
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use datasets::rng::Rng;
+use serde::{Deserialize, Serialize};
 
 use super::{FeatureStep, Method};
 
@@ -30,6 +31,23 @@ pub fn drop_factor(u: f64, p: f64) -> f64 {
         0.0
     } else {
         1.0 / (1.0 - p)
+    }
+}
+
+/// Modality-Drop's settings (`--modality-drop-p`; `drop_p` in configs written before it was named).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, clap::Args)]
+#[group(id = "modality_drop")]
+#[serde(default)]
+pub struct Settings {
+    /// Modality-Drop's probability of dropping its modality's features on a step (the authors' 0.5).
+    #[arg(long, visible_alias = "drop-p", default_value_t = 0.5)]
+    #[serde(alias = "drop_p")]
+    pub modality_drop_p: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        super::flag_defaults()
     }
 }
 

@@ -25,30 +25,41 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use datasets::rng::Rng;
+use serde::{Deserialize, Serialize};
 
 use super::{FeatureStep, Method};
 use crate::balance::{logits_vec, true_class_softmax_sum};
 
-/// OPM's constants.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OpmParams {
-    pub q_base: f64,
-    pub lambda: f64,
-    pub p_exe: f64,
+/// OPM's settings: `--opm-q-base`, `--opm-lambda`, `--opm-p-exe` (the `opm_*` keys of
+/// `config.json`), defaulting to the authors' argparse values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, clap::Args)]
+#[group(id = "opm")]
+#[serde(default)]
+pub struct Settings {
+    /// OPM's base drop probability q_base of the dominant modality (the authors' argparse 0.5;
+    /// BalanceBenchmark 0.4).
+    #[arg(long, default_value_t = 0.5)]
+    pub opm_q_base: f64,
+    /// OPM's lambda: how much the dominant modality's lead raises its drop probability.
+    #[arg(long, default_value_t = 0.5)]
+    pub opm_lambda: f64,
+    /// OPM's p_exe: the probability that a step's drop executes.
+    #[arg(long, default_value_t = 0.7)]
+    pub opm_p_exe: f64,
 }
 
-impl Default for OpmParams {
+impl Default for Settings {
     fn default() -> Self {
-        Self { q_base: 0.5, lambda: 0.5, p_exe: 0.7 }
+        super::flag_defaults()
     }
 }
 
 /// The drop probabilities `(q_a, q_v)` and the rescale's `theta` for scores `s_a`, `s_v` and
 /// feature widths `d_a`, `d_v` (the code's `calcu_q` and `Modality_drop`).
-pub fn drop_probabilities(s_a: f64, s_v: f64, d_a: usize, d_v: usize, p: &OpmParams) -> (f64, f64, f64) {
+pub fn drop_probabilities(s_a: f64, s_v: f64, d_a: usize, d_v: usize, p: &Settings) -> (f64, f64, f64) {
     let rho = |x: f64| x.max(0.0).tanh();
     let (rho_a, rho_v) = (rho(s_a / s_v - 1.0), rho(s_v / s_a - 1.0));
-    let q = |r: f64| if r > 0.0 { (p.q_base * (1.0 + p.lambda * r)).clamp(0.0, 1.0) } else { 0.0 };
+    let q = |r: f64| if r > 0.0 { (p.opm_q_base * (1.0 + p.opm_lambda * r)).clamp(0.0, 1.0) } else { 0.0 };
     let (q_a, q_v) = (q(rho_a), q(rho_v));
     let theta = (d_a as f64 * q_a + d_v as f64 * q_v) / (d_a + d_v) as f64;
     (q_a, q_v, theta)
@@ -56,7 +67,7 @@ pub fn drop_probabilities(s_a: f64, s_v: f64, d_a: usize, d_v: usize, p: &OpmPar
 
 /// OPM.
 pub struct Opm {
-    params: OpmParams,
+    params: Settings,
     seed: u64,
     rng: Rng,
     active: bool,
@@ -68,7 +79,7 @@ pub struct Opm {
 }
 
 impl Opm {
-    pub fn new(params: OpmParams, seed: u64) -> Self {
+    pub fn new(params: Settings, seed: u64) -> Self {
         Self { params, seed, rng: Rng::new(seed), active: true, steps: 0, executed: 0, dropped: [0; 2], q_sum: [0.0; 2] }
     }
 }
@@ -94,7 +105,7 @@ impl<B: AutodiffBackend> Method<B> for Opm {
         let (q_a, q_v, theta) = drop_probabilities(s_a, s_v, d_a, d_v, &self.params);
         self.q_sum[0] += q_a;
         self.q_sum[1] += q_v;
-        if self.rng.uniform() < 1.0 - self.params.p_exe {
+        if self.rng.uniform() < 1.0 - self.params.opm_p_exe {
             return (a, v);
         }
         self.executed += 1;

@@ -68,6 +68,25 @@ struct Prototypes {
     epoch: usize,
 }
 
+/// PMR's settings (`--pmr-alpha`, `--pmr-momentum`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, clap::Args)]
+#[group(id = "pmr")]
+#[serde(default)]
+pub struct Settings {
+    /// PMR's prototype-loss weight alpha (the authors' default 1.0; BalanceBenchmark 0.6).
+    #[arg(long, default_value_t = 1.0)]
+    pub pmr_alpha: f64,
+    /// PMR's prototype momentum, in [0, 1) (the authors' default 0.2; BalanceBenchmark 0.5).
+    #[arg(long, default_value_t = 0.2)]
+    pub pmr_momentum: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        super::flag_defaults()
+    }
+}
+
 /// PMR.
 pub struct Pmr {
     alpha: f64,

@@ -14,6 +14,7 @@
 //! each batch's statistics (and keeps updating running ones); here the teachers run in eval mode
 //! (running statistics), what a distillation target normally means.
 
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 use burn::module::Module;
@@ -41,6 +42,22 @@ pub struct Teachers {
 type Inner<B> = <B as AutodiffBackend>::InnerBackend;
 /// The audio teacher and the visual teacher.
 type Pair<B> = (AvClassifier<Inner<B>>, AvClassifier<Inner<B>>);
+
+/// UMT's settings (`--umt-scaling`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, clap::Args)]
+#[group(id = "umt")]
+#[serde(default)]
+pub struct Settings {
+    /// UMT's distillation weight (BalanceBenchmark's `scaling`, 10).
+    #[arg(long, default_value_t = 10.0)]
+    pub umt_scaling: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        super::flag_defaults()
+    }
+}
 
 /// UMT.
 pub struct Umt<B: AutodiffBackend> {

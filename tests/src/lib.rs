@@ -145,12 +145,6 @@ pub fn tiny_run(data: &Path, out: &Path) -> trainer::train::TrainConfig {
         shuffle_buffer: 256,
         train_head: Default::default(),
         optimizer: Default::default(),
-        drop_p: 0.5,
-        super_epoch: 10,
-        gamma: 1.5,
-        agm_alpha: 1.0,
-        pmr_alpha: 1.0,
-        pmr_momentum: 0.2,
-        umt_scaling: 10.0,
+        ..Default::default()
     }
 }

@@ -96,6 +96,7 @@ fn python_package_loads_exports_and_reads_events_as_the_rust_side_writes_them() 
             audio_crop: Some(100),
             prefetch: 1,
             subset: Subset::All,
+            drop_last: false,
         };
         let mut d = Dump::default();
         for b in ShardSet::open(&synthetic, Split::Test).unwrap().epoch(&loader, 2) {

@@ -26,6 +26,10 @@ pub fn render(index: &DatasetIndex) -> String {
         let _ = writeln!(s, "  - split: {split}\n    path: \"{split}/*.parquet\"");
     }
     let _ = writeln!(s, "---\n\n# {name} (OGM-GE toolkit shards)\n\n{}\n", describe(index.dataset));
+    if let Some(split) = &index.split {
+        let sides: Vec<String> = split.actors.iter().map(|(k, a)| format!("{k}: {} actors", a.len())).collect();
+        let _ = writeln!(s, "**Split: {}** ({}): {}\n", split.rule.name(), sides.join(", "), split.description);
+    }
     let _ = writeln!(s, "Written by ogm-ge toolkit {}, shard schema version {}.\n", index.tool_version, index.schema_version);
     s.push_str("| split | clips | shards | missing | failed | filtered |\n|---|---|---|---|---|---|\n");
     for (split, c) in &index.splits {

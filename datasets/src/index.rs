@@ -65,6 +65,18 @@ pub struct DatasetIndex {
     pub filtered: Vec<Filtered>,
     /// Manifest lines that could not be used at all.
     pub rejected: Vec<Rejected>,
+    /// The split, when it is not the published one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitRecord>,
+}
+
+/// A split other than the published one: its rule, in words, and who is on each side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitRecord {
+    pub rule: crate::catalog::SplitRule,
+    pub description: String,
+    /// The actors of each split's clips found on disk (CREMA-D).
+    pub actors: BTreeMap<Split, Vec<u32>>,
 }
 
 impl DatasetIndex {
@@ -81,6 +93,7 @@ impl DatasetIndex {
             failed: Vec::new(),
             filtered: Vec::new(),
             rejected: Vec::new(),
+            split: None,
         }
     }
 

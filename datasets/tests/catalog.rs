@@ -158,3 +158,60 @@ fn clip_ids_that_escape_the_root_are_rejected() {
     assert_eq!(m.rejected.len(), 2);
     assert!(m.rejected.iter().all(|r| r.reason.contains("invalid clip id")), "{:?}", m.rejected);
 }
+
+#[test]
+fn actor_disjoint_split_keeps_every_actor_on_one_side() {
+    use datasets::catalog::cremad::actor;
+    use datasets::catalog::SplitRule;
+    use std::collections::{BTreeMap, BTreeSet};
+    let sides = |cat: &datasets::catalog::Catalog| {
+        let mut by_actor: BTreeMap<u32, BTreeSet<Split>> = BTreeMap::new();
+        let all = cat.clips.iter().map(|c| (&c.clip_id, c.split)).chain(cat.missing.iter().map(|m| (&m.clip_id, m.split)));
+        for (id, split) in all {
+            by_actor.entry(actor(id).unwrap()).or_default().insert(split);
+        }
+        by_actor
+    };
+    // Nothing on disk: every listed clip is reported missing, with the side the rule gives it.
+    let raw = tempfile::tempdir().unwrap();
+    let root = raw.path().join("CREMA-D");
+    touch(&root, "VideoFlash/1010_DFA_ANG_XX.flv"); // published train, actor 1010: test
+    touch(&root, "VideoFlash/1020_IEO_ANG_LO.flv"); // published test, actor 1020: test
+    touch(&root, "VideoFlash/1041_TIE_NEU_XX.flv"); // published test, actor 1041: train
+    touch(&root, "VideoFlash/1001_IOM_SAD_XX.flv"); // published train, actor 1001: train
+
+    let published = DatasetKind::Cremad.scan(&root).unwrap();
+    let both: Vec<u32> = sides(&published).into_iter().filter(|(_, s)| s.len() == 2).map(|(a, _)| a).collect();
+    assert_eq!(both.len(), 91, "the OGM-GE lists put every actor on both sides");
+    assert_eq!(published.split_rule, SplitRule::Published);
+    assert_eq!(published.out_name(), "cremad");
+    assert_eq!(published.split_record(), None);
+
+    let disjoint = DatasetKind::Cremad.scan_with(&root, SplitRule::ActorDisjoint).unwrap();
+    assert_eq!(disjoint.clips.len() + disjoint.missing.len(), 7442, "every clip of both lists is kept");
+    let by_actor = sides(&disjoint);
+    assert_eq!(by_actor.len(), 91);
+    assert!(by_actor.values().all(|s| s.len() == 1), "no actor on both sides");
+    let test_actors: Vec<u32> = by_actor.iter().filter(|(_, s)| s.contains(&Split::Test)).map(|(a, _)| *a).collect();
+    assert_eq!(test_actors, (1..=9).map(|k| 1000 + 10 * k).collect::<Vec<_>>());
+    let test_clips = disjoint.clips.iter().map(|c| c.split).chain(disjoint.missing.iter().map(|m| m.split)).filter(|s| *s == Split::Test).count();
+    assert_eq!(test_clips, 738);
+
+    let split_of = |id: &str| disjoint.clips.iter().find(|c| c.clip_id == id).unwrap().split;
+    let expect = [("1010_DFA_ANG_XX", Split::Test), ("1020_IEO_ANG_LO", Split::Test), ("1041_TIE_NEU_XX", Split::Train), ("1001_IOM_SAD_XX", Split::Train)];
+    for (id, split) in expect {
+        assert_eq!(split_of(id), split, "{id}");
+    }
+    assert_eq!(disjoint.out_name(), "cremad-actor-disjoint", "never the published split's folder");
+    let record = disjoint.split_record().unwrap();
+    assert_eq!(record.rule, SplitRule::ActorDisjoint);
+    assert_eq!(record.actors[&Split::Test], [1010, 1020]);
+    assert_eq!(record.actors[&Split::Train], [1001, 1041]);
+    assert!(record.description.contains("multiple of 10"), "{}", record.description);
+
+    // Only CREMA-D's clip names carry the actor.
+    let ks = raw.path().join("ks");
+    touch(&ks, "train/x.mp4");
+    let e = DatasetKind::KineticsSounds.scan_with(&ks, SplitRule::ActorDisjoint).unwrap_err().to_string();
+    assert!(e.contains("CREMA-D only"), "{e}");
+}

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use datasets::catalog::SplitRule;
 use datasets::{AudioPreset, DatasetKind, Preset};
 use preprocess::clip::ClipOptions;
 use preprocess::pipeline::{prepare, Part, PrepareOptions, Summary};
@@ -80,6 +81,10 @@ struct Cli {
     /// At most this many frames per clip.
     #[arg(long)]
     max_frames: Option<u32>,
+    /// The train/test split: `published` (the reference's lists), or `actor-disjoint` (CREMA-D:
+    /// every actor on one side; shards go to <out>/cremad-actor-disjoint/).
+    #[arg(long, default_value = "published", value_parser = parse_split)]
+    split: SplitRule,
     /// Keep clips whose streams have undecodable packets instead of failing them.
     #[arg(long)]
     tolerate_decode_errors: bool,
@@ -101,6 +106,10 @@ struct Cli {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+fn parse_split(s: &str) -> Result<SplitRule, String> {
+    SplitRule::from_name(s).ok_or_else(|| format!("unknown split {s:?} (published, actor-disjoint)"))
 }
 
 fn main() -> ExitCode {
@@ -180,7 +189,7 @@ fn run() -> Result<bool> {
     let jobs = cli.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut clean = true;
     for (kind, root) in found {
-        let catalog = kind.scan(&root).with_context(|| format!("scanning {kind} at {}", root.display()))?;
+        let catalog = kind.scan_with(&root, cli.split).with_context(|| format!("scanning {kind} at {}", root.display()))?;
         eprintln!(
             "{kind}: {} clips found, {} listed but missing, {} manifest lines rejected ({})",
             catalog.clips.len(),
@@ -237,6 +246,7 @@ fn generate_synthetic(cli: &Cli) -> Result<(DatasetKind, PathBuf)> {
 
 /// Prints what happened; returns false when the dataset has failed clips.
 fn print_summary(kind: DatasetKind, out: &std::path::Path, s: &Summary) -> bool {
+    let folder = s.index.as_ref().and_then(|i| i.split.as_ref()).map_or(kind.name().to_owned(), |r| format!("{kind}-{}", r.rule.name()));
     let rate = |n: f64| if s.wall_seconds > 0.0 { n / s.wall_seconds } else { 0.0 };
     eprintln!(
         "{kind}: {} shards ({} written, {} already done and verified); {} clips processed in {:.1} s = {:.1} clips/s, {:.1} s of media per s; {} failed in this run",
@@ -262,6 +272,10 @@ fn print_summary(kind: DatasetKind, out: &std::path::Path, s: &Summary) -> bool 
     if index.failed.len() > 20 {
         eprintln!("  ... and {} more failures", index.failed.len() - 20);
     }
-    eprintln!("{kind}: index at {}", out.join(kind.name()).join("index.json").display());
+    if let Some(split) = s.index.as_ref().and_then(|i| i.split.as_ref()) {
+        let sides: Vec<String> = split.actors.iter().map(|(k, a)| format!("{k} {} actors", a.len())).collect();
+        eprintln!("{kind}: split {} ({})", split.rule.name(), sides.join(", "));
+    }
+    eprintln!("{kind}: index at {}", out.join(folder).join("index.json").display());
     index.failed.is_empty()
 }

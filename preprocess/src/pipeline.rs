@@ -133,7 +133,7 @@ fn verified_state(ds_out: &Path, shard: &PlannedShard) -> Option<ShardState> {
 pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Result<Summary, PipelineError> {
     let started = Instant::now();
     let (shape, dims) = fixed_shape(preset)?;
-    let ds_out = opts.out.join(catalog.dataset.name());
+    let ds_out = opts.out.join(catalog.out_name());
     let shards = plan(catalog, preset, opts);
     let mine = |k: usize| opts.part.is_none_or(|p| p.keeps(k));
     let mut summary = Summary { shards_total: shards.len(), ..Summary::default() };
@@ -249,6 +249,7 @@ pub fn prepare(catalog: &Catalog, preset: &Preset, opts: &PrepareOptions) -> Res
         }
         index.missing = catalog.missing.clone();
         index.rejected = catalog.rejected.clone();
+        index.split = catalog.split_record();
         index.normalise();
         index.write(&ds_out.join(INDEX_FILE))?;
         write_atomic(&ds_out.join("README.md"), card::render(&index).as_bytes())?;

@@ -220,3 +220,38 @@ fn shared_media_as_a_dataset_records_every_failure_and_goes_on() {
     assert_eq!(by_id["mpeg4_mp3"].frames.len(), 7);
     assert_eq!(by_id["no_duration"].frames.len(), 5);
 }
+
+#[test]
+fn cremad_actor_disjoint_split_goes_to_its_own_folder_with_its_record() {
+    let media = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/media").canonicalize().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let flash = tmp.path().join("raw/CREMA-D/VideoFlash");
+    std::fs::create_dir_all(&flash).unwrap();
+    // Real FLV files (video and audio) under CREMA-D clip names: two on each side of each split.
+    let clips = [
+        ("1010_DFA_ANG_XX", "bbb.flv"),    // published train, actor 1010: test
+        ("1020_IEO_ANG_LO", "avatar.flv"), // published test, actor 1020: test
+        ("1041_TIE_NEU_XX", "bbb.flv"),    // published test: train
+        ("1001_IOM_SAD_XX", "avatar.flv"), // published train: train
+    ];
+    for (clip, file) in clips {
+        std::os::unix::fs::symlink(media.join(file), flash.join(format!("{clip}.flv"))).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let raw = tmp.path().join("raw");
+    run_ok(&mut preprocess(&["--raw", raw.to_str().unwrap()], &out, &["--split", "actor-disjoint", "--jobs", "2"]));
+    assert!(!out.join("cremad").exists(), "the published split's folder is left alone");
+    let index = DatasetIndex::read(&out.join("cremad-actor-disjoint/index.json")).unwrap();
+    let split = index.split.as_ref().expect("the index records the split");
+    assert_eq!(split.rule.name(), "actor-disjoint");
+    assert_eq!(split.actors[&datasets::Split::Test], [1010, 1020]);
+    assert_eq!(split.actors[&datasets::Split::Train], [1001, 1041]);
+    assert_eq!((index.splits[&datasets::Split::Train].clips, index.splits[&datasets::Split::Test].clips), (2, 2));
+    let missing_test = index.missing.iter().filter(|m| m.split == datasets::Split::Test).count();
+    assert_eq!((index.missing.len(), missing_test), (7442 - 4, 738 - 2), "the missing clips are listed on their actor's side");
+    let card = std::fs::read_to_string(out.join("cremad-actor-disjoint/README.md")).unwrap();
+    assert!(card.contains("Split: actor-disjoint"), "{card}");
+
+    let e = preprocess(&["--raw", raw.to_str().unwrap()], &out, &["--split", "by-speaker"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&e.stderr).contains("unknown split \"by-speaker\""), "{}", String::from_utf8_lossy(&e.stderr));
+}

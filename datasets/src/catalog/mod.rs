@@ -5,7 +5,7 @@
 //! on disk. What the manifest lists but the disk lacks is reported, never silently dropped.
 
 mod ave;
-mod cremad;
+pub mod cremad;
 mod kinetics_sounds;
 mod labels;
 mod media_files;
@@ -115,9 +115,22 @@ impl DatasetKind {
 
     /// Manifest plus disk: the clips found, what is missing, what was rejected.
     pub fn scan(self, dataset_root: &Path) -> Result<Catalog> {
-        let manifest = self.manifest(Some(dataset_root))?;
+        self.scan_with(dataset_root, SplitRule::Published)
+    }
+
+    /// [`DatasetKind::scan`] with the clips split by `rule`.
+    pub fn scan_with(self, dataset_root: &Path, rule: SplitRule) -> Result<Catalog> {
+        let manifest = match (rule, self) {
+            (SplitRule::Published, _) => self.manifest(Some(dataset_root))?,
+            (SplitRule::ActorDisjoint, Self::Cremad) => cremad::actor_disjoint(self.manifest(Some(dataset_root))?),
+            (SplitRule::ActorDisjoint, _) => {
+                return Err(crate::Error::Invalid(format!("--split actor-disjoint is defined for CREMA-D only (its clip names carry the actor), not {self}")))
+            }
+        };
         let files = MediaFiles::scan(dataset_root)?;
-        Ok(locate(self, dataset_root, manifest, &files))
+        let mut catalog = locate(self, dataset_root, manifest, &files);
+        catalog.split_rule = rule;
+        Ok(catalog)
     }
 }
 
@@ -228,6 +241,30 @@ pub struct Missing {
     pub reason: String,
 }
 
+/// Which train/test split a dataset's shards follow (`prepare-datasets --split`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SplitRule {
+    /// The lists the dataset's reference code uses.
+    #[default]
+    Published,
+    /// CREMA-D's clips split so that every actor is on one side ([`cremad::ACTOR_DISJOINT_RULE`]).
+    ActorDisjoint,
+}
+
+impl SplitRule {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Published => "published",
+            Self::ActorDisjoint => "actor-disjoint",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Published, Self::ActorDisjoint].into_iter().find(|r| r.name() == name)
+    }
+}
+
 /// The result of scanning one dataset.
 #[derive(Debug, Clone)]
 pub struct Catalog {
@@ -237,6 +274,37 @@ pub struct Catalog {
     pub clips: Vec<ClipEntry>,
     pub missing: Vec<Missing>,
     pub rejected: Vec<Rejected>,
+    pub split_rule: SplitRule,
+}
+
+impl Catalog {
+    /// The output folder's name: the dataset's, with the split rule's after it when it is not
+    /// the published one (`cremad-actor-disjoint`), so the two never mix.
+    pub fn out_name(&self) -> String {
+        match self.split_rule {
+            SplitRule::Published => self.dataset.name().to_owned(),
+            rule => format!("{}-{}", self.dataset.name(), rule.name()),
+        }
+    }
+
+    /// What the index records of a split other than the published one: the rule in words and
+    /// the actors on each side (CREMA-D).
+    pub fn split_record(&self) -> Option<crate::index::SplitRecord> {
+        if self.split_rule == SplitRule::Published {
+            return None;
+        }
+        let mut actors: std::collections::BTreeMap<Split, Vec<u32>> = Default::default();
+        for c in &self.clips {
+            if let Some(a) = cremad::actor(&c.clip_id) {
+                actors.entry(c.split).or_default().push(a);
+            }
+        }
+        for v in actors.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        Some(crate::index::SplitRecord { rule: self.split_rule, description: cremad::ACTOR_DISJOINT_RULE.to_owned(), actors })
+    }
 }
 
 /// Matches manifest entries with files on disk.
@@ -262,7 +330,7 @@ pub fn locate(dataset: DatasetKind, root: &Path, manifest: Manifest, files: &Med
             None => missing.push(Missing { reason: format!("no video file for {} under {}", e.key, root.display()), clip_id: e.clip_id, split: e.split }),
         }
     }
-    Catalog { dataset, root: root.to_path_buf(), classes: manifest.classes, clips, missing, rejected: manifest.rejected }
+    Catalog { dataset, root: root.to_path_buf(), classes: manifest.classes, clips, missing, rejected: manifest.rejected, split_rule: SplitRule::Published }
 }
 
 impl fmt::Display for MediaKey {

@@ -10,6 +10,10 @@ authors' public code (methods.md sections 3-8 give file and line of each):
   the score of L48 (-log softmax with the 1e-8 floor), and the backward-hook mechanism of
   model/CREMAD_net.py (hooks scaling dL/dm_a, dL/dm_v) on a concat head with features zeroed:
   the gradients it gives the features and the head.
+- AGM as BalanceBenchmark runs it: `newGrad.forward` and `training_step` of
+  balancemm/trainer/AGM_trainer.py (commit 4c1482f, L222-266 and L535-589) on a toy model named as
+  BB's (`modality_encoder.<m>`, `fusion_module.fc_out`) over a few steps: responses, scores,
+  coefficients, running means and the gradients after the rank filter and the clip at 5.
 - PMR: `calculate_prototype` (main_Prototype_grad.py L383-441, momentum update) and the step's
   loss (L120-186: EU_dist, prototype softmax scores, the weaker modality's prototype CE), with its
   gradients on the features.
@@ -191,6 +195,166 @@ def agm_hooks(B=5, d=4, C=3, k_a=0.6, k_v=1.7):
             "grad_a": tolist(a.grad), "grad_v": tolist(v.grad), "grad_W": tolist(W.grad), "grad_b": tolist(b.grad)}
 
 
+# ---------------------------------------------------------------- AGM as BalanceBenchmark runs it
+def generate_all_combinations(input_list, include_empty=True):
+    # balancemm/evaluation/modalitys.py L9-17
+    from itertools import combinations
+    all_combinations = []
+    start_range = 0 if include_empty else 1
+    for r in range(start_range, len(input_list) + 1):
+        all_combinations.extend(combinations(input_list, r))
+    return [list(combo) for combo in all_combinations]
+
+
+class BbToy(torch.nn.Module):
+    """BB's BaseClassifierModel reduced to what AGM touches: `modality_encoder.<m>` (a weight of
+    rank 2 and a per-feature scale of rank 1, so a zeroed input gives zero features, as our
+    feature zeroing does), `fusion_module.fc_out` (ConcatFusion_N), `forward(batch, padding)`
+    zeroing the padded modalities' inputs (avclassify_model.py L330-355)."""
+
+    def __init__(self, d_in, d, C, gen):
+        super().__init__()
+        self.modalitys = ["audio", "visual"]
+        enc = lambda: torch.nn.ParameterDict({"weight": torch.nn.Parameter(torch.randn(d, d_in, generator=gen) * 0.5),
+                                              "scale": torch.nn.Parameter(1.0 + 0.3 * torch.randn(d, generator=gen))})
+        self.modality_encoder = torch.nn.ModuleDict({"audio": enc(), "visual": enc()})
+        self.fusion_module = torch.nn.Module()
+        self.fusion_module.fc_out = torch.nn.Linear(2 * d, C)
+        with torch.no_grad():
+            self.fusion_module.fc_out.weight.copy_(torch.randn(C, 2 * d, generator=gen) * 0.5)
+            self.fusion_module.fc_out.bias.copy_(torch.randn(C, generator=gen))
+        self.unimodal_result = {}
+
+    def forward(self, batch, padding=[]):
+        feats = []
+        for modality in self.modalitys:
+            x = batch[modality]
+            if modality in padding:
+                x = torch.zeros_like(x)
+            e = self.modality_encoder[modality]
+            feats.append((x @ e["weight"].t()) * e["scale"])
+        self.unimodal_result = {"output": self.fusion_module.fc_out(torch.cat(feats, 1))}
+        return self.unimodal_result
+
+
+def bb_new_grad(model, batch):
+    # AGM_trainer.py L222-266 (newGrad.forward), eval()/train() switches kept (no-ops here)
+    modalitys = list(model.modalitys)
+    modality_nums = len(modalitys)
+    res = {}
+    res_cache = {}
+    with torch.no_grad():
+        model.eval()
+        for modality in modalitys:
+            temp_modality = list(modalitys)
+            temp_modality.remove(modality)
+            combinations = generate_all_combinations(temp_modality, include_empty=False)
+            for combo in combinations:
+                indentifer = tuple(sorted(combo))
+                l = len(combo)
+                weight = math.factorial(l) * math.factorial(modality_nums - l - 1) / math.factorial(modality_nums)
+                if indentifer not in res_cache.keys():
+                    padding = [another for another in modalitys if another not in combo]
+                    model(batch, padding=padding)
+                    out = model.unimodal_result["output"]
+                    res_cache[indentifer] = out
+                else:
+                    out = res_cache[indentifer]
+                combo_add = list(combo)
+                combo_add.append(modality)
+                indentifer = tuple(sorted(combo_add))
+                if indentifer not in res_cache.keys():
+                    padding = [another for another in modalitys if another not in combo_add]
+                    model(batch, padding=padding)
+                    out_add = model.unimodal_result["output"]
+                    res_cache[indentifer] = out_add
+                else:
+                    out_add = res_cache[indentifer]
+                if modality not in res.keys():
+                    res[modality] = weight * (out_add - out)
+                else:
+                    res[modality] += weight * (out_add - out)
+    model.train()
+    model(batch)
+    out = model.unimodal_result["output"]
+    return res, out
+
+
+def bb_agm_training_step(model, alpha, batch, step, total_batch, epoch, train_scores):
+    # AGM_trainer.py L535-589 (training_step), with its loops and clamps as written
+    criterion = torch.nn.CrossEntropyLoss()
+    softmax = torch.nn.Softmax(dim=1)
+    label = batch["label"]
+    res, out = bb_new_grad(model, batch)
+    loss = criterion(out, label)
+    loss.backward()
+    scores = {m: 0.0 for m in model.modalitys}
+    for modality in model.modalitys:
+        out_m = res[modality]
+        for k in range(out_m.size(0)):
+            if torch.isinf(torch.log(softmax(out_m)[k][label[k]])) or softmax(out_m)[k][label[k]] < 1e-8:
+                scores[modality] += -torch.log(torch.tensor(1e-8, dtype=out_m.dtype))
+            else:
+                scores[modality] += -torch.log(softmax(out_m)[k][label[k]])
+        scores[modality] /= out_m.size(0)
+    num = len(model.modalitys)
+    scores_mean = sum(scores.values()) / num
+    train_score_mean = sum(train_scores.values()) / num
+    coeffs = {}
+    iteration = epoch * total_batch + step + 1
+    for modality in model.modalitys:
+        ratio = math.exp(num / (num - 1) * (scores[modality].item() - scores_mean.item()))
+        optimal_ratio = math.exp(num / (num - 1) * (float(train_scores[modality]) - float(train_score_mean)))
+        coeffs[modality] = math.exp(alpha * min(optimal_ratio - ratio, 7))
+        train_scores[modality] = train_scores[modality] * (iteration - 1) / iteration + scores[modality].item() / iteration
+    for name, parms in model.named_parameters():
+        layer = str(name)
+        for modality in model.modalitys:
+            if modality in layer and len(parms.grad.size()) != 1:
+                parms.grad *= coeffs[modality]
+    grad_max = torch.max(model.fusion_module.fc_out.weight.grad)
+    grad_min = torch.min(model.fusion_module.fc_out.weight.grad)
+    clipped = bool(grad_max > 5 or grad_min < -5)
+    if clipped:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=5.0)
+    return loss, train_scores, scores, coeffs, res, out, clipped
+
+
+def agm_bb_steps(**kw):
+    # The global generators are left as they were, so the other cases' draws do not move.
+    with torch.random.fork_rng(devices=[]):
+        return agm_bb_case(**kw)
+
+
+def agm_bb_case(alpha=0.1, B=6, d_in=5, d=4, C=3, steps=4):
+    """BB's AGM over a few steps of one epoch on fixed parameters: inputs, labels, responses,
+    scores, coefficients, running means, and every gradient after BB's edit. The inputs grow so
+    that the last steps' head gradient leaves [-5, 5] and the clip runs."""
+    gen = torch.Generator().manual_seed(29)
+    draw = np.random.default_rng(29)
+    model = BbToy(d_in, d, C, gen).double()
+    train_scores = {m: torch.tensor(0) for m in model.modalitys}  # L487-489
+    params = {"audio_weight": model.modality_encoder["audio"]["weight"], "audio_scale": model.modality_encoder["audio"]["scale"],
+              "visual_weight": model.modality_encoder["visual"]["weight"], "visual_scale": model.modality_encoder["visual"]["scale"],
+              "head_weight": model.fusion_module.fc_out.weight, "head_bias": model.fusion_module.fc_out.bias}
+    case = {"alpha": alpha, "B": B, "d_in": d_in, "d": d, "C": C, "params": {k: tolist(v) for k, v in params.items()}, "steps": []}
+    for step in range(steps):
+        gain = [1.0, 2.0, 12.0, 6.0][step]
+        batch = {"audio": gain * torch.randn(B, d_in, dtype=torch.float64, generator=gen),
+                 "visual": torch.randn(B, d_in, dtype=torch.float64, generator=gen), "label": torch.tensor(draw.integers(0, C, B))}
+        model.zero_grad()
+        loss, train_scores, scores, coeffs, res, out, clipped = bb_agm_training_step(model, alpha, batch, step, steps, 0, train_scores)
+        case["steps"].append({
+            "audio": tolist(batch["audio"]), "visual": tolist(batch["visual"]), "labels": batch["label"].tolist(), "loss": loss.item(),
+            "m_a": tolist(res["audio"]), "m_v": tolist(res["visual"]), "fused": tolist(out),
+            "score_a": float(scores["audio"]), "score_v": float(scores["visual"]), "k_a": coeffs["audio"], "k_v": coeffs["visual"],
+            "t_a": float(train_scores["audio"]), "t_v": float(train_scores["visual"]), "clipped": clipped,
+            "grads": {k: tolist(v.grad) for k, v in params.items()},
+        })
+    assert any(s["clipped"] for s in case["steps"]) and not all(s["clipped"] for s in case["steps"]), "both branches of the clip"
+    return case
+
+
 # ---------------------------------------------------------------- PMR
 def calculate_prototype(a_feat, v_feat, labels, C, d, epoch, a_prev, v_prev, momentum_coef):
     audio_prototypes = torch.zeros(C, d)
@@ -322,7 +486,7 @@ def main():
         "opm": opm_cases(),
         "mmpareto": mmpareto_cases(),
         "agm": {"alpha": 1.0, "scores": scores, "official": agm_sequence(scores, 1.0), "bb": agm_bb_sequence(scores, 1.0),
-                "hooks": [agm_hooks(), agm_hooks(k_a=1.9, k_v=0.3)]},
+                "hooks": [agm_hooks(), agm_hooks(k_a=1.9, k_v=0.3)], "bb_steps": agm_bb_steps()},
         "pmr": [pmr_case(1.0, 0.2, visual_ahead=True), pmr_case(2.0, 0.0, visual_ahead=False)],
         "mla": mla_case(),
         "entropy_fusion": entropy_fusion_case(),

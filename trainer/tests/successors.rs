@@ -217,6 +217,71 @@ fn agm_gradient_scaling_equals_the_authors_hooks() {
     }
 }
 
+/// `agm-bb` through the method interface against BalanceBenchmark's `newGrad` and
+/// `training_step`, transcribed and run on a toy model named as BB's: the same responses, loss,
+/// coefficients and running means at BB's alpha 0.1, and every gradient after BB's edit (encoder
+/// tensors of rank 2 scaled, rank 1 and the head left, the clip at 5 where the head's gradient
+/// leaves [-5, 5]).
+#[test]
+fn agm_bb_is_balancebenchmarks_training_step() {
+    use trainer::methods::agm_bb::{responses, AgmBb};
+    let g = &golden()["agm"]["bb_steps"];
+    let (b, d_in, d, classes) = (n(&g["B"]), n(&g["d_in"]), n(&g["d"]), n(&g["C"]));
+    let p = &g["params"];
+    let names = ["audio_weight", "audio_scale", "visual_weight", "visual_scale", "head_weight", "head_bias"];
+    let shapes = [vec![d, d_in], vec![d], vec![d, d_in], vec![d], vec![classes, 2 * d], vec![classes]];
+    let ids: Vec<ParamId> = names.iter().map(|_| ParamId::new()).collect();
+    let ranked = |k: usize| (ids[k], shapes[k].len());
+    let parts = Parts { audio: vec![ranked(0), ranked(1)], visual: vec![ranked(2), ranked(3)], head: vec![ranked(4), ranked(5)] };
+    let mut m = AgmBb::new(f(&g["alpha"]));
+    Method::<B>::begin_epoch(&mut m, 0, true);
+    let steps = g["steps"].as_array().unwrap();
+    let device = Default::default();
+    for (k, s) in steps.iter().enumerate() {
+        let w = |i: usize| t2::<B>(&p[names[i]], [shapes[i][0], *shapes[i].get(1).unwrap_or(&1)]).require_grad();
+        let params: Vec<Tensor<B, 2>> = (0..6).map(w).collect();
+        let encode = |x: &Value, i: usize| t2::<B>(x, [b, d_in]).matmul(params[i].clone().transpose()) * params[i + 1].clone().reshape([1, d]);
+        let (a, v) = (encode(&s["audio"], 0), encode(&s["visual"], 2));
+        let head = |a: Tensor<B, 2>, v: Tensor<B, 2>| {
+            let fused = Tensor::cat(vec![a, v], 1).matmul(params[4].clone().transpose()) + params[5].clone().reshape([1, classes]);
+            Logits { fused: fused.clone(), audio: fused.clone(), visual: fused }
+        };
+        let y = labels(&s["labels"]);
+        let fused = |a: Tensor<B, 2>, v: Tensor<B, 2>| values(head(a, v).fused);
+        let (m_a, m_v) = responses(&fused(a.clone(), v.clone()), &fused(a.zeros_like(), v.clone()), &fused(a.clone(), v.zeros_like()));
+        close(&m_a, &floats(&s["m_a"]), 1e-4, &format!("step {k}: m_a = (F(a,v) - F(0,v)) / 2"));
+        close(&m_v, &floats(&s["m_v"]), 1e-4, &format!("step {k}: m_v"));
+        let (a, v) = Method::<B>::features(&mut m, FeatureStep { audio: a, visual: v, labels: &y, head: &head, inputs: None });
+        let logits = head(a.clone(), v.clone());
+        let targets = Tensor::<B, 1, Int>::from_data(TensorData::new(y.clone(), [b]), &device);
+        let ce = CrossEntropyLossConfig::new().init(&device);
+        let input = LossInput { logits: &logits, trained: logits.fused.clone(), features: Some((a, v)), labels: &y, targets: targets.clone() };
+        let loss = Method::<B>::loss(&mut m, &input, &|z| ce.forward(z, targets.clone()));
+        assert!((loss.clone().into_scalar().elem::<f64>() - f(&s["loss"])).abs() < 1e-4, "step {k}: the plain cross-entropy");
+        let autodiff = loss.backward();
+        let mut grads = GradientsParams::new();
+        for (i, t) in params.iter().enumerate() {
+            let grad = t.grad(&autodiff).unwrap();
+            if shapes[i].len() == 1 {
+                grads.register::<I, 1>(ids[i], grad.reshape([shapes[i][0]]));
+            } else {
+                grads.register::<I, 2>(ids[i], grad);
+            }
+        }
+        let applied = Method::<B>::gradients(&mut m, &mut grads, &ctx(&parts, &Coefficients::default(), k, steps.len(), None));
+        assert!((applied.k_a - f(&s["k_a"])).abs() < 1e-6 && (applied.k_v - f(&s["k_v"])).abs() < 1e-6, "step {k}: {applied:?} vs {s:?}");
+        let (t_a, t_v) = m.running_means();
+        assert!((t_a - f(&s["t_a"])).abs() < 1e-5 && (t_v - f(&s["t_v"])).abs() < 1e-5, "step {k}: running means {t_a} {t_v}");
+        for (i, name) in names.iter().enumerate() {
+            let have = if shapes[i].len() == 1 { values(grads.get::<I, 1>(ids[i]).unwrap()) } else { values(grads.get::<I, 2>(ids[i]).unwrap()) };
+            close(&have, &floats(&s["grads"][name]), 1e-4, &format!("step {k} (clipped: {}): d{name}", s["clipped"]));
+        }
+    }
+    let clipped = steps.iter().filter(|s| s["clipped"].as_bool().unwrap()).count();
+    assert!(clipped > 0 && clipped < steps.len(), "the golden covers both sides of the clip");
+    assert_eq!(Method::<B>::epoch_log(&m, 0).unwrap()["clipped_steps"], clipped);
+}
+
 #[test]
 fn pmr_prototypes_and_loss_match_the_authors_code() {
     let device = Default::default();

@@ -24,9 +24,8 @@
 //! extra forward. (The raw-input form adds a per-class constant `(W_v E_v(0) - W_a E_a(0)) / 2`
 //! to `m_a`; our form has none.) So `agm` needs `--fusion concat`.
 //!
-//! `agm-bb` is BalanceBenchmark's direction (`AGM_trainer.py` L571-573): `r_m = exp(s_m -
-//! s_other)`, `tau_m = exp(t_m - t_other)` and a clamp at 7, which boosts the modality that is
-//! ahead of its average instead of pulling it back; kept to reproduce BB's table.
+//! `agm-bb` (`agm_bb.rs`) is BalanceBenchmark's version, which differs in its responses, its
+//! ratio's direction, where it scales and where it clips.
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -42,7 +41,7 @@ use crate::balance::{logits_vec, true_class_probabilities};
 pub enum Ratio {
     /// The authors' code: pulls the modalities back to their running balance.
     Official,
-    /// BalanceBenchmark's flipped ratio.
+    /// BalanceBenchmark's flipped ratio, clamped at 7 (`agm_bb.rs`).
     BalanceBenchmark,
 }
 
@@ -105,7 +104,6 @@ impl Default for Settings {
 
 /// AGM.
 pub struct Agm {
-    ratio: Ratio,
     alpha: f64,
     state: AgmState,
     active: bool,
@@ -117,8 +115,8 @@ pub struct Agm {
 }
 
 impl Agm {
-    pub fn new(ratio: Ratio, alpha: f64) -> Self {
-        Self { ratio, alpha, state: AgmState::default(), active: true, kappa: (1.0, 1.0), sums: [0.0; 2], steps: 0, clipped: 0 }
+    pub fn new(alpha: f64) -> Self {
+        Self { alpha, state: AgmState::default(), active: true, kappa: (1.0, 1.0), sums: [0.0; 2], steps: 0, clipped: 0 }
     }
 }
 
@@ -144,7 +142,7 @@ impl<B: AutodiffBackend> Method<B> for Agm {
         let classes = m_a.dims()[1];
         let s_a = response_score(&logits_vec(m_a.clone().detach()), input.labels, classes);
         let s_v = response_score(&logits_vec(m_v.clone().detach()), input.labels, classes);
-        let kappa = self.state.step(s_a, s_v, self.alpha, self.ratio);
+        let kappa = self.state.step(s_a, s_v, self.alpha, Ratio::Official);
         if self.active {
             self.kappa = kappa;
         }

@@ -34,6 +34,7 @@ use crate::model::Logits;
 
 pub mod adaptive_alpha;
 pub mod agm;
+pub mod agm_bb;
 pub mod gblend;
 pub mod ge_only;
 pub mod mla;

@@ -10,7 +10,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::{adaptive_alpha, ge_only, none, ogm, ogm_ge};
-use super::{agm, gblend, mla, mmpareto, modality_drop, opm, pmr, umt};
+use super::{agm, agm_bb, gblend, mla, mmpareto, modality_drop, opm, pmr, umt};
 use super::{Method, MethodParams, Needs};
 
 macro_rules! registry {
@@ -72,9 +72,9 @@ registry! {
     /// MMPareto as BalanceBenchmark runs it: uniform multitask loss, encoder gradients x 2 gamma.
     MmparetoBb => |p| mmpareto::MmPareto::new(mmpareto::Mode::BalanceBenchmark, p.settings.mmpareto.mmpareto_gamma), needs mmpareto::NEEDS;
     /// AGM: each encoder's gradient scaled to pull the modalities' Shapley responses to balance.
-    Agm => |p| agm::Agm::new(agm::Ratio::Official, p.settings.agm.agm_alpha), needs agm::NEEDS;
-    /// AGM with BalanceBenchmark's flipped ratio (boosts the modality ahead of its average).
-    AgmBb => |p| agm::Agm::new(agm::Ratio::BalanceBenchmark, p.settings.agm.agm_alpha), needs agm::NEEDS;
+    Agm => |p| agm::Agm::new(p.settings.agm.agm_alpha), needs agm::NEEDS;
+    /// AGM as BalanceBenchmark runs it: flipped ratio, no empty-coalition term, encoder weights scaled after backward, clip at 5.
+    AgmBb => |p| agm_bb::AgmBb::new(p.settings.agm.agm_alpha), needs agm::NEEDS;
     /// PMR: prototype cross-entropy for the slower modality.
     Pmr => |p| pmr::Pmr::new(p.settings.pmr.pmr_alpha, p.settings.pmr.pmr_momentum), needs Needs::NOTHING;
     /// UMT: feature distillation from uni-modal teachers trained first.

@@ -17,8 +17,10 @@ authors' public code (methods.md sections 3-8 give file and line of each):
 - PMR: `calculate_prototype` (main_Prototype_grad.py L383-441, momentum update) and the step's
   loss (L120-186: EU_dist, prototype softmax scores, the weaker modality's prototype CE), with its
   gradients on the features.
-- MLA: the GSPlugin projector of utils/utils.py (commit 4735bbc, where the projection runs) over
-  a sequence of steps, and BalanceBenchmark's per-sample entropy fusion (avclassify_model.py
+- MLA: the GSPlugin projector over a sequence of steps in three forms: the paper's (scalar
+  denominator `alpha + r k`), utils/utils.py L12-41 of the authors' commit 4735bbc literally
+  (`torch.mm(k, r)`, a d x d matrix, divided element-wise) and BalanceBenchmark's MLA_trainer.py
+  L20-53 literally (the same, and the projection added to the gradient); and BalanceBenchmark's per-sample entropy fusion (avclassify_model.py
   L673-700).
 - UMT: BalanceBenchmark's student loss (UMT_trainer.py L129-146) on fixed features.
 
@@ -419,6 +421,9 @@ def pmr_case(alpha, momentum_coef, n=24, C=4, d=5, B=6, visual_ahead=True):
 
 # ---------------------------------------------------------------- MLA
 class GSPlugin:
+    """The paper's recursive-least-squares projector (`--mla-projector paper`): the denominator
+    is the scalar `alpha + r k`. The released code (below) writes `torch.mm(k, r)`, a d x d matrix."""
+
     def __init__(self, d):
         self.P = torch.eye(d, dtype=torch.float64)
 
@@ -448,6 +453,73 @@ def mla_case(d=6, C=3, B=5, T=4):
             exp_count += 1
     return {"d": d, "C": C, "B": B, "T": T, "steps": steps, "P": tolist(gs.P)}
 
+
+
+class GSPluginCode4735bbc:
+    """utils/utils.py L12-41 of the authors' commit 4735bbc, literally (the projector on the
+    device-free float64; P starts at the identity of the head's input width)."""
+
+    def __init__(self, d):
+        with torch.no_grad():
+            self.Pl = torch.eye(d, dtype=torch.float64)
+        self.exp_count = 0
+
+    def before_update(self, model, before_batch_input, batch_index, len_dataloader, train_exp_counter):
+        lamda = batch_index / len_dataloader + 1
+        alpha = 1.0 * 0.1 ** lamda
+        if train_exp_counter != 0:
+            for n, w in model.named_parameters():
+                if n == "module.weight" or n == "weight":
+                    r = torch.mean(before_batch_input, 0, True)
+                    k = torch.mm(self.Pl, torch.t(r))
+                    self.Pl = torch.sub(self.Pl, torch.mm(k, torch.t(k)) / (alpha + torch.mm(k, r)))
+                    pnorm2 = torch.norm(self.Pl.data, p='fro')
+                    self.Pl.data = self.Pl.data / pnorm2
+                    w.grad.data = torch.mm(w.grad.data, torch.t(self.Pl.data))
+
+
+class GSPluginBB:
+    """balancemm/trainer/MLA_trainer.py L20-53 (BalanceBenchmark at 4c1482f), literally."""
+
+    def __init__(self, d):
+        with torch.no_grad():
+            self.Pl = torch.eye(d, dtype=torch.float64)
+        self.exp_count = 0
+
+    def before_update(self, model, before_batch_input, batch_index, len_dataloader, train_exp_counter):
+        lamda = batch_index / len_dataloader + 1
+        alpha = 1.0 * 0.1 ** lamda
+        if train_exp_counter != 0:
+            for n, w in model.named_parameters():
+                if n == "weight":
+                    r = torch.mean(before_batch_input, 0, True)
+                    k = torch.mm(self.Pl, torch.t(r))
+                    self.Pl = torch.sub(self.Pl, torch.mm(k, torch.t(k)) / (alpha + torch.mm(k, r)))
+                    pnorm2 = torch.norm(self.Pl.data, p='fro')
+                    self.Pl.data = self.Pl.data / pnorm2
+                    w.grad.add_(torch.mm(w.grad.data, torch.t(self.Pl.data)))
+
+
+def mla_code_case(plugin, d=6, C=3, B=5, T=4):
+    """A plugin over alternating steps on the shared head `fc_out = nn.Linear(d, C)`, called as
+    MLA_trainer.training_step (and main.py) call it: after backward, with the step's detached
+    features, the batch's index, the epoch's batches and the plugin's step counter."""
+    with torch.random.fork_rng(devices=[]):
+        gen = torch.Generator().manual_seed(8)
+        fc_out = torch.nn.Linear(d, C).double()
+        gs = plugin(d)
+        steps = []
+        for j in range(3):
+            for modality in ["audio", "visual"]:
+                feats = torch.randn(B, d, dtype=torch.float64, generator=gen)
+                grad = torch.randn(C, d, dtype=torch.float64, generator=gen)
+                fc_out.weight.grad = grad.clone()
+                fc_out.bias.grad = torch.zeros(C, dtype=torch.float64)
+                gs.before_update(fc_out, feats, j, T, gs.exp_count)
+                steps.append({"batch": j, "modality": modality, "features": tolist(feats), "grad": tolist(grad),
+                              "projected": tolist(fc_out.weight.grad)})
+                gs.exp_count += 1
+        return {"d": d, "C": C, "B": B, "T": T, "steps": steps, "P": tolist(gs.Pl)}
 
 def entropy_fusion_case(B=6, C=4):
     o_a = torch.randn(B, C) * 2
@@ -489,6 +561,8 @@ def main():
                 "hooks": [agm_hooks(), agm_hooks(k_a=1.9, k_v=0.3)], "bb_steps": agm_bb_steps()},
         "pmr": [pmr_case(1.0, 0.2, visual_ahead=True), pmr_case(2.0, 0.0, visual_ahead=False)],
         "mla": mla_case(),
+        "mla_code": mla_code_case(GSPluginCode4735bbc),
+        "mla_bb": mla_code_case(GSPluginBB),
         "entropy_fusion": entropy_fusion_case(),
         "umt": umt_case(),
     }

@@ -71,7 +71,7 @@ pub struct TrainConfig {
     #[serde(default)]
     pub drop_last: bool,
     /// The recipe the run's settings started from (`--recipe`), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub recipe: Option<String>,
 }
 

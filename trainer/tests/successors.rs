@@ -11,7 +11,7 @@ use burn::tensor::TensorData;
 use serde_json::Value;
 use trainer::balance::Coefficients;
 use trainer::methods::agm::{response_score, scale_gradient, AgmState, Ratio};
-use trainer::methods::mla::Mla;
+use trainer::methods::mla::{Mla, Projector};
 use trainer::methods::opm::{self, drop_probabilities};
 use trainer::methods::params::Parts;
 use trainer::methods::pmr::Pmr;
@@ -320,25 +320,30 @@ fn pmr_prototypes_and_loss_match_the_authors_code() {
 }
 
 /// MLA's projector over a run of alternating steps, through the method on the shared head's
-/// weight gradient (Burn's `[d, C]`, the transpose of PyTorch's).
+/// weight gradient (Burn's `[d, C]`, the transpose of PyTorch's), in each form against its own
+/// transcription: the paper's, the authors' released code (commit 4735bbc) and BalanceBenchmark's.
 #[test]
-fn mla_projects_the_head_gradient_as_the_authors_plugin() {
-    let g = &golden()["mla"];
-    let (d, classes, b, t) = (n(&g["d"]), n(&g["C"]), n(&g["B"]), n(&g["T"]));
-    let weight = ParamId::new();
-    let parts = Parts { head: vec![(weight, 2)], ..Default::default() };
-    let mut m = Mla::new();
-    let c = Coefficients::default();
-    for (k, s) in g["steps"].as_array().unwrap().iter().enumerate() {
-        let feats = floats(&s["features"]);
-        let mean: Vec<f32> = (0..d).map(|j| (0..b).map(|i| f64::from(feats[i * d + j])).sum::<f64>() as f32 / b as f32).collect();
-        let mut grads = GradientsParams::new();
-        grads.register::<I, 2>(weight, t2::<I>(&s["grad"], [classes, d]).transpose());
-        Method::<B>::gradients(&mut m, &mut grads, &ctx(&parts, &c, n(&s["batch"]), t, Some(&mean)));
-        let have = values(grads.get::<I, 2>(weight).unwrap().transpose());
-        close(&have, &floats(&s["projected"]), 1e-4, &format!("step {k} ({})", s["modality"]));
+fn mla_projects_the_head_gradient_as_each_form_it_names() {
+    // The code's element-wise denominator `alpha_p + k_i r_j` comes near zero for some entries,
+    // which amplifies the float32 rounding of the batch-mean feature a step hands the method.
+    for (form, key, tol) in [(Projector::Paper, "mla", 1e-4), (Projector::Code, "mla_code", 2e-3), (Projector::Bb, "mla_bb", 2e-3)] {
+        let g = &golden()[key];
+        let (d, classes, b, t) = (n(&g["d"]), n(&g["C"]), n(&g["B"]), n(&g["T"]));
+        let weight = ParamId::new();
+        let parts = Parts { head: vec![(weight, 2)], ..Default::default() };
+        let mut m = Mla::new(form);
+        let c = Coefficients::default();
+        for (k, s) in g["steps"].as_array().unwrap().iter().enumerate() {
+            let feats = floats(&s["features"]);
+            let mean: Vec<f32> = (0..d).map(|j| (0..b).map(|i| f64::from(feats[i * d + j])).sum::<f64>() as f32 / b as f32).collect();
+            let mut grads = GradientsParams::new();
+            grads.register::<I, 2>(weight, t2::<I>(&s["grad"], [classes, d]).transpose());
+            Method::<B>::gradients(&mut m, &mut grads, &ctx(&parts, &c, n(&s["batch"]), t, Some(&mean)));
+            let have = values(grads.get::<I, 2>(weight).unwrap().transpose());
+            close(&have, &floats(&s["projected"]), tol, &format!("{key} step {k} ({})", s["modality"]));
+        }
+        close(&m.projector().iter().map(|&x| x as f32).collect::<Vec<_>>(), &floats(&g["P"]), tol, &format!("{key}: the projector"));
     }
-    close(&m.projector().iter().map(|&x| x as f32).collect::<Vec<_>>(), &floats(&g["P"]), 1e-4, "the projector");
 }
 
 #[test]

@@ -80,7 +80,7 @@ registry! {
     /// UMT: feature distillation from uni-modal teachers trained first.
     Umt => |p| umt::Umt::<B>::new(p.settings.umt.umt_scaling, p.teachers.clone()), needs Needs::NOTHING;
     /// MLA: alternating uni-modal steps through a shared head (needs `--fusion shared`).
-    Mla => |_p| mla::Mla::new(), needs mla::NEEDS;
+    Mla => |p| mla::Mla::new(p.settings.mla.mla_projector), needs mla::NEEDS;
 }
 
 /// Every method's own settings, flattened into the CLI (`--opm-q-base`, ...) and into
@@ -108,6 +108,9 @@ pub struct MethodSettings {
     #[command(flatten)]
     #[serde(flatten)]
     pub umt: umt::Settings,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub mla: mla::Settings,
 }
 
 /// Config keys renamed when the methods' settings were named after their method: a config file

@@ -143,7 +143,8 @@ fn compare_runs_balancebenchmarks_protocol_with_its_per_method_settings() {
     data(&d);
     let out = tmp.path().join("bb");
     let args = ["compare", "--recipe", "balancebenchmark", "--methods", "none,ogm-ge,opm", "--seeds", "0", "--epochs", "1", "--batch-size", "8"];
-    ok(trainer(&args).args(["--model", "tiny", "--frames", "2", "--jobs", "1"]).arg("--data").arg(&d).arg("--out").arg(&out).output().unwrap());
+    // --jobs 2: each run in its own process, which reads the recipe's config.json back.
+    ok(trainer(&args).args(["--model", "tiny", "--frames", "2", "--jobs", "2"]).arg("--data").arg(&d).arg("--out").arg(&out).output().unwrap());
     for run in ["none", "ogm-ge", "opm"] {
         let c = json(&out.join(format!("{run}-adamw-seed0/config.json")));
         let common =

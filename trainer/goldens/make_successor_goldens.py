@@ -27,6 +27,7 @@ authors' public code (methods.md sections 3-8 give file and line of each):
 Run: .venv/bin/python trainer/goldens/make_successor_goldens.py (needs torch; `cargo xtask goldens`).
 Writes successors.json.
 """
+import copy
 import json
 import math
 from pathlib import Path
@@ -551,6 +552,184 @@ def umt_case(B=4, d=5, C=3, scaling=10.0):
             "t_v": tolist(t_v), "labels": y.tolist(), "loss": loss.item(), "grad_a": tolist(h_a.grad), "grad_v": tolist(h_v.grad)}
 
 
+class BbUmtTeacher(torch.nn.Module):
+    """A uni-modal teacher as BB builds it (create_model, load_state_dict, .cuda(): never .eval(),
+    so `self.training` stays True): an encoder ending in batch norm, its pooled feature in
+    `encoder_result[modality]` (here Linear -> BatchNorm1d -> ReLU)."""
+
+    def __init__(self, modality, d_in, d, gen):
+        super().__init__()
+        self.modality = modality
+        self.fc = torch.nn.Linear(d_in, d)
+        self.bn = torch.nn.BatchNorm1d(d)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.randn(d, d_in, generator=gen) * 0.5)
+            self.fc.bias.copy_(torch.randn(d, generator=gen) * 0.3)
+            self.bn.weight.copy_(1.0 + 0.2 * torch.randn(d, generator=gen))
+            self.bn.bias.copy_(0.3 * torch.randn(d, generator=gen))
+            self.bn.running_mean.copy_(torch.randn(d, generator=gen))
+            self.bn.running_var.copy_(0.5 + torch.rand(d, generator=gen))
+        self.encoder_result = {}
+
+    def forward(self, batch):
+        self.encoder_result = {self.modality: torch.relu(self.bn(self.fc(batch[self.modality])))}
+        return self.encoder_result
+
+
+def umt_bb_case(B=6, d_in=4, d=5, C=3, scaling=10.0):
+    """BB's UMT training_step (UMT_trainer.py L129-146) with its teachers as BB leaves them (in
+    training mode): the student's features and logits are given; the teachers' features in
+    training mode (what BB distils towards) and, for contrast, in eval mode."""
+    with torch.random.fork_rng(devices=[]):
+        gen = torch.Generator().manual_seed(30)
+        teachers = {m: BbUmtTeacher(m, d_in, d, gen).double() for m in ["audio", "visual"]}
+        batch = {m: 2.0 * torch.randn(B, d_in, dtype=torch.float64, generator=gen) + 0.5 for m in teachers}
+        batch["label"] = torch.randint(0, C, (B,), generator=gen)
+        student = {m: torch.randn(B, d, dtype=torch.float64, generator=gen).requires_grad_() for m in teachers}
+        out = torch.randn(B, C, dtype=torch.float64, generator=gen).requires_grad_()
+        case = {"B": B, "d_in": d_in, "d": d, "C": C, "scaling": scaling, "labels": batch["label"].tolist(), "out": tolist(out),
+                "teachers": {m: {"x": tolist(batch[m]), "weight": tolist(t.fc.weight), "bias": tolist(t.fc.bias), "gamma": tolist(t.bn.weight),
+                                 "beta": tolist(t.bn.bias), "running_mean": tolist(t.bn.running_mean), "running_var": tolist(t.bn.running_var)}
+                             for m, t in teachers.items()},
+                "student": {m: tolist(h) for m, h in student.items()}}
+        with torch.no_grad():
+            for m, t in teachers.items():
+                t.eval()
+                case["teachers"][m]["eval_features"] = tolist(t(batch)[m])
+                t.train()  # as BB leaves it (and as it was before the line above)
+        # training_step, as written
+        criterion = torch.nn.CrossEntropyLoss()
+        MSE = torch.nn.MSELoss()
+        label = batch["label"]
+        loss = criterion(out, label)
+        for modality in teachers.keys():
+            with torch.no_grad():
+                teachers[modality](batch)
+            out_unimodal = teachers[modality].encoder_result[modality]
+            case["teachers"][modality]["train_features"] = tolist(out_unimodal)
+            loss += scaling * MSE(out_unimodal, student[modality])
+        loss.backward()
+        case["loss"] = loss.item()
+        case["grads"] = {m: tolist(h.grad) for m, h in student.items()}
+        return case
+
+
+# ---------------------------------------------------------------- Gradient-Blending as BB runs it
+class BbBlendToy(torch.nn.Module):
+    """BB's BaseClassifierModel reduced to what Gradient-Blending's estimate touches: a linear
+    encoder per modality (with a bias, so a zeroed input is not a zeroed feature),
+    `fusion_module.fc_out` on the concatenation, `forward(batch, padding)` zeroing the padded
+    modalities' raw inputs (avclassify_model.py L330-355), the fused logits in
+    `unimodal_result['output']`."""
+
+    def __init__(self, d_in, d, C, gen):
+        super().__init__()
+        self.modalitys = ["audio", "visual"]
+        self.modality_encoder = torch.nn.ModuleDict({m: torch.nn.Linear(d_in, d) for m in self.modalitys})
+        self.fusion_module = torch.nn.Module()
+        self.fusion_module.fc_out = torch.nn.Linear(2 * d, C)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+        self.unimodal_result = {}
+
+    def forward(self, batch, padding=[]):
+        feats = []
+        for modality in self.modalitys:
+            x = batch[modality]
+            if modality in padding:
+                x = torch.zeros_like(x)
+            feats.append(self.modality_encoder[modality](x))
+        self.unimodal_result = {"output": self.fusion_module.fc_out(torch.cat(feats, 1))}
+        return self.unimodal_result
+
+
+def bb_super_epoch_origin(model, temp_model, super_epoch, train_loader, test_loader, optimizer, optimizer_origin):
+    # GBlending_trainer.py L306-375, as written (progress bars, prints and the logger left out)
+    temp_model.load_state_dict(model.state_dict(), strict=True)
+    criterion = torch.nn.CrossEntropyLoss()
+    weights = {}
+    losses = {}
+    modalitys = list(temp_model.modalitys)
+    modalitys.append('output')
+    for modality in modalitys:
+        temp_model.load_state_dict(model.state_dict(), strict=True)
+        optimizer.load_state_dict(optimizer_origin)
+        padding = []
+        pre_train_loss = 0
+        now_train_loss = 0
+        pre_validation_loss = 0
+        now_validation_loss = 0
+        for other_modality in temp_model.modalitys:
+            if other_modality != modality and modality != 'output':
+                padding.append(other_modality)
+        for epoch in range(super_epoch):
+            temp_model.train()
+            _loss = 0.0
+            for batch_idx, batch in enumerate(train_loader):
+                optimizer.zero_grad()
+                temp_model(batch, padding=padding)
+                out = temp_model.unimodal_result['output']
+                loss = criterion(out, batch['label'])
+                loss.backward()
+                optimizer.step()
+                _loss += loss.item()
+            if epoch == 0 or epoch == super_epoch - 1:
+                temp_model.eval()
+                with torch.no_grad():
+                    _loss_v = 0
+                    for batch_idx, batch in enumerate(test_loader):
+                        temp_model(batch, padding=padding)
+                        out = temp_model.unimodal_result['output']
+                        loss = criterion(out, batch['label'])
+                        _loss_v += loss.item()
+                    if epoch == 0:
+                        pre_train_loss = _loss
+                        pre_validation_loss = _loss_v
+                    else:
+                        now_train_loss = _loss
+                        now_validation_loss = _loss_v
+        g = now_validation_loss - pre_validation_loss
+        o_pre = pre_validation_loss - pre_train_loss
+        o_now = now_validation_loss - now_train_loss
+        o = o_now - o_pre
+        weights[modality] = abs((g) / (o ** 2))
+        losses[modality] = {"train_first": pre_train_loss, "val_first": pre_validation_loss, "train_last": now_train_loss, "val_last": now_validation_loss}
+    sums = sum(weights.values())
+    for modality in weights.keys():
+        weights[modality] /= sums
+    return weights, losses
+
+
+def gblend_bb_case(d_in=4, d=3, C=3, train_sizes=(8, 8, 8), val_sizes=(6, 5), super_epoch=3, lr=0.05, weight_decay=0.01):
+    """BB's estimate on a toy: its model, a temp model and AdamW as train.py L83-87 builds them
+    (the optimiser's initial state saved), fixed train and test batches in loader order."""
+    with torch.random.fork_rng(devices=[]):
+        gen = torch.Generator().manual_seed(31)
+        model = BbBlendToy(d_in, d, C, gen)
+        temp_model = BbBlendToy(d_in, d, C, gen)
+        temp_optimizer = torch.optim.AdamW(temp_model.parameters(), lr=lr, weight_decay=weight_decay)
+        temp_optimizer_origin = copy.deepcopy(temp_optimizer.state_dict())
+        def batch(n):
+            label = torch.randint(0, C, (n,), generator=gen)
+            # Audio carries the label, vision only noise: the heads generalise differently.
+            audio = torch.randn(n, d_in, generator=gen) + torch.nn.functional.one_hot(label, d_in).float() * 2.0
+            return {"audio": audio, "visual": torch.randn(n, d_in, generator=gen), "label": label}
+        train = [batch(n) for n in train_sizes]
+        test = [batch(n) for n in val_sizes]
+        params = {"audio_weight": model.modality_encoder["audio"].weight, "audio_bias": model.modality_encoder["audio"].bias,
+                  "visual_weight": model.modality_encoder["visual"].weight, "visual_bias": model.modality_encoder["visual"].bias,
+                  "head_weight": model.fusion_module.fc_out.weight, "head_bias": model.fusion_module.fc_out.bias}
+        case = {"d_in": d_in, "d": d, "C": C, "super_epoch": super_epoch, "lr": lr, "weight_decay": weight_decay,
+                "params": {k: tolist(v) for k, v in params.items()},
+                "train": [{"audio": tolist(b["audio"]), "visual": tolist(b["visual"]), "label": b["label"].tolist()} for b in train],
+                "test": [{"audio": tolist(b["audio"]), "visual": tolist(b["visual"]), "label": b["label"].tolist()} for b in test]}
+        weights, losses = bb_super_epoch_origin(model, temp_model, super_epoch, train, test, temp_optimizer, temp_optimizer_origin)
+        case["weights"] = weights
+        case["losses"] = losses
+        return case
+
+
 def main():
     # Scores as an AGM run records them: drift from audio-ahead to visual-ahead, with noise.
     scores = [(1.6 - 0.05 * i + 0.1 * rng.standard_normal(), 1.2 - 0.02 * i + 0.1 * rng.standard_normal()) for i in range(40)]
@@ -565,6 +744,8 @@ def main():
         "mla_bb": mla_code_case(GSPluginBB),
         "entropy_fusion": entropy_fusion_case(),
         "umt": umt_case(),
+        "umt_bb": umt_bb_case(),
+        "gblend_bb": gblend_bb_case(),
     }
     out = Path(__file__).with_name("successors.json")
     out.write_text(json.dumps(goldens))

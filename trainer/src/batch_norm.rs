@@ -20,6 +20,7 @@ use burn::tensor::Tensor;
 
 thread_local! {
     static FROZEN: Cell<bool> = const { Cell::new(false) };
+    static BATCH: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `f` with every batch norm of this thread normalising as in training (batch statistics)
@@ -29,6 +30,17 @@ pub fn with_frozen_statistics<T>(f: impl FnOnce() -> T) -> T {
     let before = FROZEN.replace(true);
     let out = f();
     FROZEN.set(before);
+    out
+}
+
+/// Runs `f` with every batch norm of this thread normalising with the batch's statistics even
+/// where no gradient is tracked, as a PyTorch module left in training mode does under
+/// `no_grad` (BalanceBenchmark's UMT teachers). Running statistics are left alone: nothing in
+/// such a forward reads them.
+pub fn with_batch_statistics<T>(f: impl FnOnce() -> T) -> T {
+    let before = BATCH.replace(true);
+    let out = f();
+    BATCH.set(before);
     out
 }
 
@@ -56,7 +68,8 @@ impl<B: Backend> BatchNorm<B> {
     }
 
     /// Normalises `[batch, channels, ...]` per channel: with the batch's statistics when
-    /// gradients are tracked (training), else with the running ones.
+    /// gradients are tracked (training) or inside [`with_batch_statistics`], else with the
+    /// running ones.
     pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
         let dims = input.dims();
         assert!(D >= 2, "batch norm needs [batch, channels, ...], got {dims:?}");
@@ -66,7 +79,8 @@ impl<B: Backend> BatchNorm<B> {
         // A [1, C, 1] statistic as a per-row scalar of the [B, C, S] input.
         let per_row = |t: Tensor<B, 3>| t.repeat_dim(0, batch);
         let column = |t: Tensor<B, 1>| t.reshape([1, channels, 1]);
-        let out = if B::ad_enabled(&x.device()) {
+        let tracked = B::ad_enabled(&x.device());
+        let out = if tracked || BATCH.get() {
             let n = (batch * spatial) as f64;
             let mean = x.clone().sum_dim(2).sum_dim(0).div_scalar(n);
             let centered = x - per_row(mean.clone());
@@ -74,7 +88,7 @@ impl<B: Backend> BatchNorm<B> {
             let stat = |t: Tensor<B, 3>| t.detach().reshape([channels]);
             let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
             let m = self.momentum;
-            if !FROZEN.get() {
+            if tracked && !FROZEN.get() {
                 self.running_mean.update(self.running_mean.value_sync().mul_scalar(1.0 - m).add(stat(mean).mul_scalar(m)).detach());
                 self.running_var.update(self.running_var.value_sync().mul_scalar(1.0 - m).add(stat(var.clone()).mul_scalar(m * unbiased)).detach());
             }

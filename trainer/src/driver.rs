@@ -19,8 +19,11 @@ use serde::Serialize;
 
 use crate::balance::{coefficients, logits_vec, Balance, Coefficients, EpochTally, StepRecord, TrainStats};
 use crate::checkpoint::{Checkpoints, Progress};
+use crate::methods::gblend::Estimate;
 use crate::methods::params::Parts;
-use crate::methods::{self, Applied, FeatureStep, Head, HeadEstimate, HeadLosses, LossInput, Method, MethodParams, SampledFeatures, StepContext, StepKind};
+use crate::methods::{
+    self, Applied, EstimateRequest, FeatureStep, Head, HeadEstimate, HeadLosses, LossInput, Method, MethodParams, SampledFeatures, StepContext, StepKind,
+};
 use crate::model::Logits;
 use crate::optim::{self, OptimizerKind};
 use crate::run_log::{append_line, read_jsonl, write_csv, StepLog};
@@ -128,6 +131,17 @@ pub trait Task<B: AutodiffBackend> {
     fn holdout_losses(&self, _model: &<Self::Model as AutodiffModule<B>>::InnerModule) -> Result<Option<HeadLosses>> {
         Ok(None)
     }
+    /// `batch` with the raw input of every modality but `keep`'s zeroed (`Fused`: as it is), for
+    /// BalanceBenchmark's Gradient-Blending estimate.
+    fn padded(&self, _batch: Self::Batch, _keep: Head) -> Result<Self::Batch> {
+        anyhow::bail!("this task cannot zero a modality's input (Gradient-Blending's bb estimate needs the classifier)")
+    }
+    /// The fused head's cross-entropy on the split the run selects on, every modality's input but
+    /// `keep`'s zeroed, summed over the split's batches (each batch's mean, as BalanceBenchmark
+    /// sums them); `None` for a task without one.
+    fn padded_selection_loss(&self, _model: &<Self::Model as AutodiffModule<B>>::InnerModule, _keep: Head) -> Result<Option<f64>> {
+        Ok(None)
+    }
     /// Evaluation after an epoch, with the epoch's training totals for its log line.
     fn evaluate(
         &self,
@@ -227,8 +241,10 @@ where
     for epoch in next_epoch..schedule.epochs {
         let started = Instant::now();
         let lr = schedule.lr_at(epoch);
-        if let Some(epochs) = method.estimate_before(epoch) {
-            let estimates = estimate_heads(task, &model, new_optim, &ce, lr, epoch, epochs)?;
+        if let Some(request) = method.estimate_before(epoch) {
+            // BB's copies start from the optimiser's initial state at the base rate.
+            let copy_lr = if request.rule == Estimate::Bb { schedule.lr } else { lr };
+            let estimates = estimate_heads(task, &model, new_optim, &ce, copy_lr, epoch, request)?;
             method.estimated(epoch, &estimates);
         }
         if method.sample_before(epoch) {
@@ -408,39 +424,44 @@ where
     Ok((model, loss_sum / 2.0, c, applied, samples))
 }
 
-/// A method's estimate runs before `epoch`: a copy of `model` per head trains `epochs` epochs on
-/// that head's cross-entropy alone with a fresh optimiser at `lr`, the three copies stepping
-/// through the same batches; each copy's running training loss and hold-out loss are taken after
-/// its first and its last epoch.
-#[allow(clippy::too_many_arguments)]
-fn estimate_heads<B, T, O>(
+/// A method's estimate runs before `epoch`: a copy of `model` per head trains `request.epochs`
+/// epochs with a fresh optimiser at `lr`, the three copies stepping through the same batches (the
+/// run's own order from `epoch` on); each copy's running training loss and validation loss are
+/// taken after its first and its last epoch. Under [`Estimate::Heads`] a copy trains its head's
+/// logits and its losses are per-sample means, validation on the hold-out; under [`Estimate::Bb`]
+/// it trains the fused logits with the other modality's input zeroed ([`Task::padded`]) and its
+/// losses are sums of batch means, validation on the selection split.
+pub fn estimate_heads<B, T, O>(
     task: &T,
     model: &T::Model,
     new_optim: &dyn Fn() -> O,
     ce: &CrossEntropyLoss<B>,
     lr: f64,
     epoch: usize,
-    epochs: usize,
+    request: EstimateRequest,
 ) -> Result<Vec<HeadEstimate>>
 where
     B: AutodiffBackend,
     T: Task<B>,
     O: Optimizer<T::Model, B>,
 {
+    let bb = request.rule == Estimate::Bb;
     let mut copies: Vec<(Head, T::Model, O)> = Head::ALL.iter().map(|&h| (h, model.clone(), new_optim())).collect();
     let mut first: Vec<(f64, f64)> = Vec::new();
     let mut last: Vec<(f64, f64)> = Vec::new();
+    let epochs = request.epochs;
     for e in 0..epochs {
         let mut sums = [0.0f64; 3];
         let mut samples = 0usize;
-        // The data of the epochs the copies stand for (the run's own order from `epoch` on).
         for batch in task.batches(epoch + e) {
             let batch = batch?;
             for (i, (head, copy, optim)) in copies.iter_mut().enumerate() {
-                let out = task.forward(copy, batch.clone(), &mut |s| (s.audio, s.visual));
-                let loss = ce.forward(head.logits(&out.logits), out.targets);
+                let input = if bb { task.padded(batch.clone(), *head)? } else { batch.clone() };
+                let out = task.forward(copy, input, &mut |s| (s.audio, s.visual));
+                let trained = if bb { out.logits.fused.clone() } else { head.logits(&out.logits) };
+                let loss = ce.forward(trained, out.targets);
                 let value: f64 = loss.clone().into_scalar().elem();
-                sums[i] += value * out.samples as f64;
+                sums[i] += if bb { value } else { value * out.samples as f64 };
                 if i == 0 {
                     samples += out.samples;
                 }
@@ -451,10 +472,16 @@ where
         if e == 0 || e + 1 == epochs {
             let mut taken = Vec::new();
             for (i, (head, copy, _)) in copies.iter().enumerate() {
-                let val = task
-                    .holdout_losses(&copy.valid())?
-                    .context("this method needs a validation hold-out: set --val-fraction above 0, without --select-on-test")?;
-                taken.push((sums[i] / samples.max(1) as f64, head.of(&val)));
+                let (train, val) = if bb {
+                    let val = task.padded_selection_loss(&copy.valid(), *head)?.context("this task has no selection split to estimate on")?;
+                    (sums[i], val)
+                } else {
+                    let val = task
+                        .holdout_losses(&copy.valid())?
+                        .context("this method needs a validation hold-out: set --val-fraction above 0, without --select-on-test")?;
+                    (sums[i] / samples.max(1) as f64, head.of(&val))
+                };
+                taken.push((train, val));
             }
             if e == 0 {
                 first = taken.clone();

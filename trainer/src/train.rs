@@ -142,7 +142,9 @@ impl TrainConfig {
         if !(unit(m.opm.opm_q_base) && unit(m.opm.opm_p_exe) && m.opm.opm_lambda.is_finite() && m.opm.opm_lambda >= 0.0) {
             return bad("--opm-q-base and --opm-p-exe must be in [0, 1], --opm-lambda at least 0");
         }
-        if self.balance.needs_holdout() && (self.select_on_test || self.val_fraction <= 0.0) {
+        // BalanceBenchmark's Gradient-Blending estimate reads the selection split, whichever it is.
+        let bb_blend = m.gblend.gblend_estimate == crate::methods::gblend::Estimate::Bb;
+        if self.balance.needs_holdout() && !bb_blend && (self.select_on_test || self.val_fraction <= 0.0) {
             return Err(anyhow::anyhow!(
                 "--balance {} estimates its weights on the validation hold-out: set --val-fraction above 0, without --select-on-test",
                 self.balance.name()
@@ -441,6 +443,32 @@ impl<B: AutodiffBackend> Task<B> for Classification<'_, B> {
         }
         let mean = |i: usize| sums[i] / n.max(1) as f64;
         Ok(Some(HeadLosses { audio: mean(0), visual: mean(1), fused: mean(2) }))
+    }
+
+    fn padded(&self, mut batch: Batch, keep: Head) -> Result<Batch> {
+        match keep {
+            Head::Audio => batch.frames.fill(0.0),
+            Head::Visual => batch.audio.fill(0.0),
+            Head::Fused => {}
+        }
+        Ok(batch)
+    }
+
+    fn padded_selection_loss(&self, model: &AvClassifier<B::InnerBackend>, keep: Head) -> Result<Option<f64>> {
+        // The split `evaluate` selects on: the hold-out, or the test split without one.
+        let (set, subset) = match self.holdout {
+            Some(h) => (&self.train_set, h),
+            None => (&self.test_set, Subset::All),
+        };
+        let ce = CrossEntropyLossConfig::new().init(&self.device);
+        let mut sum = 0.0f64;
+        for batch in set.epoch(&self.loader(false, subset), 0) {
+            let batch = <Self as Task<B>>::padded(self, batch?, keep)?;
+            let (a, f, y) = tensors::<B::InnerBackend>(&batch, self.image, &self.device);
+            let loss: f64 = ce.forward(model.forward(a, f).fused, y).into_scalar().elem();
+            sum += loss;
+        }
+        Ok(Some(sum))
     }
 
     fn evaluate(

@@ -10,12 +10,13 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use serde_json::Value;
 use trainer::balance::Coefficients;
+use trainer::batch_norm::BatchNorm;
 use trainer::methods::agm::{response_score, scale_gradient, AgmState, Ratio};
 use trainer::methods::mla::{Mla, Projector};
 use trainer::methods::opm::{self, drop_probabilities};
 use trainer::methods::params::Parts;
 use trainer::methods::pmr::Pmr;
-use trainer::methods::umt::distillation_loss;
+use trainer::methods::umt::{distillation_loss, teacher_features, TeacherMode};
 use trainer::methods::{build, Balance, FeatureStep, LossInput, Method, MethodParams, SampledFeatures, StepContext};
 use trainer::model::{uncertainty_fusion, Logits};
 
@@ -366,4 +367,200 @@ fn umt_student_loss_is_bbs() {
     let grads = loss.backward();
     close(&values(h_a.grad(&grads).unwrap()), &floats(&g["grad_a"]), 1e-5, "dL/dh_a");
     close(&values(h_v.grad(&grads).unwrap()), &floats(&g["grad_v"]), 1e-5, "dL/dh_v");
+}
+
+/// A teacher of the golden (Linear -> batch norm -> ReLU) on the inner backend, with our batch norm.
+fn bb_teacher(t: &Value, b: usize, d_in: usize, d: usize) -> impl Fn() -> Tensor<I, 2> {
+    let device = Default::default();
+    let one = |v: &Value| Tensor::<I, 1>::from_data(TensorData::new(floats(v), [d]), &device);
+    let mut bn = BatchNorm::<I>::new(d, &device);
+    bn.gamma = burn::module::Param::from_tensor(one(&t["gamma"]));
+    bn.beta = burn::module::Param::from_tensor(one(&t["beta"]));
+    bn.running_mean = burn::module::RunningState::new(one(&t["running_mean"]));
+    bn.running_var = burn::module::RunningState::new(one(&t["running_var"]));
+    let (x, w, bias) = (t2::<I>(&t["x"], [b, d_in]), t2::<I>(&t["weight"], [d, d_in]), one(&t["bias"]));
+    move || burn::tensor::activation::relu(bn.forward(x.clone().matmul(w.clone().transpose()) + bias.clone().unsqueeze::<2>()))
+}
+
+/// `--umt-teachers train`: BB's training_step with its teachers left in training mode (their
+/// batch norm on each batch's statistics), and the default `eval` on the running ones.
+#[test]
+fn umt_bb_distils_towards_teachers_in_training_mode() {
+    let g = &golden()["umt_bb"];
+    let (b, d_in, d, c) = (n(&g["B"]), n(&g["d_in"]), n(&g["d"]), n(&g["C"]));
+    let [ta, tv] = ["audio", "visual"].map(|m| bb_teacher(&g["teachers"][m], b, d_in, d));
+    for (mode, key) in [(TeacherMode::Train, "train_features"), (TeacherMode::Eval, "eval_features")] {
+        let (fa, fv) = teacher_features(mode, || (ta(), tv()));
+        close(&values(fa), &floats(&g["teachers"]["audio"][key]), 1e-5, key);
+        close(&values(fv), &floats(&g["teachers"]["visual"][key]), 1e-5, key);
+    }
+    // The mode is scoped: outside it the teacher is back on its running statistics.
+    close(&values(ta()), &floats(&g["teachers"]["audio"]["eval_features"]), 1e-5, "after");
+    let (fa, fv) = teacher_features(TeacherMode::Train, || (ta(), tv()));
+    let (h_a, h_v) = (t2::<B>(&g["student"]["audio"], [b, d]).require_grad(), t2::<B>(&g["student"]["visual"], [b, d]).require_grad());
+    let targets = Tensor::<B, 1, Int>::from_data(TensorData::new(labels(&g["labels"]), [b]), &Default::default());
+    let ce = CrossEntropyLossConfig::new().init(&Default::default()).forward(t2::<B>(&g["out"], [b, c]), targets);
+    let (loss, _, _) = distillation_loss(ce, (h_a.clone(), h_v.clone()), (Tensor::from_inner(fa), Tensor::from_inner(fv)), f(&g["scaling"]));
+    assert!((loss.clone().into_scalar().elem::<f64>() - f(&g["loss"])).abs() < 1e-4 * (1.0 + f(&g["loss"]).abs()));
+    let grads = loss.backward();
+    close(&values(h_a.grad(&grads).unwrap()), &floats(&g["grads"]["audio"]), 1e-5, "dL/dh_a");
+    close(&values(h_v.grad(&grads).unwrap()), &floats(&g["grads"]["visual"]), 1e-5, "dL/dh_v");
+}
+
+/// BalanceBenchmark's Gradient-Blending estimate on its toy (`gblend_bb`): a linear encoder per
+/// modality and a head on their concatenation, as a task of our driver.
+mod gblend_toy {
+    use super::*;
+    use burn::module::Param;
+    use burn::nn::{Linear, LinearConfig};
+    use std::path::Path;
+    use std::sync::mpsc::{channel, Receiver};
+    use std::time::Instant;
+    use trainer::balance::{StepRecord, TrainStats};
+    use trainer::driver::{Evaluated, FeatureHook, Forward, Task};
+    use trainer::methods::Head;
+
+    #[derive(Module, Debug)]
+    pub struct Toy<B: Backend> {
+        audio: Linear<B>,
+        visual: Linear<B>,
+        head: Linear<B>,
+    }
+
+    impl<Bk: Backend> Toy<Bk> {
+        /// Its parameters as the golden's torch `nn.Linear`s have them (`[out, in]`).
+        pub fn from(g: &Value) -> Self {
+            let (d_in, d, c) = (n(&g["d_in"]), n(&g["d"]), n(&g["C"]));
+            let p = &g["params"];
+            let linear = |w: &str, b: &str, i: usize, o: usize| {
+                let mut l = LinearConfig::new(i, o).init(&Default::default());
+                l.weight = Param::from_tensor(t2::<Bk>(&p[w], [o, i]).transpose());
+                l.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(floats(&p[b]), [o]), &Default::default())));
+                l
+            };
+            Toy {
+                audio: linear("audio_weight", "audio_bias", d_in, d),
+                visual: linear("visual_weight", "visual_bias", d_in, d),
+                head: linear("head_weight", "head_bias", 2 * d, c),
+            }
+        }
+
+        fn fused(&self, a: Tensor<Bk, 2>, v: Tensor<Bk, 2>) -> Tensor<Bk, 2> {
+            self.head.forward(Tensor::cat(vec![self.audio.forward(a), self.visual.forward(v)], 1))
+        }
+    }
+
+    #[derive(Clone)]
+    pub struct ToyBatch {
+        audio: Vec<f32>,
+        visual: Vec<f32>,
+        labels: Vec<i64>,
+    }
+
+    pub struct ToyTask {
+        pub d_in: usize,
+        pub train: Vec<ToyBatch>,
+        pub test: Vec<ToyBatch>,
+    }
+
+    fn batches(v: &Value) -> Vec<ToyBatch> {
+        let b = |x: &Value| ToyBatch { audio: floats(&x["audio"]), visual: floats(&x["visual"]), labels: labels(&x["label"]) };
+        v.as_array().unwrap().iter().map(b).collect()
+    }
+
+    impl ToyTask {
+        pub fn from(g: &Value) -> Self {
+            ToyTask { d_in: n(&g["d_in"]), train: batches(&g["train"]), test: batches(&g["test"]) }
+        }
+
+        fn inputs<Bk: Backend>(&self, b: &ToyBatch) -> (Tensor<Bk, 2>, Tensor<Bk, 2>, Tensor<Bk, 1, Int>) {
+            let (rows, device) = (b.labels.len(), Default::default());
+            let x = |v: &[f32]| Tensor::from_data(TensorData::new(v.to_vec(), [rows, self.d_in]), &device);
+            (x(&b.audio), x(&b.visual), Tensor::from_data(TensorData::new(b.labels.clone(), [rows]), &device))
+        }
+    }
+
+    impl Task<B> for ToyTask {
+        type Model = Toy<B>;
+        type Batch = ToyBatch;
+        type Selected = f64;
+        type Log = f64;
+
+        fn encoders(_: &Toy<B>) -> (Vec<ParamId>, Vec<ParamId>) {
+            (Vec::new(), Vec::new())
+        }
+        fn batches(&self, _epoch: usize) -> Receiver<anyhow::Result<ToyBatch>> {
+            let (tx, rx) = channel();
+            for b in &self.train {
+                tx.send(Ok(b.clone())).unwrap();
+            }
+            rx
+        }
+        fn forward(&self, model: &Toy<B>, batch: ToyBatch, _features: FeatureHook<B>) -> Forward<B> {
+            let (a, v, targets) = self.inputs::<B>(&batch);
+            let fused = model.fused(a, v);
+            // The estimate under `bb` reads only the fused logits.
+            let logits = Logits { fused: fused.clone(), audio: fused.clone(), visual: fused.clone() };
+            Forward { logits, features: None, trained: fused, aux_loss: None, targets, samples: batch.labels.len(), labels: batch.labels }
+        }
+        fn padded(&self, mut batch: ToyBatch, keep: Head) -> anyhow::Result<ToyBatch> {
+            match keep {
+                Head::Audio => batch.visual.fill(0.0),
+                Head::Visual => batch.audio.fill(0.0),
+                Head::Fused => {}
+            }
+            Ok(batch)
+        }
+        fn padded_selection_loss(&self, model: &Toy<I>, keep: Head) -> anyhow::Result<Option<f64>> {
+            let ce = CrossEntropyLossConfig::new().init(&Default::default());
+            let mut sum = 0.0;
+            for b in &self.test {
+                let (a, v, y) = self.inputs::<I>(&self.padded(b.clone(), keep)?);
+                sum += ce.forward(model.fused(a, v), y).into_scalar().elem::<f64>();
+            }
+            Ok(Some(sum))
+        }
+        fn evaluate(&self, _: &Toy<I>, _: usize, _: f64, _: TrainStats, _: Instant) -> anyhow::Result<Evaluated<f64, f64>> {
+            unreachable!("an estimate does not evaluate")
+        }
+        fn summary_line(&self, _: &f64) -> String {
+            unreachable!("an estimate logs nothing")
+        }
+        fn csv_header(&self) -> String {
+            unreachable!("an estimate logs nothing")
+        }
+        fn csv_row(&self, _: &f64) -> String {
+            unreachable!("an estimate logs nothing")
+        }
+        fn plots(&self, _: &Path, _: &[f64], _: &[StepRecord]) -> anyhow::Result<()> {
+            unreachable!("an estimate plots nothing")
+        }
+    }
+}
+
+/// `--gblend-estimate bb`: the driver's estimate runs, given BB's toy as a task, produce BB's
+/// losses (sums of batch means of the fused logits, the other modality's input zeroed, AdamW
+/// from its initial state at the base rate) and BB's weights.
+#[test]
+fn gblend_bb_estimate_is_bbs_super_epoch_origin() {
+    use trainer::methods::gblend::{blend_weights, Estimate};
+    use trainer::methods::{EstimateRequest, Head};
+    let g = &golden()["gblend_bb"];
+    let task = gblend_toy::ToyTask::from(g);
+    let model = gblend_toy::Toy::<B>::from(g);
+    let new_optim = || trainer::optim::adamw(f(&g["weight_decay"])).init::<B, gblend_toy::Toy<B>>();
+    let ce = CrossEntropyLossConfig::new().init(&Default::default());
+    let request = EstimateRequest { epochs: n(&g["super_epoch"]), rule: Estimate::Bb };
+    let estimates = trainer::driver::estimate_heads(&task, &model, &new_optim, &ce, f(&g["lr"]), 0, request).unwrap();
+    for (e, key) in estimates.iter().zip(["audio", "visual", "output"]) {
+        let want = &g["losses"][key];
+        for (have, name) in [(e.train_first, "train_first"), (e.val_first, "val_first"), (e.train_last, "train_last"), (e.val_last, "val_last")] {
+            assert!((have - f(&want[name])).abs() < 1e-4 * (1.0 + f(&want[name]).abs()), "{key} {name}: {have} vs {}", want[name]);
+        }
+    }
+    assert_eq!(estimates.iter().map(|e| e.head).collect::<Vec<_>>(), Head::ALL);
+    let w = blend_weights(&estimates);
+    for (have, key) in w.iter().zip(["audio", "visual", "output"]) {
+        assert!((have - f(&g["weights"][key])).abs() < 1e-3, "weight {key}: {have} vs {}", g["weights"][key]);
+    }
 }

@@ -16,7 +16,15 @@
 //! Offline: one estimate before training, from the initial model. Online: a new estimate at the
 //! start of every super-epoch (epochs 0, S, 2S, ...) from the current model.
 //!
-//! Decisions where BB's code is not the paper (methods.md section 2, "Deviations"):
+//! Two estimate rules (`--gblend-estimate`). `heads` (the default) fixes BB's defects, as listed
+//! below. `bb` is BB's `super_epoch_origin` (`GBlending_trainer.py` L306-375, its optimiser from
+//! `train.py` L83-87), as written: for audio, visual and the fused output in turn, a copy of the
+//! model trains the *fused* logits with the other modality's raw input zeroed (none for the
+//! output), from the optimiser's initial state at the base learning rate; its losses are sums of
+//! batch means (train: the running loss of the epoch; validation: over the split the run
+//! selects on, which BB's recipe makes the test split). The weights' formula is the same.
+//!
+//! Decisions of `heads` where BB's code is not the paper (methods.md section 2, "Deviations"):
 //! - each head's copy trains on that head's own logits (BB trains the fused logits of a model whose
 //!   other modality's raw input is zeroed), so the weights judge the same heads the blended loss
 //!   trains;
@@ -40,6 +48,19 @@ pub enum Mode {
     Online,
 }
 
+/// How the copies of an estimate train and what their losses are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Estimate {
+    /// Each head's copy trains its own head at the run's current learning rate; per-sample mean
+    /// losses; validation on the hold-out.
+    Heads,
+    /// BalanceBenchmark's: the fused logits with the other modality's input zeroed, a fresh
+    /// optimiser at the base learning rate, sums of batch means, validation on the split the run
+    /// selects on.
+    Bb,
+}
+
 /// The blending weights (audio, visual, fused) from the three heads' estimate runs.
 pub fn blend_weights(estimates: &[HeadEstimate]) -> [f64; 3] {
     let raw = |h: Head| {
@@ -57,7 +78,7 @@ pub fn blend_weights(estimates: &[HeadEstimate]) -> [f64; 3] {
     }
 }
 
-/// It estimates its weights on the validation hold-out.
+/// It estimates its weights on the validation hold-out (`heads`; `bb` on the selection split).
 pub const NEEDS: super::Needs = super::Needs { holdout: true, ..super::Needs::NOTHING };
 
 /// Gradient-Blending's settings (`--gblend-super-epoch`; `super_epoch` in configs written before it was named).
@@ -69,6 +90,9 @@ pub struct Settings {
     #[arg(long, visible_alias = "super-epoch", default_value_t = 10)]
     #[serde(alias = "super_epoch")]
     pub gblend_super_epoch: usize,
+    /// Gradient-Blending's estimate: `heads` (each head's copy on its own logits, the hold-out) or `bb` (BalanceBenchmark's: the fused logits with the other modality's input zeroed, on the split the run selects on).
+    #[arg(long, value_enum, default_value_t = Estimate::Heads)]
+    pub gblend_estimate: Estimate,
 }
 
 impl Default for Settings {
@@ -82,6 +106,8 @@ impl Default for Settings {
 pub struct GradientBlending {
     mode: Mode,
     super_epoch: usize,
+    #[serde(default = "heads")]
+    estimate: Estimate,
     /// Audio, visual, fused.
     weights: Option<[f64; 3]>,
     /// The epoch of the last estimate and its runs.
@@ -89,9 +115,20 @@ pub struct GradientBlending {
     estimates: Vec<HeadEstimate>,
 }
 
+fn heads() -> Estimate {
+    Estimate::Heads
+}
+
 impl GradientBlending {
-    pub fn new(mode: Mode, super_epoch: usize) -> Self {
-        Self { mode, super_epoch: super_epoch.max(2), weights: None, estimated_at: None, estimates: Vec::new() }
+    pub fn new(mode: Mode, settings: Settings) -> Self {
+        Self {
+            mode,
+            super_epoch: settings.gblend_super_epoch.max(2),
+            estimate: settings.gblend_estimate,
+            weights: None,
+            estimated_at: None,
+            estimates: Vec::new(),
+        }
     }
 
     pub fn weights(&self) -> Option<[f64; 3]> {
@@ -106,13 +143,13 @@ impl<B: AutodiffBackend> Method<B> for GradientBlending {
         ce(logits.audio.clone()) * w[0] + ce(logits.visual.clone()) * w[1] + ce(logits.fused.clone()) * w[2]
     }
 
-    fn estimate_before(&self, epoch: usize) -> Option<usize> {
+    fn estimate_before(&self, epoch: usize) -> Option<super::EstimateRequest> {
         let due = match self.mode {
             Mode::Offline => epoch == 0,
             Mode::Online => epoch.is_multiple_of(self.super_epoch),
         };
         // A resumed run re-estimates only when its estimate for this epoch is missing.
-        (due && self.estimated_at != Some(epoch)).then_some(self.super_epoch)
+        (due && self.estimated_at != Some(epoch)).then_some(super::EstimateRequest { epochs: self.super_epoch, rule: self.estimate })
     }
 
     fn estimated(&mut self, epoch: usize, estimates: &[HeadEstimate]) {

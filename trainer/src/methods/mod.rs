@@ -237,14 +237,23 @@ impl Head {
     }
 }
 
-/// One head's estimate run: its copy's losses after the first and after the last of its epochs.
+/// Estimate runs a method asks for before an epoch: a copy of the model per head, trained
+/// `epochs` epochs as `rule` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EstimateRequest {
+    pub epochs: usize,
+    pub rule: gblend::Estimate,
+}
+
+/// One head's estimate run: its copy's losses after the first and after the last of its epochs
+/// (per-sample means, or BalanceBenchmark's sums of batch means under [`gblend::Estimate::Bb`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HeadEstimate {
     pub head: Head,
-    /// Mean per-sample training loss of the first epoch and of the last (running, as trained).
+    /// Training loss of the first epoch and of the last (running, as trained).
     pub train_first: f64,
     pub train_last: f64,
-    /// Mean per-sample validation loss after the first epoch and after the last.
+    /// Validation loss after the first epoch and after the last.
     pub val_first: f64,
     pub val_last: f64,
 }
@@ -289,9 +298,9 @@ pub trait Method<B: AutodiffBackend> {
     /// That sample, taken with the model as it is before `epoch`.
     fn sampled(&mut self, _epoch: usize, _sample: &SampledFeatures) {}
 
-    /// How many epochs each head's copy must train before `epoch` starts, if the method
-    /// re-estimates then.
-    fn estimate_before(&self, _epoch: usize) -> Option<usize> {
+    /// The estimate runs due before `epoch` starts (how many epochs each copy trains, and how),
+    /// if the method re-estimates then.
+    fn estimate_before(&self, _epoch: usize) -> Option<EstimateRequest> {
         None
     }
 

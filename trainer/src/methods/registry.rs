@@ -62,9 +62,9 @@ registry! {
     /// Modality-Drop (visual).
     ModalityDropVisual => |p| modality_drop::ModalityDrop::new(modality_drop::Target::Visual, p.settings.modality_drop.modality_drop_p, p.seed), needs Needs::NOTHING;
     /// Gradient-Blending, weights estimated once before training (`--gblend-super-epoch` epochs per head).
-    GblendOffline => |p| gblend::GradientBlending::new(gblend::Mode::Offline, p.settings.gblend.gblend_super_epoch), needs gblend::NEEDS;
+    GblendOffline => |p| gblend::GradientBlending::new(gblend::Mode::Offline, p.settings.gblend), needs gblend::NEEDS;
     /// Gradient-Blending, weights re-estimated every `--gblend-super-epoch` epochs.
-    GblendOnline => |p| gblend::GradientBlending::new(gblend::Mode::Online, p.settings.gblend.gblend_super_epoch), needs gblend::NEEDS;
+    GblendOnline => |p| gblend::GradientBlending::new(gblend::Mode::Online, p.settings.gblend), needs gblend::NEEDS;
     /// OPM: the dominant modality's features dropped per sample, more often the more it leads.
     Opm => |p| opm::Opm::new(p.settings.opm, p.seed), needs Needs::NOTHING;
     /// MMPareto: per encoder, the multimodal and uni-modal gradients combined without conflict.
@@ -78,7 +78,7 @@ registry! {
     /// PMR: prototype cross-entropy for the slower modality.
     Pmr => |p| pmr::Pmr::new(p.settings.pmr.pmr_alpha, p.settings.pmr.pmr_momentum), needs Needs::NOTHING;
     /// UMT: feature distillation from uni-modal teachers trained first.
-    Umt => |p| umt::Umt::<B>::new(p.settings.umt.umt_scaling, p.teachers.clone()), needs Needs::NOTHING;
+    Umt => |p| umt::Umt::<B>::new(p.settings.umt, p.teachers.clone()), needs Needs::NOTHING;
     /// MLA: alternating uni-modal steps through a shared head (needs `--fusion shared`).
     Mla => |p| mla::Mla::new(p.settings.mla.mla_projector), needs mla::NEEDS;
 }

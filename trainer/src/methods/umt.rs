@@ -10,9 +10,11 @@
 //!   window, `h` the student's pooled features, `t` the teacher's on the same inputs, MSE the
 //!   mean over the batch's `B x d` elements, `s` = 10 (`--umt-scaling`, BB's `scaling`).
 //!
-//! One deviation: BB never puts its teachers in eval mode, so their batch norm normalises with
-//! each batch's statistics (and keeps updating running ones); here the teachers run in eval mode
-//! (running statistics), what a distillation target normally means.
+//! The teachers' mode is a setting (`--umt-teachers eval|train`). BB never puts its teachers in
+//! eval mode, so their batch norm normalises with each batch's statistics (and keeps updating
+//! running statistics nothing reads): `train`, what the `balancebenchmark` recipe sets. The
+//! default is `eval` (running statistics), what a distillation target normally means: a fixed
+//! function of the clip, not of the batch it happens to share.
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -43,7 +45,17 @@ type Inner<B> = <B as AutodiffBackend>::InnerBackend;
 /// The audio teacher and the visual teacher.
 type Pair<B> = (AvClassifier<Inner<B>>, AvClassifier<Inner<B>>);
 
-/// UMT's settings (`--umt-scaling`).
+/// How the teachers' batch norms normalise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TeacherMode {
+    /// Running statistics: the teacher's features of a clip do not depend on its batch.
+    Eval,
+    /// Each batch's statistics, as BalanceBenchmark's teachers (never put in eval mode).
+    Train,
+}
+
+/// UMT's settings (`--umt-scaling`, `--umt-teachers`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, clap::Args)]
 #[group(id = "umt")]
 #[serde(default)]
@@ -51,6 +63,9 @@ pub struct Settings {
     /// UMT's distillation weight (BalanceBenchmark's `scaling`, 10).
     #[arg(long, default_value_t = 10.0)]
     pub umt_scaling: f64,
+    /// UMT's teachers' batch norm: `eval` (running statistics) or `train` (each batch's, as BalanceBenchmark leaves them).
+    #[arg(long, value_enum, default_value_t = TeacherMode::Eval)]
+    pub umt_teachers: TeacherMode,
 }
 
 impl Default for Settings {
@@ -62,6 +77,7 @@ impl Default for Settings {
 /// UMT.
 pub struct Umt<B: AutodiffBackend> {
     scaling: f64,
+    mode: TeacherMode,
     teachers: Option<Teachers>,
     loaded: Option<Pair<B>>,
     /// The teachers' features of the current step.
@@ -72,8 +88,8 @@ pub struct Umt<B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> Umt<B> {
-    pub fn new(scaling: f64, teachers: Option<Teachers>) -> Self {
-        Self { scaling, teachers, loaded: None, targets: None, active: true, sums: [0.0; 2], steps: 0 }
+    pub fn new(settings: Settings, teachers: Option<Teachers>) -> Self {
+        Self { scaling: settings.umt_scaling, mode: settings.umt_teachers, teachers, loaded: None, targets: None, active: true, sums: [0.0; 2], steps: 0 }
     }
 
     fn load(&mut self, device: &B::Device) -> anyhow::Result<()> {
@@ -89,6 +105,14 @@ impl<B: AutodiffBackend> Umt<B> {
         };
         self.loaded = Some((one(&t.audio)?, one(&t.visual)?));
         Ok(())
+    }
+}
+
+/// The teachers' forward `f`, their batch norms normalising as `mode` says.
+pub fn teacher_features<T>(mode: TeacherMode, f: impl FnOnce() -> T) -> T {
+    match mode {
+        TeacherMode::Eval => f(),
+        TeacherMode::Train => crate::batch_norm::with_batch_statistics(f),
     }
 }
 
@@ -121,7 +145,7 @@ impl<B: AutodiffBackend> Method<B> for Umt<B> {
             self.load(&audio.device()).expect("the teachers load");
             let (ta, tv) = self.loaded.as_ref().expect("loaded");
             let b = audio.dims()[0];
-            let (a, v) = (ta.audio_features(audio.inner()), tv.visual_features(frames.inner(), b));
+            let (a, v) = teacher_features(self.mode, || (ta.audio_features(audio.inner()), tv.visual_features(frames.inner(), b)));
             self.targets = Some((Tensor::from_inner(a), Tensor::from_inner(v)));
         }
         (step.audio, step.visual)

@@ -538,6 +538,131 @@ def entropy_fusion_case(B=6, C=4):
     return {"B": B, "C": C, "audio": tolist(o_a), "visual": tolist(o_v), "fused": tolist(out)}
 
 
+# ---------------------------------------------------------------- MMPareto as BalanceBenchmark runs it
+def bb_unimodality_calculate(model):
+    # avclassify_model.py L281-300 (concat fusion): each modality's slice of fc_out, bias / 2
+    out = model.unimodal_result["output"]
+    W, b = model.fusion_module.fc_out.weight, model.fusion_module.fc_out.bias
+    res, now_size = {}, 0
+    for modality in model.modalitys:
+        res[modality] = torch.mm(model.feats[modality], torch.transpose(W[:, now_size:now_size + model.d], 0, 1)) + b / 2
+        now_size += model.d
+    res["output"] = out  # encoder_result's keys: the modalities, then 'output'
+    model.unimodal_result = res
+
+
+def bb_mmpareto_training_step(model, batch, record_names, optimizer, alpha):
+    # MMPareto_trainer.py L330-398 (inside the modulation window), as written
+    import re
+    criterion = torch.nn.CrossEntropyLoss()
+    label = batch["label"]
+    model(batch)
+    bb_unimodality_calculate(model)
+    modality_list = model.modalitys
+    grads = {}
+    for modality in modality_list:
+        grads[modality] = {}
+    loss = {}
+    for modality in model.unimodal_result.keys():
+        loss[modality] = criterion(model.unimodal_result[modality], label)
+        loss[modality].backward(retain_graph=True)
+    for modality in modality_list:
+        for loss_type in loss.keys():
+            if loss_type == modality:
+                for tensor_name, param in record_names[modality]:
+                    if loss_type not in grads[modality].keys():
+                        grads[modality][loss_type] = {}
+                    grads[modality][loss_type][tensor_name] = param.grad.data.clone()
+                grads[modality][loss_type]["concat"] = torch.cat([grads[modality][loss_type][tensor_name].flatten() for tensor_name, _ in record_names[modality]])
+            if loss_type == 'output':
+                for tensor_name, param in record_names[modality]:
+                    if loss_type not in grads[modality].keys():
+                        grads[modality][loss_type] = {}
+                    grads[modality][loss_type][tensor_name] = param.grad.data.clone()
+                grads[modality][loss_type]["concat"] = torch.cat([grads[modality][loss_type][tensor_name].flatten() for tensor_name, _ in record_names[modality]])
+    optimizer.zero_grad()
+    this_cos = {}
+    for modality in modality_list:
+        this_cos[modality] = F.cosine_similarity(grads[modality]['output']["concat"], grads[modality][modality]["concat"], dim=0)
+    weight = {}
+    for modality in modality_list:
+        weight[modality] = [0, 0]
+    for modality in modality_list:
+        if (this_cos[modality] > 0):
+            weight[modality][0] = 0.5
+            weight[modality][1] = 0.5
+        else:
+            raise AssertionError("BB's min-norm branch (unreachable: its cosine compares a gradient with itself)")
+    total_loss = sum(loss.values())
+    total_loss.backward()
+    for name, param in model.named_parameters():
+        if param.grad is not None:
+            layer = re.split('[_.]', str(name))
+            if ('head' in layer):
+                continue
+            for modality in modality_list:
+                if modality in layer:
+                    three_norm = torch.norm(param.grad.data.clone())
+                    new_grad = 2 * weight[modality][0] * grads[modality]['output'][name] + 2 * weight[modality][1] * grads[modality][modality][name]
+                    new_norm = torch.norm(new_grad)
+                    diff = three_norm / new_norm
+                    if (diff > 1):
+                        param.grad = diff * new_grad * alpha
+                    else:
+                        param.grad = new_grad * alpha
+    return {k: float(v) for k, v in this_cos.items()}
+
+
+class BbParetoToy(BbToy):
+    """BbToy keeping its pooled features for BB's unimodality_calculate."""
+
+    def forward(self, batch, padding=[]):
+        self.d = self.fusion_module.fc_out.weight.shape[1] // 2
+        self.feats = {}
+        for modality in self.modalitys:
+            e = self.modality_encoder[modality]
+            self.feats[modality] = (batch[modality] @ e["weight"].t()) * e["scale"]
+        self.unimodal_result = {"output": self.fusion_module.fc_out(torch.cat([self.feats[m] for m in self.modalitys], 1))}
+        return self.unimodal_result
+
+
+def mmpareto_bb_step(alpha=1.5, B=6, d_in=5, d=4, C=3):
+    """One BB MMPareto step on a toy: the fused loss's and the uni-modal losses' gradients apart
+    (what our Pareto step hands the method), and the gradients BB's training_step leaves."""
+    with torch.random.fork_rng(devices=[]):
+        gen = torch.Generator().manual_seed(32)
+        model = BbParetoToy(d_in, d, C, gen).double()
+        batch = {"audio": torch.randn(B, d_in, dtype=torch.float64, generator=gen), "visual": torch.randn(B, d_in, dtype=torch.float64, generator=gen),
+                 "label": torch.randint(0, C, (B,), generator=gen)}
+        names = ["modality_encoder.audio.weight", "modality_encoder.audio.scale", "modality_encoder.visual.weight", "modality_encoder.visual.scale",
+                 "fusion_module.fc_out.weight", "fusion_module.fc_out.bias"]
+        params = dict(model.named_parameters())
+        assert sorted(params) == sorted(names)
+        # The two gradients apart, by autograd on the same forward.
+        model(batch)
+        bb_unimodality_calculate(model)
+        ce = torch.nn.CrossEntropyLoss()
+        r = model.unimodal_result
+        g_mm = torch.autograd.grad(ce(r["output"], batch["label"]), [params[n] for n in names], retain_graph=True)
+        g_uni = torch.autograd.grad(ce(r["audio"], batch["label"]) + ce(r["visual"], batch["label"]), [params[n] for n in names])
+        # MMPareto_trainer.py L282-290: the encoders' parameters per modality
+        record_names = {}
+        for modality in model.modalitys:
+            record_names[modality] = []
+        for name, param in model.named_parameters():
+            if 'head' in name:
+                continue
+            for modality in model.modalitys:
+                if modality in name:
+                    record_names[modality].append((name, param))
+                    continue
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        optimizer.zero_grad()
+        cos = bb_mmpareto_training_step(model, batch, record_names, optimizer, alpha)
+        return {"alpha": alpha, "names": names, "shapes": [list(params[n].shape) for n in names], "cos": cos,
+                "mm": [tolist(g) for g in g_mm], "uni": [tolist(g) for g in g_uni], "bb": [tolist(params[n].grad) for n in names]}
+
+
 # ---------------------------------------------------------------- UMT
 def umt_case(B=4, d=5, C=3, scaling=10.0):
     out = torch.randn(B, C, requires_grad=True)
@@ -746,6 +871,7 @@ def main():
         "umt": umt_case(),
         "umt_bb": umt_bb_case(),
         "gblend_bb": gblend_bb_case(),
+        "mmpareto_bb_step": mmpareto_bb_step(),
     }
     out = Path(__file__).with_name("successors.json")
     out.write_text(json.dumps(goldens))

@@ -564,3 +564,39 @@ fn gblend_bb_estimate_is_bbs_super_epoch_origin() {
         assert!((have - f(&g["weights"][key])).abs() < 1e-3, "weight {key}: {have} vs {}", g["weights"][key]);
     }
 }
+
+/// `mmpareto-bb` against BalanceBenchmark's `training_step` transcribed on a toy (its cosine
+/// compares a gradient with itself, so every encoder tensor, rank 1 included, ends as
+/// `2 alpha (g_mm + g_uni)`, the head as the plain sum): our method's combination of the same two
+/// gradients gives what BB's step leaves in `.grad`.
+#[test]
+fn mmpareto_bb_is_bbs_training_step() {
+    let g = &golden()["mmpareto_bb_step"];
+    assert_eq!(g["cos"]["audio"], 1.0);
+    let shapes: Vec<Vec<usize>> = g["shapes"].as_array().unwrap().iter().map(|s| s.as_array().unwrap().iter().map(n).collect()).collect();
+    let ids: Vec<ParamId> = shapes.iter().map(|_| ParamId::new()).collect();
+    // BB's names, in order: audio weight, scale; visual weight, scale; head weight, bias.
+    let part = |r: std::ops::Range<usize>| r.map(|k| (ids[k], shapes[k].len())).collect::<Vec<_>>();
+    let parts = Parts { audio: part(0..2), visual: part(2..4), head: part(4..6) };
+    let grads = |key: &str| {
+        let mut out = GradientsParams::new();
+        for (k, shape) in shapes.iter().enumerate() {
+            // PyTorch's Linear weight is [out, in]; the combination is elementwise per tensor.
+            let data = TensorData::new(floats(&g[key][k]), shape.clone());
+            match shape.len() {
+                1 => out.register::<I, 1>(ids[k], Tensor::from_data(data, &Default::default())),
+                _ => out.register::<I, 2>(ids[k], Tensor::from_data(data, &Default::default())),
+            }
+        }
+        out
+    };
+    let mut settings = MethodParams::new(0.0, 0);
+    settings.settings.mmpareto.mmpareto_gamma = f(&g["alpha"]);
+    let mut m = build::<B>(Balance::MmparetoBb, &settings);
+    let c = Coefficients::default();
+    let (out, _) = m.combine(grads("mm"), grads("uni"), &ctx(&parts, &c, 0, 0, None));
+    for (k, shape) in shapes.iter().enumerate() {
+        let have = if shape.len() == 1 { values(out.get::<I, 1>(ids[k]).unwrap()) } else { values(out.get::<I, 2>(ids[k]).unwrap()) };
+        close(&have, &floats(&g["bb"][k]), 1e-5, &g["names"][k].to_string());
+    }
+}

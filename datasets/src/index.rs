@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::catalog::SplitRecord;
 use crate::catalog::{DatasetKind, Missing, Rejected, Split};
 use crate::error::io;
 use crate::preset::Preset;
@@ -68,15 +69,6 @@ pub struct DatasetIndex {
     /// The split, when it is not the published one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitRecord>,
-}
-
-/// A split other than the published one: its rule, in words, and who is on each side.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SplitRecord {
-    pub rule: crate::catalog::SplitRule,
-    pub description: String,
-    /// The actors of each split's clips found on disk (CREMA-D).
-    pub actors: BTreeMap<Split, Vec<u32>>,
 }
 
 impl DatasetIndex {

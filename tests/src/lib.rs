@@ -127,7 +127,7 @@ pub fn tiny_run(data: &Path, out: &Path) -> trainer::train::TrainConfig {
         model: trainer::model::ModelPreset::Tiny,
         fusion: trainer::model::FusionKind::Concat,
         arch: trainer::arch::Arch::Plain,
-        balance: trainer::balance::Balance::OgmGe,
+        balance: trainer::methods::Balance::OgmGe,
         alpha: 0.8,
         modulation_start: 0,
         modulation_end: 50,

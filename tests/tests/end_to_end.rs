@@ -6,7 +6,7 @@ use datasets::DatasetKind;
 use preprocess::pipeline::prepare;
 use preprocess::synthetic::{generate, SyntheticConfig};
 use trainer::arch::Arch;
-use trainer::balance::Balance;
+use trainer::methods::Balance;
 use trainer::model::FusionKind;
 use trainer::train::{train, TrainConfig};
 

@@ -10,7 +10,7 @@ use datasets::shard::ShardReader;
 use datasets::DatasetKind;
 use preprocess::pipeline::prepare;
 use preprocess::synthetic::{generate_ave, plan_ave, SyntheticAveConfig, AVE_CATEGORIES};
-use trainer::balance::Balance;
+use trainer::methods::Balance;
 use trainer::localize::data::segment_ranges;
 use trainer::localize::model::LocalizerHead;
 use trainer::localize::{localize, LocalizeConfig};

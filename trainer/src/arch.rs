@@ -25,7 +25,7 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::model::FusionKind;
+use crate::fusion_kind::FusionKind;
 
 /// The classifier's architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]

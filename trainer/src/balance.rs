@@ -18,7 +18,6 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
-pub use crate::methods::Balance;
 
 /// One step's scores, ratio and coefficients.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -108,93 +107,23 @@ pub fn modulate_encoders<B: AutodiffBackend>(
     }
 }
 
-impl StepRecord {
-    /// What `steps.jsonl` records of a step: the step's scores, the rule's coefficients at the
-    /// run's alpha, and what the method applied.
-    pub fn new(step: usize, epoch: usize, loss: f64, c: &Coefficients, applied: &crate::methods::Applied) -> Self {
-        StepRecord {
-            step,
-            epoch,
-            loss,
-            ratio_a: c.ratio_a,
-            k_a: applied.k_a,
-            k_v: applied.k_v,
-            rule_k_a: c.k_a,
-            rule_k_v: c.k_v,
-            modulated: applied.modulated,
-            alpha: applied.alpha,
-        }
-    }
-}
-
-/// What a step did, as `steps.jsonl` records it.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct StepRecord {
-    pub step: usize,
-    pub epoch: usize,
-    pub loss: f64,
-    pub ratio_a: f64,
-    /// The coefficients applied to the gradients: 1 without modulation (`none`, `ge-only`, or
-    /// outside the window).
-    pub k_a: f64,
-    pub k_v: f64,
-    /// The rule's coefficients from this step's scores, applied or not.
-    pub rule_k_a: f64,
-    pub rule_k_v: f64,
-    /// Whether the method changed the gradients (an OGM-family method inside the window).
-    pub modulated: bool,
-    /// The alpha a step chose (`ogm-ge-adaptive`); absent for every other method.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alpha: Option<f64>,
-}
-
 /// A tensor's values as `f32`, row-major (logits brought back from the device).
 pub fn logits_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits")
 }
 
-/// An epoch's training totals, as the epoch logs report them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct TrainStats {
-    /// Mean loss per sample (clip).
-    pub train_loss: f64,
-    /// Mean coefficients applied (1 for a step without modulation).
-    pub mean_k_a: f64,
-    pub mean_k_v: f64,
-    /// Mean of `score_a / score_v`.
-    pub mean_ratio_a: f64,
-    /// Mean wall-clock seconds of a training step (forward, backward, the method, the update;
-    /// not the wait for the loader): what a method costs.
-    #[serde(default)]
-    pub step_seconds: f64,
+/// What a step's gradient edit applied, as `steps.jsonl` records it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Applied {
+    /// The factors the encoders' conv gradients were scaled by (1: untouched).
+    pub k_a: f64,
+    pub k_v: f64,
+    /// Whether the gradients were changed (scaled or noised).
+    pub modulated: bool,
+    /// The alpha the step chose, for a method that chooses one.
+    pub alpha: Option<f64>,
 }
 
-/// Running totals of an epoch's steps.
-#[derive(Debug, Default)]
-pub struct EpochTally {
-    loss_sum: f64,
-    samples: usize,
-    steps: Vec<StepRecord>,
-    seconds: f64,
-}
-
-impl EpochTally {
-    /// One step: its mean loss over `samples` samples, and what it applied.
-    pub fn add(&mut self, samples: usize, step: &StepRecord, seconds: f64) {
-        self.seconds += seconds;
-        self.loss_sum += step.loss * samples as f64;
-        self.samples += samples;
-        self.steps.push(*step);
-    }
-
-    pub fn stats(&self) -> TrainStats {
-        let mean = |f: fn(&StepRecord) -> f64| self.steps.iter().map(f).sum::<f64>() / self.steps.len().max(1) as f64;
-        TrainStats {
-            train_loss: self.loss_sum / self.samples.max(1) as f64,
-            mean_k_a: mean(|c| c.k_a),
-            mean_k_v: mean(|c| c.k_v),
-            mean_ratio_a: mean(|c| c.ratio_a),
-            step_seconds: self.seconds / self.steps.len().max(1) as f64,
-        }
-    }
+impl Applied {
+    pub const NOTHING: Applied = Applied { k_a: 1.0, k_v: 1.0, modulated: false, alpha: None };
 }

@@ -144,19 +144,7 @@ impl Plan {
 /// The summary of `cfg`'s run if it finished with exactly this config; an error if its folder
 /// holds a run of another config (a comparison never mixes runs of different settings).
 pub fn finished(cfg: &TrainConfig) -> Result<Option<RunSummary>> {
-    let dir = run_dir(cfg);
-    let (summary, config) = (dir.join("summary.json"), dir.join("config.json"));
-    if !summary.is_file() {
-        return Ok(None);
-    }
-    let saved: TrainConfig = serde_json::from_slice(&std::fs::read(&config).with_context(|| config.display().to_string())?)
-        .with_context(|| format!("{} is not a config of this trainer", config.display()))?;
-    anyhow::ensure!(
-        serde_json::to_string(&saved)? == serde_json::to_string(cfg)?,
-        "{} holds a run of other settings than this comparison's: compare into another --out, or delete it",
-        dir.display()
-    );
-    Ok(Some(serde_json::from_slice(&std::fs::read(&summary)?).with_context(|| summary.display().to_string())?))
+    crate::run_folder::finished(&run_dir(cfg), cfg)
 }
 
 /// Trains the runs of `part` in this process (finished ones are read back, killed ones resumed).

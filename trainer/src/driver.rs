@@ -17,7 +17,8 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::balance::{coefficients, logits_vec, Balance, Coefficients, EpochTally, StepRecord, TrainStats};
+use crate::balance::{coefficients, logits_vec, Coefficients};
+use crate::methods::Balance;
 use crate::checkpoint::{Checkpoints, Progress};
 use crate::methods::gblend::Estimate;
 use crate::methods::params::Parts;
@@ -26,7 +27,7 @@ use crate::methods::{
 };
 use crate::model::Logits;
 use crate::optim::{self, OptimizerKind};
-use crate::run_log::{append_line, read_jsonl, write_csv, StepLog};
+use crate::run_log::{append_line, read_jsonl, write_csv, EpochTally, StepLog, StepRecord, TrainStats};
 use crate::tensorboard::EventWriter;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::GradientsParams;
@@ -283,7 +284,7 @@ where
                 StepKind::Alternating => alternating_step(task, model, &mut optim, lr, method.as_mut(), batch, &ce, alpha, ctx)?,
             };
             model = next;
-            let record = StepRecord::new(step, epoch, loss_value, &c, &applied);
+            let record = step_record(step, epoch, loss_value, &c, &applied);
             steps.record(&bar, record)?;
             step += 1;
             tally.add(samples, &record, step_started.elapsed().as_secs_f64());
@@ -496,4 +497,21 @@ where
         .enumerate()
         .map(|(i, &head)| HeadEstimate { head, train_first: first[i].0, val_first: first[i].1, train_last: last[i].0, val_last: last[i].1 })
         .collect())
+}
+
+/// What `steps.jsonl` records of a step: the step's scores, the rule's coefficients at the
+/// run's alpha, and what the method applied.
+fn step_record(step: usize, epoch: usize, loss: f64, c: &Coefficients, applied: &Applied) -> StepRecord {
+    StepRecord {
+        step,
+        epoch,
+        loss,
+        ratio_a: c.ratio_a,
+        k_a: applied.k_a,
+        k_v: applied.k_v,
+        rule_k_a: c.k_a,
+        rule_k_v: c.k_v,
+        modulated: applied.modulated,
+        alpha: applied.alpha,
+    }
 }

@@ -25,6 +25,7 @@ pub mod config_file;
 pub mod data;
 pub mod device;
 pub mod driver;
+pub mod fusion_kind;
 pub mod kernel_cache;
 pub mod layout;
 pub mod localize;
@@ -36,6 +37,7 @@ pub mod plot;
 pub mod probe;
 pub mod progress;
 pub mod recipe;
+pub mod run_folder;
 pub mod run_log;
 pub mod tensorboard;
 #[cfg(feature = "tch")]

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use trainer::arch::Arch;
-use trainer::balance::Balance;
+use trainer::methods::Balance;
 use trainer::compare::{self, Arm, Part, Plan};
 use trainer::config_file;
 use trainer::localize::model::LocalizerHead;

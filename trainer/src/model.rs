@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::{audio_windows, consensus, Arch};
 use crate::batch_norm::BatchNorm;
+pub use crate::fusion_kind::FusionKind;
 
 /// Model size presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -40,21 +41,6 @@ impl ModelPreset {
             Self::Tiny => 64,
         }
     }
-}
-
-/// How audio and visual features are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum FusionKind {
-    Sum,
-    Concat,
-    Film,
-    Gated,
-    /// One linear head shared by both modalities (MLA's): each modality's logits through it, the
-    /// fused logits their per-sample entropy-weighted sum.
-    Shared,
-    /// TBN's mid-level fusion: `fc_out(relu(fc_x([a; v])))`, `fc_x` of width d.
-    Binding,
 }
 
 fn conv(cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Conv2dConfig {

@@ -10,7 +10,7 @@ use std::sync::Once;
 use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
 
-use crate::balance::StepRecord;
+use crate::run_log::StepRecord;
 use crate::run_log::{EpochLog, LocalizeEpoch};
 
 /// One named line.

@@ -18,7 +18,9 @@ use datasets::Split;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
-use crate::balance::{encoder_conv_ids, logits_vec, Balance, StepRecord, TrainStats};
+use crate::balance::{encoder_conv_ids, logits_vec};
+use crate::run_log::{StepRecord, TrainStats};
+use crate::methods::Balance;
 use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
 use crate::driver::{drive, Evaluated, FeatureHook, Forward, Schedule, Task};
 use crate::methods::params::Parts;
@@ -309,7 +311,7 @@ fn features_of_batches<B: Backend>(
 
 /// The run folder: `<out>/<name>`.
 pub fn run_dir(cfg: &TrainConfig) -> PathBuf {
-    cfg.out.join(&cfg.name)
+    crate::run_folder::run_dir(&cfg.out, &cfg.name)
 }
 
 /// The evaluation columns of `epochs.csv`, for the val and the test split: the loss, then
@@ -526,7 +528,7 @@ pub fn teacher_config(cfg: &TrainConfig, head: TrainHead) -> TrainConfig {
 fn train_teachers<B: AutodiffBackend>(cfg: &TrainConfig, classes: usize, device: &B::Device, progress: bool) -> Result<Teachers> {
     let teacher = |head| -> Result<PathBuf> {
         let t = teacher_config(cfg, head);
-        if crate::compare::finished(&t)?.is_none() {
+        if crate::run_folder::finished::<_, RunSummary>(&run_dir(&t), &t)?.is_none() {
             let resume = run_dir(&t).join("config.json").exists();
             train::<B>(&t, device, progress, resume).with_context(|| format!("training the UMT teacher {}", t.name))?;
         }

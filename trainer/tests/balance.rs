@@ -4,7 +4,8 @@ use burn::module::{Module, ParamId};
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use trainer::balance::{coefficients, encoder_conv_ids, Balance, Coefficients};
+use trainer::balance::{coefficients, encoder_conv_ids, Coefficients};
+use trainer::methods::Balance;
 use trainer::methods::{build, MethodParams, StepContext};
 use trainer::model::{AvClassifier, FusionKind, ModelPreset};
 

@@ -416,7 +416,7 @@ mod gblend_toy {
     use std::path::Path;
     use std::sync::mpsc::{channel, Receiver};
     use std::time::Instant;
-    use trainer::balance::{StepRecord, TrainStats};
+    use trainer::run_log::{StepRecord, TrainStats};
     use trainer::driver::{Evaluated, FeatureHook, Forward, Task};
     use trainer::methods::Head;
 

@@ -289,7 +289,7 @@ impl Catalog {
 
     /// What the index records of a split other than the published one: the rule in words and
     /// the actors on each side (CREMA-D).
-    pub fn split_record(&self) -> Option<crate::index::SplitRecord> {
+    pub fn split_record(&self) -> Option<SplitRecord> {
         if self.split_rule == SplitRule::Published {
             return None;
         }
@@ -303,7 +303,7 @@ impl Catalog {
             v.sort_unstable();
             v.dedup();
         }
-        Some(crate::index::SplitRecord { rule: self.split_rule, description: cremad::ACTOR_DISJOINT_RULE.to_owned(), actors })
+        Some(SplitRecord { rule: self.split_rule, description: cremad::ACTOR_DISJOINT_RULE.to_owned(), actors })
     }
 }
 
@@ -390,4 +390,14 @@ mod tests {
             assert_eq!(DatasetKind::from_name(k.name()), Some(k));
         }
     }
+}
+
+/// A split other than the published one: its rule, in words, and who is on each side (recorded
+/// in `index.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitRecord {
+    pub rule: SplitRule,
+    pub description: String,
+    /// The actors of each split's clips found on disk (CREMA-D).
+    pub actors: std::collections::BTreeMap<Split, Vec<u32>>,
 }

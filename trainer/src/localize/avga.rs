@@ -9,51 +9,12 @@
 //! `W[:, :2h] relu(h_a) + b/2`, visual = `W[:, 2h:] relu(h_v) + b/2`. OGM-GE needs those.
 
 use burn::module::Module;
-use burn::nn::{BiLstm, BiLstmConfig, Linear, LinearConfig};
+use burn::nn::{BiLstm, BiLstmConfig, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, softmax, tanh};
+use burn::tensor::activation::relu;
 
-use super::model::{LocalizerSize, SegmentLogits};
+use super::shared::{Attention, LocalizerSize, SegmentLogits};
 use crate::model::linear;
-
-/// AVGA's audio-guided attention: `z_r = w_z . tanh(W_v relu(U_v V_r) + W_a relu(U_a a))`,
-/// `alpha = softmax_r(z)`, attended visual = `sum_r alpha_r V_r` (the raw region features).
-#[derive(Module, Debug)]
-pub struct Attention<B: Backend> {
-    /// `U_a`, `U_v`: features to the attention width.
-    att_audio: Linear<B>,
-    att_visual: Linear<B>,
-    /// `W_a`, `W_v` (no bias) and `w_z`.
-    att_a: Linear<B>,
-    att_v: Linear<B>,
-    att_z: Linear<B>,
-}
-
-impl<B: Backend> Attention<B> {
-    /// `a_dim`: the guiding audio feature's size; `v_dim`: a region's; `width`: AVGA's 512.
-    pub fn new(a_dim: usize, v_dim: usize, width: usize, regions: usize, device: &B::Device) -> Self {
-        let no_bias = |i, o| LinearConfig::new(i, o).with_bias(false).with_initializer(burn::nn::Initializer::XavierNormal { gain: 1.0 }).init(device);
-        Self {
-            att_audio: linear(a_dim, width, device),
-            att_visual: linear(v_dim, width, device),
-            att_a: no_bias(width, regions.max(1)),
-            att_v: no_bias(width, regions.max(1)),
-            att_z: linear(regions.max(1), 1, device),
-        }
-    }
-
-    /// `audio`: `[N, a_dim]`; `regions`: `[N, R, v_dim]`. Returns the attended `[N, v_dim]` and
-    /// the attention `[N, R]`.
-    pub fn forward(&self, audio: Tensor<B, 2>, regions: Tensor<B, 3>) -> (Tensor<B, 2>, Tensor<B, 2>) {
-        let [n, r, d] = regions.dims();
-        let vh = self.att_v.forward(relu(self.att_visual.forward(regions.clone()))); // [N, R, k]
-        let ah = self.att_a.forward(relu(self.att_audio.forward(audio))).unsqueeze_dim::<3>(1); // [N, 1, k]
-        let z = self.att_z.forward(tanh(vh + ah)).reshape([n, r]);
-        let attention = softmax(z, 1);
-        let v = attention.clone().unsqueeze_dim::<3>(1).matmul(regions).reshape([n, d]);
-        (v, attention)
-    }
-}
 
 /// AVGA's head on the encoders' per-segment features.
 #[derive(Module, Debug)]

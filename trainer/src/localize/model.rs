@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::avga::AvgaHead;
 use super::psp::PspHead;
+pub use super::shared::{LocalizerSize, SegmentLogits};
 use crate::model::{pooled, ModelPreset, ResNet};
 
 /// The localizer's head after the encoders.
@@ -21,41 +22,6 @@ pub enum LocalizerHead {
     Avga,
     /// PSP (CVPR 2021): AVGA's attention, BiLSTMs, positive sample propagation, AVPS loss.
     Psp,
-}
-
-/// Sizes of a localizer preset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LocalizerSize {
-    pub width: usize,
-    pub image: usize,
-    /// AVGA's attention width (512 there).
-    pub attention: usize,
-    /// LSTM hidden size per direction (128 in AVGA).
-    pub hidden: usize,
-    /// Average pooling of each audio slice before the trunk (`[freq, time]`), or none.
-    pub audio_pool: Option<[usize; 2]>,
-}
-
-impl LocalizerSize {
-    pub fn of(preset: ModelPreset) -> Self {
-        match preset {
-            ModelPreset::Paper => Self { width: 64, image: 224, attention: 512, hidden: 128, audio_pool: None },
-            // 64-px frames give a 2 x 2 map: attention over 4 regions; audio slices pooled 4 x 2.
-            ModelPreset::Tiny => Self { width: 8, image: 64, attention: 32, hidden: 32, audio_pool: Some([4, 2]) },
-        }
-    }
-}
-
-/// Per-segment logits, `[B * S, classes]` with the segments of each clip together.
-#[derive(Debug, Clone)]
-pub struct SegmentLogits<B: Backend> {
-    pub fused: Tensor<B, 2>,
-    pub audio: Tensor<B, 2>,
-    pub visual: Tensor<B, 2>,
-    /// Attention over the visual regions, `[B * S, regions]`.
-    pub attention: Tensor<B, 2>,
-    /// PSP's per-segment audio-visual cosine similarity, `[B, S]` (its AVPS loss's input).
-    pub similarity: Option<Tensor<B, 2>>,
 }
 
 #[derive(Module, Debug)]

@@ -28,8 +28,7 @@ use burn::nn::{BiLstm, BiLstmConfig, Dropout, DropoutConfig, Initializer, LayerN
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use super::avga::Attention;
-use super::model::{LocalizerSize, SegmentLogits};
+use super::shared::{Attention, LocalizerSize, SegmentLogits};
 
 /// PSP's pruning threshold in the fully supervised setting.
 pub const PSP_THRESHOLD: f64 = 0.099;

@@ -29,6 +29,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
+pub use crate::balance::Applied;
 use crate::balance::Coefficients;
 use crate::model::Logits;
 
@@ -182,22 +183,6 @@ pub struct StepContext<'a> {
     pub parts: &'a params::Parts,
     /// An alternating step's batch mean of its modality's pooled features.
     pub mean_feature: Option<&'a [f32]>,
-}
-
-/// What a step's gradient edit applied, as `steps.jsonl` records it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Applied {
-    /// The factors the encoders' conv gradients were scaled by (1: untouched).
-    pub k_a: f64,
-    pub k_v: f64,
-    /// Whether the gradients were changed (scaled or noised).
-    pub modulated: bool,
-    /// The alpha the step chose, for a method that chooses one.
-    pub alpha: Option<f64>,
-}
-
-impl Applied {
-    pub const NOTHING: Applied = Applied { k_a: 1.0, k_v: 1.0, modulated: false, alpha: None };
 }
 
 /// The three heads' mean per-sample losses (validation or training), audio, visual, fused.

@@ -15,6 +15,7 @@ def main(argv=None) -> int:
     e.add_argument("shards", help="a dataset's shard folder (the one holding index.json, e.g. out/cremad)")
     e.add_argument("out", help="the new folder to write (must not exist or be empty)")
     e.add_argument("--flavour", choices=FLAVOURS, help="BalanceBenchmark's class to write for (default: cremad for CREMA-D, vggsound for VGGSound, ks otherwise)")
+    e.add_argument("--force", action="store_true", help="export even when the reader's frame rule would leave out every clip of a split")
     i = sub.add_parser("info", help="print a dataset's splits, classes and audio shape")
     i.add_argument("shards")
     args = p.parse_args(argv)
@@ -27,7 +28,7 @@ def main(argv=None) -> int:
                 if done[0] % 100 == 0:
                     print(f"\r  {done[0]} clips written", end="", file=sys.stderr, flush=True)
 
-            counts = export(args.shards, args.out, args.layout, args.flavour, tick)
+            counts = export(args.shards, args.out, args.layout, args.flavour, tick, force=args.force)
             if done[0] >= 100:
                 print(file=sys.stderr)
             print(f"exported {', '.join(f'{n} {s}' for s, n in counts.items())} clips to {args.out} ({args.layout})")

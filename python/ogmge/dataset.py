@@ -156,8 +156,14 @@ except ImportError:  # torch is optional
     torch = None
 
 
+def _tensor(v):
+    # Arrow's zero-copy buffers are read-only; torch warns on them (and would share them as if
+    # writable), so those arrays are copied, the rest shared.
+    return torch.from_numpy(v if v.flags.writeable else v.copy())
+
+
 def _to_torch(item):
-    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in item.items()}
+    return {k: _tensor(v) if isinstance(v, np.ndarray) else v for k, v in item.items()}
 
 
 if torch is not None:

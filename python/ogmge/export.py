@@ -28,6 +28,7 @@ precomputed spectrograms), for `--dataset <name>` with the output at `data/<name
 
 import csv
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,21 @@ from .shards import open_splits
 LAYOUTS = ("ogm-ge", "balancebenchmark")
 FLAVOURS = ("ks", "cremad", "vggsound")
 CREMAD_CODES = ("NEU", "HAP", "SAD", "FEA", "DIS", "ANG")
+
+
+# The clips each BalanceBenchmark dataset class leaves out when it lists its data: (keeps a clip
+# of n frames, the rule in words). Its file and line, at commit 4c1482f.
+READER_RULES = {
+    "ks": (lambda n: n > 3, "KineticsSoundsDataset keeps clips with more than 3 frames (balancemm/datasets/KS_dataset.py L38)"),
+    "vggsound": (lambda n: n > 3, "VGGSoundDataset keeps clips with more than 3 frames (balancemm/datasets/VGG_dataset.py L49, L61)"),
+    "cremad": (lambda n: n >= 2, "CREMADDataset keeps clips with at least `fps` frames, 2 in BB's config (cremad_dataset.py L35; configs/dataset_config.yaml L55)"),
+}
+
+
+def reader_drops(splits, flavour: str) -> dict:
+    """Per split, how many clips `flavour`'s dataset class would leave out by its frame rule."""
+    keeps, _ = READER_RULES[flavour]
+    return {split: sum(1 for n in shards.frame_counts() if not keeps(n)) for split, shards in splits.items()}
 
 
 def _safe_id(clip_id: str) -> str:
@@ -61,8 +77,11 @@ def default_flavour(dataset: str) -> str:
     return {"cremad": "cremad", "vggsound": "vggsound"}.get(dataset.replace("-", "").replace("_", "").lower(), "ks")
 
 
-def export(shards_root, out, layout: str, flavour=None, progress=None) -> dict:
-    """Writes `layout` under `out` (which must not exist yet, or be empty). Returns counts."""
+def export(shards_root, out, layout: str, flavour=None, progress=None, force=False) -> dict:
+    """Writes `layout` under `out` (which must not exist yet, or be empty). Returns counts.
+    A BalanceBenchmark flavour whose dataset class would leave clips out (too few frames) warns
+    with the rule and the count; if it would leave out every clip of a split, nothing is written
+    (a ValueError) unless `force`."""
     root, out = Path(shards_root), Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty: export into a new folder")
@@ -74,6 +93,14 @@ def export(shards_root, out, layout: str, flavour=None, progress=None) -> dict:
         flavour = flavour or default_flavour(first.meta.dataset)
         if flavour not in FLAVOURS:
             raise ValueError(f"unknown flavour {flavour!r} (one of {', '.join(FLAVOURS)})")
+        drops = reader_drops(splits, flavour)
+        if any(drops.values()):
+            rule = READER_RULES[flavour][1]
+            said = ", ".join(f"{n} of {len(splits[s])} {s}" for s, n in drops.items())
+            if any(n == len(splits[s]) for s, n in drops.items()) and not force:
+                raise ValueError(f"{rule}: it would load none of the clips of a split ({said} left out); "
+                                 "prepare the shards with more frames per clip, or force the export")
+            warnings.warn(f"{rule}: it will leave out {said} clips", stacklevel=2)
         return {"ks": _bb_ks, "cremad": _bb_cremad, "vggsound": _bb_vggsound}[flavour](splits, out, first.classes, progress)
     raise ValueError(f"unknown layout {layout!r} (one of {', '.join(LAYOUTS)})")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .rng import Rng, fnv1a
@@ -139,6 +140,16 @@ class ShardSet:
     def __iter__(self):
         for i in range(len(self)):
             yield self.row(i)
+
+    def frame_counts(self):
+        """Each kept row's number of frames, in order (the frames column alone is read)."""
+        lengths, out = {}, []
+        for fi, g, r in self.index:
+            if (fi, g) not in lengths:
+                col = pq.ParquetFile(self.files[fi]).read_row_group(g, columns=["frames"]).column("frames")
+                lengths[(fi, g)] = pc.list_value_length(col).to_pylist()
+            out.append(lengths[(fi, g)][r] or 0)
+        return out
 
     def epoch_order(self, epoch: int, seed: int = 0, train: bool = True, shuffle_buffer: int = 1024):
         """The rows' positions in the order the trainer's loader visits them in `epoch`

@@ -7,6 +7,7 @@
 """
 
 import json
+import warnings
 import os
 import sys
 from pathlib import Path
@@ -92,6 +93,9 @@ def loader(synthetic, ave, dumps):
     import torch
 
     t = ogmge.TorchClipDataset(synthetic, "test", train=True, frames=3, image_size=40, seed=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. torch's "The given NumPy array is not writable"
+        assert t[0]["audio"].dtype == torch.float32
     sampler = ogmge.EpochSampler(t, shuffle_buffer=8)
     sampler.set_epoch(2)
     loader = torch.utils.data.DataLoader(t, batch_size=4, sampler=sampler, num_workers=2)
@@ -165,6 +169,47 @@ def export_check(synthetic, scratch):
                     t = k * seg + max(seg // 2, 1) if n > 6 else 1
                     assert torch.equal(item["visual"][:, k], decoded(r.frames[t - 1])), f"{r.clip_id}: frame {k}"
     print("balancebenchmark ks: KineticsSoundsDataset reads every clip, labels and spectrograms equal")
+
+    # Clips the reader will drop: KineticsSoundsDataset keeps clips with more than 3 frames. With
+    # 2 frames in every clip the export refuses (writing nothing) unless forced; with some clips
+    # short it warns with their count, and the class loads exactly the others.
+    def short_copy(name, short):
+        dst = scratch / name
+        for s in ("train", "test"):
+            (dst / s).mkdir(parents=True)
+            for f in shards[s].files:
+                t = pq.read_table(f)
+                i = t.schema.get_field_index("frames")
+                frames = [fr[:2] if short(cid) else fr for cid, fr in zip(t.column("clip_id").to_pylist(), t.column("frames").to_pylist())]
+                t = t.set_column(i, t.schema.field(i), pa.array(frames, type=t.schema.field(i).type))
+                pq.write_table(t, dst / s / f.name)
+        return dst
+    two = short_copy("two-frames", lambda cid: True)
+    try:
+        export(two, scratch / "bb-ks-two", "balancebenchmark", "ks")
+        raise AssertionError("an export every reader clip would drop went through")
+    except ValueError as e:
+        assert "more than 3 frames" in str(e) and f"{len(rows['train'])} of {len(rows['train'])} train" in str(e), e
+    assert not (scratch / "bb-ks-two").exists()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        export(two, scratch / "bb-ks-two", "balancebenchmark", "ks", force=True)
+    assert any("more than 3 frames" in str(w.message) for w in said), [str(w.message) for w in said]
+    assert len(ref.BbKineticsSoundsDataset(dict(args, mode="train", csv_path_train=str(scratch / "bb-ks-two" / "train.txt"),
+                                                audio_path_train=str(scratch / "bb-ks-two" / "train" / "audio"),
+                                                visual_path_train=str(scratch / "bb-ks-two" / "train" / "visual"))).data) == 0
+    odd = sorted(rows["train"])[::2]
+    half = short_copy("some-short", lambda cid: cid in odd)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        export(half, scratch / "bb-ks-half", "balancebenchmark", "ks")
+    said = [str(w.message) for w in said if "more than 3 frames" in str(w.message)]
+    assert len(said) == 1 and f"{len(odd)} of {len(rows['train'])} train" in said[0] and f"0 of {len(rows['test'])} test" in said[0], said
+    out = scratch / "bb-ks-half"
+    ds = ref.BbKineticsSoundsDataset(dict(args, mode="train", csv_path_train=str(out / "train.txt"), audio_path_train=str(out / "train" / "audio"),
+                                          visual_path_train=str(out / "train" / "visual")))
+    assert sorted(ds.data) == sorted(set(rows["train"]) - set(odd))
+    print(f"balancebenchmark ks: 2-frame clips refused ({len(rows['train'])} train), forced export warned; {len(odd)} short clips warned and dropped")
 
     # BalanceBenchmark, VGGSoundDataset (labels by first appearance: the export makes them ours).
     out = scratch / "bb-vgg"

@@ -153,6 +153,7 @@ fn rotation_matches_ffmpeg_autorotate() {
 /// neither does decoding on several threads (the pipeline gives a shard's last clips more).
 #[test]
 fn skipping_unneeded_frames_and_threads_select_the_same_frames() {
+    let (mut compared, mut corrupt) = (0usize, Vec::new());
     for (name, frames, full) in CASES
         .iter()
         .flat_map(|&(name, _, _, frames, _)| [FramePlan { skip_unneeded: false, ..PLAN }, FramePlan { threads: 3, ..PLAN }].map(|full| (name, frames, full)))
@@ -165,6 +166,7 @@ fn skipping_unneeded_frames_and_threads_select_the_same_frames() {
         if info.packet_errors > 0 {
             // Corrupt data (corrupted.mp4): error concealment depends on which frames were
             // decoded. The pipeline fails such clips unless told to tolerate them.
+            corrupt.push(name);
             continue;
         }
         assert_eq!(a.len(), b.len(), "{name} {full:?}");
@@ -172,7 +174,13 @@ fn skipping_unneeded_frames_and_threads_select_the_same_frames() {
             assert_eq!(x.time_s, y.time_s, "{name} {full:?}");
             assert!(x.image == y.image, "{name} {full:?}: frame at {} differs", x.time_s);
         }
+        compared += 1;
     }
+    // What was left out, said: the one file with packet errors, under both plans; every other
+    // file with video compared under both.
+    assert_eq!(corrupt, ["corrupted.mp4", "corrupted.mp4"]);
+    let with_video = CASES.iter().filter(|c| c.3.is_some()).count();
+    assert_eq!(compared, 2 * (with_video - 1), "files compared");
 }
 
 /// Decoding only the prefix a preset needs gives exactly the first samples of a full decode.
@@ -190,6 +198,7 @@ fn audio_prefix_equals_the_start_of_the_full_decode() {
 /// samples, the same frames at the same times, the same stream facts; and the same errors.
 #[test]
 fn one_pass_for_audio_and_video_equals_two_separate_decodes() {
+    let (mut compared, mut no_audio) = (0usize, 0usize);
     for &(name, audio_ok, _, frames, _) in CASES {
         for max_samples in [None, Some(66150)] {
             let both = decode_audio_video(&media(name), Some(22050), max_samples, &PLAN, 64);
@@ -203,6 +212,7 @@ fn one_pass_for_audio_and_video_equals_two_separate_decodes() {
                 (Err(a), Err(b)) => {
                     assert!(!audio_ok, "{name}: {a}");
                     assert_eq!(a.to_string(), b.to_string(), "{name}");
+                    no_audio += 1;
                     continue;
                 }
                 (a, b) => panic!("{name}: one pass {:?}, separate {:?}", a.map(|_| ()), b.map(|_| ())),
@@ -223,8 +233,13 @@ fn one_pass_for_audio_and_video_equals_two_separate_decodes() {
                 }
                 (a, b) => panic!("{name}: one pass {:?}, separate {:?}", a.map(|_| ()), b.map(|_| ())),
             }
+            compared += 1;
         }
     }
+    // Every file was compared twice (whole and prefix): with audio in one pass, or as the same
+    // error for the files without decodable audio.
+    let without_audio = CASES.iter().filter(|c| !c.1).count();
+    assert_eq!((compared, no_audio), (2 * (CASES.len() - without_audio), 2 * without_audio), "files compared");
 }
 
 /// The frame rate recorded in provenance against ffprobe's (the `ffmpeg` CLI's prober, full
@@ -232,10 +247,12 @@ fn one_pass_for_audio_and_video_equals_two_separate_decodes() {
 /// the packets instead of decoding frames at open).
 #[test]
 fn frame_rates_match_ffprobe() {
+    let mut compared = 0usize;
     for &(name, _, _, frames, _) in CASES {
         if frames.is_none() || name == "video_90.mov" {
             continue; // no video, or a single frame (no rate to speak of)
         }
+        compared += 1;
         let (info, _) = sample_frames(&media(name), &PLAN, 64).unwrap();
         let got = info.fps.unwrap_or_else(|| panic!("{name}: no frame rate"));
         // ffprobe lists every video stream; ours is the one of our width (nasa_13013 has two).
@@ -255,4 +272,6 @@ fn frame_rates_match_ffprobe() {
         let want = n.parse::<f64>().unwrap() / d.parse::<f64>().unwrap();
         assert!((got - want).abs() <= 0.01 * want, "{name}: {got} fps, ffprobe {want}");
     }
+    // Left out: the audio-only file and the single-frame one.
+    assert_eq!(compared, CASES.iter().filter(|c| c.3.is_some()).count() - 1, "files compared");
 }

@@ -10,10 +10,10 @@ use datasets::shard::ShardReader;
 use datasets::DatasetKind;
 use preprocess::pipeline::prepare;
 use preprocess::synthetic::{generate_ave, plan_ave, SyntheticAveConfig, AVE_CATEGORIES};
-use trainer::methods::Balance;
 use trainer::localize::data::segment_ranges;
 use trainer::localize::model::LocalizerHead;
 use trainer::localize::{localize, LocalizeConfig};
+use trainer::methods::Balance;
 use trainer::model::ModelPreset;
 
 fn shards(dir: &std::path::Path) -> Vec<ShardReader> {

@@ -18,7 +18,6 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
-
 /// One step's scores, ratio and coefficients.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Coefficients {

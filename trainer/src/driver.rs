@@ -18,10 +18,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::balance::{coefficients, logits_vec, Coefficients};
-use crate::methods::Balance;
 use crate::checkpoint::{Checkpoints, Progress};
 use crate::methods::gblend::Estimate;
 use crate::methods::params::Parts;
+use crate::methods::Balance;
 use crate::methods::{
     self, Applied, EstimateRequest, FeatureStep, Head, HeadEstimate, HeadLosses, LossInput, Method, MethodParams, SampledFeatures, StepContext, StepKind,
 };

@@ -18,4 +18,3 @@ pub enum FusionKind {
     /// TBN's mid-level fusion: `fc_out(relu(fc_x([a; v])))`, `fc_x` of width d.
     Binding,
 }
-

@@ -58,3 +58,12 @@ pub type Backend = burn::backend::Autodiff<burn::backend::Flex>;
 /// Whether [`Backend`] compiles its kernels at run time (CUDA, Vulkan), so that `trainer` keeps
 /// them in a kernel cache (`kernel_cache`). LibTorch ships its kernels compiled.
 pub const GPU_BACKEND: bool = cfg!(all(any(feature = "cuda", feature = "wgpu"), not(feature = "tch")));
+
+/// What a plain `cargo test` leaves out, said in its output (`cargo xtask test` builds with
+/// `--features trainer/wgpu-runtime` and runs them).
+#[cfg(all(test, not(feature = "wgpu-runtime")))]
+mod left_out {
+    #[test]
+    #[ignore = "tests/cubecl_backend.rs, gpu_check.rs and kernel_cache.rs run only with --features wgpu-runtime (`cargo xtask test`)"]
+    fn vulkan_tests() {}
+}

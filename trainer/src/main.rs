@@ -1,4 +1,4 @@
-//! `cargo run -p trainer -- train|compare|localize`: thin glue over the library.
+//! `cargo run -p trainer -- train|compare|probe|localize`: thin glue over the library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,11 +7,11 @@ use anyhow::{Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use trainer::arch::Arch;
-use trainer::methods::Balance;
 use trainer::compare::{self, Arm, Part, Plan};
 use trainer::config_file;
 use trainer::localize::model::LocalizerHead;
 use trainer::localize::{localize, LocalizeConfig};
+use trainer::methods::Balance;
 use trainer::methods::MethodSettings;
 use trainer::model::{FusionKind, ModelPreset};
 use trainer::optim::OptimizerKind;

@@ -19,16 +19,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
 use crate::balance::{encoder_conv_ids, logits_vec};
-use crate::run_log::{StepRecord, TrainStats};
-use crate::methods::Balance;
 use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
 use crate::driver::{drive, Evaluated, FeatureHook, Forward, Schedule, Task};
 use crate::methods::params::Parts;
 use crate::methods::umt::Teachers;
+use crate::methods::Balance;
 use crate::methods::{FeatureStep, Head, HeadLosses, MethodParams, MethodSettings, SampledFeatures};
 use crate::metrics::{accuracy, evaluate, Contribution, HeadMetrics};
 use crate::model::{AvClassifier, FusionKind, ModelPreset};
 use crate::optim::OptimizerKind;
+use crate::run_log::{StepRecord, TrainStats};
 
 /// Everything that decides a run; saved as `config.json` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -14,8 +14,8 @@ use burn::tensor::TensorData;
 use datasets::rng::{fnv1a, Rng};
 use serde_json::Value;
 use trainer::balance::{encoder_conv_ids, Coefficients};
-use trainer::methods::Balance;
 use trainer::driver::{train_step, Forward};
+use trainer::methods::Balance;
 use trainer::methods::{build, MethodParams, StepContext};
 use trainer::model::{AvClassifier, FusionKind, ModelPreset};
 

@@ -416,9 +416,9 @@ mod gblend_toy {
     use std::path::Path;
     use std::sync::mpsc::{channel, Receiver};
     use std::time::Instant;
-    use trainer::run_log::{StepRecord, TrainStats};
     use trainer::driver::{Evaluated, FeatureHook, Forward, Task};
     use trainer::methods::Head;
+    use trainer::run_log::{StepRecord, TrainStats};
 
     #[derive(Module, Debug)]
     pub struct Toy<B: Backend> {

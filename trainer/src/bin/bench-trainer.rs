@@ -35,8 +35,8 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, TensorData};
 use datasets::Split;
 use trainer::balance::{coefficients, encoder_conv_ids};
-use trainer::methods::Balance;
 use trainer::data::{LoaderConfig, ShardSet, Subset};
+use trainer::methods::Balance;
 use trainer::methods::{build, MethodParams, StepContext};
 use trainer::model::{AvClassifier, FusionKind, ModelPreset};
 

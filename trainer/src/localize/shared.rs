@@ -82,4 +82,3 @@ impl<B: Backend> Attention<B> {
         (v, attention)
     }
 }
-

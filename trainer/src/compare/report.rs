@@ -1,283 +1,17 @@
-//! `trainer compare`: every combination of architectures x methods x optimisers x seeds trained
-//! on one dataset under one template config, and the comparison table of their test metrics.
-//!
-//! - Each run is a plain `train` run in `<out>/<arm><optimiser>-seed<N>`: a finished run (its
-//!   `summary.json` present) is read back, not retrained; a killed one resumes from its last
-//!   checkpoint; so a killed comparison is resumed by running the same command again.
-//! - `--part i/n` trains the runs whose position in the fixed order is `i` modulo `n` (one
-//!   array-job task each); `--merge` trains nothing and tabulates what the parts left. A part's
-//!   runs are exactly the full run's, so merging the parts equals one full comparison.
-//! - `--jobs N` trains N runs at once, each in its own `trainer train` process with its share of
-//!   the cores (`RAYON_NUM_THREADS`), its output in `<out>/logs/<run>.log`: a tiny model keeps two
-//!   cores busier as two one-thread runs than as one two-thread run, and every run stays its own
-//!   process with its own random generators, so the numbers are the same as with `--jobs 1`.
-//! - `--probe` adds the paper's uni-modal protocol: linear probes on each run's frozen encoders
-//!   (`probe.rs`), read back from `probe.json` when made with the same settings.
-//! - It writes `compare.md` (mean ± sd per arm, and the paired per-seed differences against the
-//!   baseline `none` on the same architecture under the same optimiser), `compare.csv` (one row per run) and `compare.png`.
+//! A comparison's report: the mean ± sd table (`compare.md`), one row per run (`compare.csv`)
+//! and the plot (`compare.png`).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use burn::tensor::backend::AutodiffBackend;
-use serde::{Deserialize, Serialize};
 
-use crate::arch::Arch;
+use super::plan::{collect, Arm, Plan, RunKey};
 use crate::methods::Balance;
 use crate::optim::OptimizerKind;
 use crate::plot::{spread_chart, Spread};
-use crate::probe::{probe, ProbeConfig, ProbeReport, Which};
-use crate::train::{run_dir, train, RunSummary, TrainConfig, TrainHead};
-
-/// One row of the table: a method on an architecture, or a uni-modal ceiling (one modality
-/// trained alone).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Arm {
-    pub balance: Balance,
-    pub head: TrainHead,
-    #[serde(default)]
-    pub arch: Arch,
-}
-
-impl Arm {
-    pub fn method(balance: Balance) -> Self {
-        Self::on(Arch::Plain, balance)
-    }
-
-    /// `balance` on `arch`.
-    pub fn on(arch: Arch, balance: Balance) -> Self {
-        Self { balance, head: TrainHead::Fused, arch }
-    }
-
-    /// The two uni-modal ceilings (the paper's "Audio-only" and "Visual-only" rows).
-    pub fn ceilings(arch: Arch) -> [Arm; 2] {
-        [TrainHead::Audio, TrainHead::Visual].map(|head| Self { balance: Balance::None, head, arch })
-    }
-
-    /// The row's name: the method (or ceiling), after the architecture unless it is `plain`.
-    pub fn label(&self) -> String {
-        let what = match self.head {
-            TrainHead::Fused => self.balance.name(),
-            TrainHead::Audio => "audio-only".into(),
-            TrainHead::Visual => "visual-only".into(),
-        };
-        match self.arch {
-            Arch::Plain => what,
-            arch => format!("{}-{what}", arch.name()),
-        }
-    }
-}
-
-/// What a comparison trains.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub arms: Vec<Arm>,
-    pub optimizers: Vec<OptimizerKind>,
-    pub seeds: Vec<u64>,
-    /// Every run's settings but the arm, optimiser, seed and name; `out` is the comparison folder.
-    pub template: TrainConfig,
-    /// The template of each method a recipe gives settings of its own (BalanceBenchmark's
-    /// per-method windows and alphas); the others use `template`.
-    pub per_method: BTreeMap<Balance, TrainConfig>,
-}
-
-/// One run of a plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RunKey {
-    pub arm: Arm,
-    pub optimizer: OptimizerKind,
-    pub seed: u64,
-}
-
-/// A share of a plan's runs (`--part 0/2`).
-pub use datasets::part::Part;
-
-impl Plan {
-    /// Every run, in a fixed order: optimiser, then arm, then seed.
-    pub fn runs(&self) -> Vec<RunKey> {
-        let mut v = Vec::new();
-        for &optimizer in &self.optimizers {
-            for &arm in &self.arms {
-                for &seed in &self.seeds {
-                    v.push(RunKey { arm, optimizer, seed });
-                }
-            }
-        }
-        v
-    }
-
-    /// The runs of `part` (all without one).
-    pub fn share(&self, part: Option<Part>) -> Vec<RunKey> {
-        self.runs().into_iter().enumerate().filter(|(i, _)| part.is_none_or(|p| p.keeps(*i))).map(|(_, r)| r).collect()
-    }
-
-    /// The full config of one run.
-    pub fn config(&self, key: &RunKey) -> TrainConfig {
-        let mut c = self.per_method.get(&key.arm.balance).unwrap_or(&self.template).clone();
-        c.balance = key.arm.balance;
-        c.arch = key.arm.arch;
-        // A method or an architecture that needs its own head (MLA's shared one, AGM's concat,
-        // TBN's binding) gets it.
-        c.fusion = key.arm.arch.needs_fusion().or(key.arm.balance.needs_fusion()).unwrap_or(c.fusion);
-        c.train_head = key.arm.head;
-        c.optimizer = key.optimizer;
-        c.seed = key.seed;
-        c.name = format!("{}{}-seed{}", key.arm.label(), key.optimizer.name_suffix(), key.seed);
-        c
-    }
-
-    /// Refuses a plan with nothing to run or a run that could not start.
-    pub fn validate(&self) -> Result<()> {
-        anyhow::ensure!(
-            !self.arms.is_empty() && !self.optimizers.is_empty() && !self.seeds.is_empty(),
-            "nothing to compare: give --methods, --seeds and --optimizers"
-        );
-        for key in self.runs() {
-            self.config(&key).validate()?;
-        }
-        Ok(())
-    }
-}
-
-/// The summary of `cfg`'s run if it finished with exactly this config; an error if its folder
-/// holds a run of another config (a comparison never mixes runs of different settings).
-pub fn finished(cfg: &TrainConfig) -> Result<Option<RunSummary>> {
-    crate::run_folder::finished(&run_dir(cfg), cfg)
-}
-
-/// Trains the runs of `part` in this process (finished ones are read back, killed ones resumed).
-pub fn run_share<B: AutodiffBackend>(plan: &Plan, part: Option<Part>, device: &B::Device, progress: bool) -> Result<Vec<(RunKey, RunSummary)>> {
-    plan.validate()?;
-    let mut done = Vec::new();
-    for key in plan.share(part) {
-        let cfg = plan.config(&key);
-        let s = match finished(&cfg)? {
-            Some(s) => {
-                if progress {
-                    eprintln!("{}: finished earlier with the same settings, read back (delete {} to train it again)", cfg.name, run_dir(&cfg).display());
-                }
-                s
-            }
-            None => train::<B>(&cfg, device, progress, true).with_context(|| format!("run {}", cfg.name))?,
-        };
-        done.push((key, s));
-    }
-    Ok(done)
-}
-
-/// Trains the runs of `part` with `jobs` `exe train` processes at once (`exe`: this trainer's
-/// binary), `threads` compute threads each; finished runs are read back, killed ones resumed.
-/// A failed run does not stop the others; the error names each failed run and its log.
-pub fn run_share_in_processes(plan: &Plan, part: Option<Part>, jobs: usize, threads: usize, exe: &Path, progress: bool) -> Result<()> {
-    use std::collections::VecDeque;
-    use std::sync::Mutex;
-    plan.validate()?;
-    let logs = plan.template.out.join("logs");
-    std::fs::create_dir_all(&logs).with_context(|| logs.display().to_string())?;
-    let mut todo = VecDeque::new();
-    for key in plan.share(part) {
-        let cfg = plan.config(&key);
-        if finished(&cfg)?.is_some() {
-            if progress {
-                eprintln!("{}: finished earlier with the same settings, read back (delete {} to train it again)", cfg.name, run_dir(&cfg).display());
-            }
-        } else {
-            todo.push_back(cfg);
-        }
-    }
-    let queue: Mutex<VecDeque<TrainConfig>> = Mutex::new(todo);
-    let total = queue.lock().expect("not poisoned").len();
-    let bar = if progress { indicatif::ProgressBar::new(total as u64) } else { indicatif::ProgressBar::hidden() };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("compare [{bar:30}] {pos}/{len} runs, {msg} (elapsed {elapsed}, ETA {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(format!("{jobs} at a time, logs in {}", logs.display()));
-    let failed: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let train_one = |cfg: &TrainConfig| -> Result<()> {
-        let config = logs.join(format!("{}.config.json", cfg.name));
-        std::fs::write(&config, serde_json::to_string_pretty(cfg)?)?;
-        let log = std::fs::File::create(logs.join(format!("{}.log", cfg.name)))?;
-        let status = std::process::Command::new(exe)
-            .arg("train")
-            .arg("--config")
-            .arg(&config)
-            .arg("--resume")
-            .env("RAYON_NUM_THREADS", threads.to_string())
-            .env(EXIT_WITH_PARENT, "1")
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .status()
-            .with_context(|| format!("starting {}", exe.display()))?;
-        anyhow::ensure!(status.success(), "{} ({status})", cfg.name);
-        Ok(())
-    };
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| loop {
-                let Some(cfg) = queue.lock().expect("not poisoned").pop_front() else { break };
-                match train_one(&cfg) {
-                    Ok(()) => bar.println(format!("{}: done", cfg.name)),
-                    Err(e) => {
-                        bar.println(format!("{}: failed: {e:#}", cfg.name));
-                        failed.lock().expect("not poisoned").push(format!("{} (see {})", cfg.name, logs.join(format!("{}.log", cfg.name)).display()));
-                    }
-                }
-                bar.inc(1);
-            });
-        }
-    });
-    bar.finish_and_clear();
-    let failed = failed.into_inner().expect("not poisoned");
-    anyhow::ensure!(failed.is_empty(), "{} of {total} runs failed: {}", failed.len(), failed.join(", "));
-    Ok(())
-}
-
-/// The environment variable that makes a `trainer` process exit when its parent does (set for
-/// the processes of `run_share_in_processes`, so a killed comparison leaves no run behind).
-pub const EXIT_WITH_PARENT: &str = "TRAINER_EXIT_WITH_PARENT";
-
-/// With [`EXIT_WITH_PARENT`] set, watches the parent process and exits when it is gone (as a
-/// SIGKILL would: every checkpoint on disk is a committed one).
-pub fn exit_with_parent() {
-    #[cfg(unix)]
-    if std::env::var_os(EXIT_WITH_PARENT).is_some() {
-        let parent = std::os::unix::process::parent_id();
-        std::thread::spawn(move || loop {
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            if std::os::unix::process::parent_id() != parent {
-                std::process::exit(137);
-            }
-        });
-    }
-}
-
-/// The summaries of every run of the plan, or an error naming the runs not finished yet (by
-/// part, with the array's part count `parts`: what to re-run).
-pub fn collect(plan: &Plan, parts: Option<usize>) -> Result<Vec<(RunKey, RunSummary)>> {
-    let runs = plan.runs();
-    let (mut rows, mut missing) = (Vec::new(), Vec::new());
-    for (position, key) in runs.iter().enumerate() {
-        let cfg = plan.config(key);
-        match finished(&cfg)? {
-            Some(s) => rows.push((*key, s)),
-            None => missing.push((position, cfg.name)),
-        }
-    }
-    let hint = if parts.is_some() { "re-run those parts" } else { "run the parts first; --parts N names them" };
-    anyhow::ensure!(
-        missing.is_empty(),
-        "{} of {} runs have not finished in {}: {} ({hint})",
-        missing.len(),
-        runs.len(),
-        plan.template.out.display(),
-        datasets::part::describe_unfinished(parts, &missing)
-    );
-    Ok(rows)
-}
+use crate::probe::ProbeReport;
+use crate::train::{RunSummary, TrainConfig, TrainHead};
 
 /// How a metric is read off a run's summary.
 pub type Metric = fn(&RunSummary) -> f64;
@@ -504,29 +238,6 @@ pub fn csv(plan: &Plan, rows: &[(RunKey, RunSummary)], probes: &[(RunKey, ProbeR
     s
 }
 
-/// The linear probes of every run of the plan (`trainer probe` on the last epoch's encoders): read
-/// back from a run's `probe.json` when it was made with `settings`, else computed.
-pub fn probe_runs<B: AutodiffBackend>(plan: &Plan, settings: &ProbeConfig, device: &B::Device, progress: bool) -> Result<Vec<(RunKey, ProbeReport)>> {
-    collect(plan, None)?;
-    let mut out = Vec::new();
-    for key in plan.runs() {
-        let run = run_dir(&plan.config(&key));
-        let cfg = ProbeConfig { run: run.clone(), ..settings.clone() };
-        let saved: Option<ProbeReport> = std::fs::read(run.join("probe.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        let report = match saved {
-            Some(r) if serde_json::to_string(&r.config)? == serde_json::to_string(&cfg)? => r,
-            _ => {
-                if progress {
-                    eprintln!("{}: linear probes", run.display());
-                }
-                probe::<B>(&cfg, device)?
-            }
-        };
-        out.push((key, report));
-    }
-    Ok(out)
-}
-
 /// Writes `compare.md`, `compare.csv` and `compare.png` into the comparison folder; returns the
 /// table and the markdown path.
 pub fn merge(plan: &Plan, probes: &[(RunKey, ProbeReport)]) -> Result<(Vec<ArmSummary>, PathBuf)> {
@@ -544,14 +255,11 @@ pub fn merge(plan: &Plan, probes: &[(RunKey, ProbeReport)]) -> Result<(Vec<ArmSu
     Ok((table, md))
 }
 
-/// The probe settings of `compare --probe`: the last epoch's encoders, 100 epochs of Adam at 1e-3.
-pub fn default_probe() -> ProbeConfig {
-    ProbeConfig { run: PathBuf::new(), checkpoint: Which::Last, epochs: 100, lr: 1e-3, seed: 0 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::Arch;
+    use crate::compare::plan::Part;
     use crate::run_log::EvalMetrics;
 
     fn summary(fused: f64) -> RunSummary {
@@ -562,7 +270,7 @@ mod tests {
 
     #[test]
     fn paired_differences_are_taken_per_seed_and_optimiser() {
-        let mut template: TrainConfig = serde_json::from_str(include_str!("../tests/data/train_config.json")).unwrap();
+        let mut template: TrainConfig = serde_json::from_str(include_str!("../../tests/data/train_config.json")).unwrap();
         template.out = PathBuf::from("x");
         let plan = Plan {
             arms: vec![Arm::method(Balance::None), Arm::method(Balance::OgmGe)],
@@ -596,7 +304,7 @@ mod tests {
     /// named after both, and TBN gets its binding head.
     #[test]
     fn architectures_are_rows_paired_with_their_own_baseline() {
-        let mut template: TrainConfig = serde_json::from_str(include_str!("../tests/data/train_config.json")).unwrap();
+        let mut template: TrainConfig = serde_json::from_str(include_str!("../../tests/data/train_config.json")).unwrap();
         template.out = PathBuf::from("x");
         let arms = [Arch::Plain, Arch::Tbn].into_iter().flat_map(|a| [Balance::None, Balance::OgmGe].map(|b| Arm::on(a, b))).collect();
         let plan = Plan { arms, optimizers: vec![OptimizerKind::Sgd], seeds: vec![0, 1], template, per_method: Default::default() };

@@ -173,47 +173,42 @@ pub struct Finished<S, L> {
     pub history: Vec<L>,
 }
 
-/// Trains `model` with the schedule's optimiser under `schedule` in the run folder `dir` (which
-/// gets `config`): fresh, or with `resume` from its last checkpoint, ending exactly as an
-/// uninterrupted run.
-#[allow(clippy::too_many_arguments)]
-pub fn drive<B: AutodiffBackend, T: Task<B>>(
+/// One run as the driver sees it: its schedule, its name, its folder and the config written
+/// there, whether it resumes, whether it shows progress.
+pub struct Run<'a, C> {
+    pub schedule: &'a Schedule,
+    pub name: &'a str,
+    pub dir: &'a Path,
+    pub config: &'a C,
+    pub progress: bool,
+    pub resume: bool,
+}
+
+/// Trains `model` with the schedule's optimiser under `run.schedule` in the run folder `run.dir`
+/// (which gets `run.config`): fresh, or with `run.resume` from its last checkpoint, ending exactly
+/// as an uninterrupted run.
+pub fn drive<B: AutodiffBackend, T: Task<B>, C: Serialize + DeserializeOwned>(
     task: &T,
-    schedule: &Schedule,
-    name: &str,
-    dir: &Path,
-    config: &(impl Serialize + DeserializeOwned),
+    run: &Run<C>,
     model: T::Model,
     device: &B::Device,
-    progress: bool,
-    resume: bool,
 ) -> Result<Finished<T::Selected, T::Log>> {
-    let (m, wd) = (schedule.momentum, schedule.weight_decay);
-    match schedule.optimizer {
-        OptimizerKind::Sgd => drive_with(task, schedule, name, dir, config, model, &|| optim::sgd(m, wd).init(), device, progress, resume),
-        OptimizerKind::Adam => drive_with(task, schedule, name, dir, config, model, &|| optim::adam(wd).init(), device, progress, resume),
-        OptimizerKind::Adamw => drive_with(task, schedule, name, dir, config, model, &|| optim::adamw(wd).init(), device, progress, resume),
+    let (m, wd) = (run.schedule.momentum, run.schedule.weight_decay);
+    match run.schedule.optimizer {
+        OptimizerKind::Sgd => drive_with(task, run, model, &|| optim::sgd(m, wd).init(), device),
+        OptimizerKind::Adam => drive_with(task, run, model, &|| optim::adam(wd).init(), device),
+        OptimizerKind::Adamw => drive_with(task, run, model, &|| optim::adamw(wd).init(), device),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn drive_with<B, T, O>(
-    task: &T,
-    schedule: &Schedule,
-    name: &str,
-    dir: &Path,
-    config: &(impl Serialize + DeserializeOwned),
-    mut model: T::Model,
-    new_optim: &dyn Fn() -> O,
-    device: &B::Device,
-    progress: bool,
-    resume: bool,
-) -> Result<Finished<T::Selected, T::Log>>
+fn drive_with<B, T, O, C>(task: &T, run: &Run<C>, mut model: T::Model, new_optim: &dyn Fn() -> O, device: &B::Device) -> Result<Finished<T::Selected, T::Log>>
 where
     B: AutodiffBackend,
     T: Task<B>,
     O: Optimizer<T::Model, B>,
+    C: Serialize + DeserializeOwned,
 {
+    let Run { schedule, name, dir, config, progress, resume } = *run;
     let (checkpoints, resumed) = Checkpoints::open::<T::Selected, _>(dir, config, resume)?;
     let mut optim = new_optim();
     let mut method = methods::build::<B>(schedule.balance, &schedule.method);
@@ -277,11 +272,14 @@ where
                 StepKind::Joint => {
                     let out = task.forward(&model, batch, &mut |s| method.features(s));
                     let samples = out.samples;
-                    let (next, loss, c, applied) = train_step(model, &mut optim, lr, method.as_mut(), out, &ce, alpha, ctx);
+                    let tools = StepTools { optim: &mut optim, lr, method: method.as_mut(), ce: &ce, alpha, ctx };
+                    let (next, loss, c, applied) = train_step(model, out, tools);
                     (next, loss, c, applied, samples)
                 }
-                StepKind::Pareto => pareto_step(task, model, &mut optim, lr, method.as_mut(), batch, &ce, alpha, ctx),
-                StepKind::Alternating => alternating_step(task, model, &mut optim, lr, method.as_mut(), batch, &ce, alpha, ctx)?,
+                StepKind::Pareto => pareto_step(task, model, batch, StepTools { optim: &mut optim, lr, method: method.as_mut(), ce: &ce, alpha, ctx }),
+                StepKind::Alternating => {
+                    alternating_step(task, model, batch, StepTools { optim: &mut optim, lr, method: method.as_mut(), ce: &ce, alpha, ctx })?
+                }
             };
             model = next;
             let record = step_record(step, epoch, loss_value, &c, &applied);
@@ -311,26 +309,28 @@ where
     Ok(Finished { best_epoch, selected, history })
 }
 
-/// One optimiser step of `method` on a forward pass `out`: the method's loss, the step's scores
+/// What a training step is given besides its model and its batch: the optimiser and this
+/// epoch's learning rate, the method, the loss, the OGM rule's alpha and where the step stands.
+pub struct StepTools<'a, 'c, B: AutodiffBackend, O> {
+    pub optim: &'a mut O,
+    pub lr: f64,
+    pub method: &'a mut dyn Method<B>,
+    pub ce: &'a CrossEntropyLoss<B>,
+    pub alpha: f64,
+    pub ctx: StepContext<'c>,
+}
+
+/// One optimiser step of the method on a forward pass `out`: the method's loss, the step's scores
 /// and the OGM rule's coefficients at `alpha` from the uni-modal logits, backward, the method's
 /// gradient edit (`ctx` says where: its `coeffs` are replaced by this step's), the update. Returns
 /// the updated model, the loss value, the coefficients and what the method applied.
-#[allow(clippy::too_many_arguments)]
-pub fn train_step<B, M, O>(
-    model: M,
-    optim: &mut O,
-    lr: f64,
-    method: &mut dyn Method<B>,
-    out: Forward<B>,
-    ce: &CrossEntropyLoss<B>,
-    alpha: f64,
-    ctx: StepContext,
-) -> (M, f64, Coefficients, Applied)
+pub fn train_step<B, M, O>(model: M, out: Forward<B>, tools: StepTools<B, O>) -> (M, f64, Coefficients, Applied)
 where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
     O: Optimizer<M, B>,
 {
+    let StepTools { optim, lr, method, ce, alpha, ctx } = tools;
     let targets = out.targets.clone();
     let input = LossInput { logits: &out.logits, trained: out.trained, features: out.features, labels: &out.labels, targets: targets.clone() };
     let loss = method.loss(&input, &|z| ce.forward(z, targets.clone()));
@@ -355,23 +355,13 @@ fn step_coefficients<B: Backend>(logits: &Logits<B>, labels: &[i64], alpha: f64)
 /// statistics alone: the same outputs, the batch counted once), the multimodal loss backward
 /// from the first, the uni-modal losses from the second, the method's combination, the update.
 /// The loss reported is `L_mm + L_a + L_v`.
-#[allow(clippy::too_many_arguments)]
-fn pareto_step<B, T, O>(
-    task: &T,
-    model: T::Model,
-    optim: &mut O,
-    lr: f64,
-    method: &mut dyn Method<B>,
-    batch: T::Batch,
-    ce: &CrossEntropyLoss<B>,
-    alpha: f64,
-    ctx: StepContext,
-) -> (T::Model, f64, Coefficients, Applied, usize)
+fn pareto_step<B, T, O>(task: &T, model: T::Model, batch: T::Batch, tools: StepTools<B, O>) -> (T::Model, f64, Coefficients, Applied, usize)
 where
     B: AutodiffBackend,
     T: Task<B>,
     O: Optimizer<T::Model, B>,
 {
+    let StepTools { optim, lr, method, ce, alpha, ctx } = tools;
     let out = task.forward(&model, batch.clone(), &mut |s| (s.audio, s.visual));
     let targets = out.targets.clone();
     let c = step_coefficients(&out.logits, &out.labels, alpha);
@@ -390,23 +380,13 @@ where
 /// the shared head, its cross-entropy, backward, the method's gradient edit (given the batch mean
 /// of the modality's features), an update. The loss reported is the two losses' mean (MLA's
 /// `av_alpha` 0.5); the coefficients are the rule's on the two steps' logits.
-#[allow(clippy::too_many_arguments)]
-fn alternating_step<B, T, O>(
-    task: &T,
-    mut model: T::Model,
-    optim: &mut O,
-    lr: f64,
-    method: &mut dyn Method<B>,
-    batch: T::Batch,
-    ce: &CrossEntropyLoss<B>,
-    alpha: f64,
-    ctx: StepContext,
-) -> Result<(T::Model, f64, Coefficients, Applied, usize)>
+fn alternating_step<B, T, O>(task: &T, mut model: T::Model, batch: T::Batch, tools: StepTools<B, O>) -> Result<(T::Model, f64, Coefficients, Applied, usize)>
 where
     B: AutodiffBackend,
     T: Task<B>,
     O: Optimizer<T::Model, B>,
 {
+    let StepTools { optim, lr, method, ce, alpha, ctx } = tools;
     let (mut logits, mut loss_sum, mut applied, mut samples, mut labels) = (Vec::new(), 0.0, Applied::NOTHING, 0, Vec::new());
     for head in [Head::Audio, Head::Visual] {
         let out = task.forward_one(&model, batch.clone(), head)?;

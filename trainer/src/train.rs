@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::arch::Arch;
 use crate::balance::{encoder_conv_ids, logits_vec};
 use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
-use crate::driver::{drive, Evaluated, FeatureHook, Forward, Schedule, Task};
+use crate::driver::{drive, Evaluated, FeatureHook, Forward, Run, Schedule, Task};
 use crate::methods::params::Parts;
 use crate::methods::umt::Teachers;
 use crate::methods::Balance;
@@ -607,7 +607,8 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
         weight_decay: cfg.weight_decay,
     };
     let dir = run_dir(cfg);
-    let done = drive(&task, &schedule, &cfg.name, &dir, cfg, model, device, progress, resume)?;
+    let run = Run { schedule: &schedule, name: &cfg.name, dir: &dir, config: cfg, progress, resume };
+    let done = drive(&task, &run, model, device)?;
     let last = done.history.last().context("no epoch ran")?.test;
     let summary = RunSummary { best_epoch: done.best_epoch, test: done.selected, last, run_dir: dir.clone() };
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;

@@ -14,7 +14,7 @@ use burn::tensor::TensorData;
 use datasets::rng::{fnv1a, Rng};
 use serde_json::Value;
 use trainer::balance::{encoder_conv_ids, Coefficients};
-use trainer::driver::{train_step, Forward};
+use trainer::driver::{train_step, Forward, StepTools};
 use trainer::methods::Balance;
 use trainer::methods::{build, MethodParams, StepContext};
 use trainer::model::{AvClassifier, FusionKind, ModelPreset};
@@ -245,7 +245,8 @@ fn three_steps<O: Optimizer<AvClassifier<B>, B>>(g: &Golden, optimizer: &str, mu
             parts: &Default::default(),
             mean_feature: None,
         };
-        let (next, loss_value, c, _) = train_step(model, &mut optim, g.f64("lr"), method.as_mut(), out, &ce, alpha, ctx);
+        let tools = StepTools { optim: &mut optim, lr: g.f64("lr"), method: method.as_mut(), ce: &ce, alpha, ctx };
+        let (next, loss_value, c, _) = train_step(model, out, tools);
         model = next;
         for (what, have) in [("loss", loss_value), ("score_a", c.score_a), ("score_v", c.score_v), ("ratio_a", c.ratio_a), ("k_a", c.k_a), ("k_v", c.k_v)] {
             let w = want[what].as_f64().unwrap();

@@ -24,7 +24,7 @@ use super::model::{AvLocalizer, LocalizerHead, LocalizerSize};
 use super::psp::{avps_loss, avps_targets, AVPS_WEIGHT, PSP_THRESHOLD};
 use crate::balance::{encoder_conv_ids, logits_vec};
 use crate::data::{LoaderConfig, ShardSet, Subset};
-use crate::driver::{drive, Evaluated, FeatureHook, Forward, Schedule, Task};
+use crate::driver::{drive, Evaluated, FeatureHook, Forward, Run, Schedule, Task};
 use crate::methods::Balance;
 use crate::methods::MethodParams;
 use crate::model::Logits;
@@ -350,7 +350,8 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
     };
     let dir = cfg.out.join(&cfg.name);
     // The config's optimiser; the default is AVGA's, PyTorch's Adam (eps 1e-8, not Burn's 1e-5), no decay.
-    let done = drive(&task, &schedule, &cfg.name, &dir, cfg, model, device, progress, resume)?;
+    let run = Run { schedule: &schedule, name: &cfg.name, dir: &dir, config: cfg, progress, resume };
+    let done = drive(&task, &run, model, device)?;
     let summary = LocalizeSummary { best_epoch: done.best_epoch, test: done.selected, run_dir: dir.clone() };
     std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     Ok(summary)

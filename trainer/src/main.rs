@@ -332,47 +332,32 @@ fn compare_defaults() -> Defaults {
     Defaults { lr: 1e-2, frames: 2, out: "runs/compare".into() }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn config(
-    c: &Common,
-    d: Defaults,
-    model: ModelPreset,
-    balance: Balance,
-    epochs: usize,
-    batch_size: usize,
-    seed: u64,
-    name: String,
-    train_head: TrainHead,
-    optimizer: OptimizerKind,
-) -> TrainConfig {
-    TrainConfig {
-        data: c.data.clone(),
-        out: c.out.clone().unwrap_or(d.out),
-        name,
-        model,
-        fusion: c.fusion,
-        arch: Arch::Plain,
-        balance,
-        alpha: c.rule.alpha,
-        modulation_start: c.rule.modulation_start,
-        modulation_end: c.rule.modulation_end,
-        epochs,
-        batch_size,
-        lr: c.lr.unwrap_or(d.lr),
-        momentum: c.momentum,
-        weight_decay: c.weight_decay,
-        lr_step: c.lr_step,
-        lr_gamma: c.lr_gamma,
-        frames: c.frames.unwrap_or(d.frames),
-        seed,
-        val_fraction: c.val_fraction,
-        select_on_test: c.select_on_test,
-        shuffle_buffer: c.shuffle_buffer,
-        train_head,
-        optimizer,
-        methods: c.methods,
-        drop_last: c.drop_last,
-        recipe: None,
+impl Common {
+    /// The config the shared flags give under `d`'s defaults; what a subcommand sets itself
+    /// (model, method, epochs, batch, seed, name, head, optimiser) it lays over this.
+    fn config(&self, d: Defaults) -> TrainConfig {
+        TrainConfig {
+            data: self.data.clone(),
+            out: self.out.clone().unwrap_or(d.out),
+            fusion: self.fusion,
+            arch: Arch::Plain,
+            alpha: self.rule.alpha,
+            modulation_start: self.rule.modulation_start,
+            modulation_end: self.rule.modulation_end,
+            lr: self.lr.unwrap_or(d.lr),
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            lr_step: self.lr_step,
+            lr_gamma: self.lr_gamma,
+            frames: self.frames.unwrap_or(d.frames),
+            val_fraction: self.val_fraction,
+            select_on_test: self.select_on_test,
+            shuffle_buffer: self.shuffle_buffer,
+            methods: self.methods,
+            drop_last: self.drop_last,
+            recipe: None,
+            ..TrainConfig::default()
+        }
     }
 }
 
@@ -454,7 +439,17 @@ fn run() -> Result<()> {
     match cli.command {
         Cmd::Train(a) => {
             let name = a.run.name.clone().unwrap_or_default();
-            let mut cfg = config(&a.common, train_defaults(), a.model, a.balance, a.epochs, a.batch_size, a.seed, name, a.train_head, a.optimizer);
+            let mut cfg = TrainConfig {
+                name,
+                model: a.model,
+                balance: a.balance,
+                epochs: a.epochs,
+                batch_size: a.batch_size,
+                seed: a.seed,
+                train_head: a.train_head,
+                optimizer: a.optimizer,
+                ..a.common.config(train_defaults())
+            };
             cfg.arch = a.arch;
             if sub.value_source("fusion") != Some(ValueSource::CommandLine) {
                 cfg.fusion = a.arch.needs_fusion().unwrap_or(cfg.fusion);
@@ -549,8 +544,17 @@ fn run() -> Result<()> {
         Cmd::Compare(a) => {
             let recipe = a.common.recipe.recipe.as_deref().map(Recipe::load).transpose()?;
             let given = given(&sub);
-            let mut template =
-                config(&a.common, compare_defaults(), a.model, Balance::None, a.epochs, a.batch_size, 0, String::new(), TrainHead::Fused, OptimizerKind::Sgd);
+            let mut template = TrainConfig {
+                name: String::new(),
+                model: a.model,
+                balance: Balance::None,
+                epochs: a.epochs,
+                batch_size: a.batch_size,
+                seed: 0,
+                train_head: TrainHead::Fused,
+                optimizer: OptimizerKind::Sgd,
+                ..a.common.config(compare_defaults())
+            };
             let mut optimizers = a.optimizers.clone();
             if let Some(r) = &recipe {
                 template = r.apply_common(&template, &given)?;

@@ -19,11 +19,11 @@ use serde::Serialize;
 
 use crate::balance::{coefficients, logits_vec, Coefficients};
 use crate::checkpoint::{Checkpoints, Progress};
-use crate::methods::gblend::Estimate;
 use crate::methods::params::Parts;
 use crate::methods::Balance;
 use crate::methods::{
-    self, Applied, EstimateRequest, FeatureStep, Head, HeadEstimate, HeadLosses, LossInput, Method, MethodParams, SampledFeatures, StepContext, StepKind,
+    self, Applied, EstimateRequest, EstimateRule, FeatureStep, Head, HeadEstimate, HeadLosses, LossInput, Method, MethodParams, SampledFeatures, StepContext,
+    StepKind,
 };
 use crate::model::Logits;
 use crate::optim::{self, OptimizerKind};
@@ -239,7 +239,7 @@ where
         let lr = schedule.lr_at(epoch);
         if let Some(request) = method.estimate_before(epoch) {
             // BB's copies start from the optimiser's initial state at the base rate.
-            let copy_lr = if request.rule == Estimate::Bb { schedule.lr } else { lr };
+            let copy_lr = if request.rule == EstimateRule::Bb { schedule.lr } else { lr };
             let estimates = estimate_heads(task, &model, new_optim, &ce, copy_lr, epoch, request)?;
             method.estimated(epoch, &estimates);
         }
@@ -408,8 +408,8 @@ where
 /// A method's estimate runs before `epoch`: a copy of `model` per head trains `request.epochs`
 /// epochs with a fresh optimiser at `lr`, the three copies stepping through the same batches (the
 /// run's own order from `epoch` on); each copy's running training loss and validation loss are
-/// taken after its first and its last epoch. Under [`Estimate::Heads`] a copy trains its head's
-/// logits and its losses are per-sample means, validation on the hold-out; under [`Estimate::Bb`]
+/// taken after its first and its last epoch. Under [`EstimateRule::Heads`] a copy trains its head's
+/// logits and its losses are per-sample means, validation on the hold-out; under [`EstimateRule::Bb`]
 /// it trains the fused logits with the other modality's input zeroed ([`Task::padded`]) and its
 /// losses are sums of batch means, validation on the selection split.
 pub fn estimate_heads<B, T, O>(
@@ -426,7 +426,7 @@ where
     T: Task<B>,
     O: Optimizer<T::Model, B>,
 {
-    let bb = request.rule == Estimate::Bb;
+    let bb = request.rule == EstimateRule::Bb;
     let mut copies: Vec<(Head, T::Model, O)> = Head::ALL.iter().map(|&h| (h, model.clone(), new_optim())).collect();
     let mut first: Vec<(f64, f64)> = Vec::new();
     let mut last: Vec<(f64, f64)> = Vec::new();

@@ -145,8 +145,8 @@ impl TrainConfig {
             return bad("--opm-q-base and --opm-p-exe must be in [0, 1], --opm-lambda at least 0");
         }
         // BalanceBenchmark's Gradient-Blending estimate reads the selection split, whichever it is.
-        let bb_blend = m.gblend.gblend_estimate == crate::methods::gblend::Estimate::Bb;
-        if self.balance.needs_holdout() && !bb_blend && (self.select_on_test || self.val_fraction <= 0.0) {
+        let holdout = self.balance.needs_holdout() && m.gblend.gblend_estimate.needs_holdout();
+        if holdout && (self.select_on_test || self.val_fraction <= 0.0) {
             return Err(anyhow::anyhow!(
                 "--balance {} estimates its weights on the validation hold-out: set --val-fraction above 0, without --select-on-test",
                 self.balance.name()

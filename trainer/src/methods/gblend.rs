@@ -38,7 +38,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
-use super::{Head, HeadEstimate, LossInput, Method};
+use super::{EstimateRule, Head, HeadEstimate, LossInput, Method};
 
 /// When the weights are estimated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,19 +46,6 @@ use super::{Head, HeadEstimate, LossInput, Method};
 pub enum Mode {
     Offline,
     Online,
-}
-
-/// How the copies of an estimate train and what their losses are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Estimate {
-    /// Each head's copy trains its own head at the run's current learning rate; per-sample mean
-    /// losses; validation on the hold-out.
-    Heads,
-    /// BalanceBenchmark's: the fused logits with the other modality's input zeroed, a fresh
-    /// optimiser at the base learning rate, sums of batch means, validation on the split the run
-    /// selects on.
-    Bb,
 }
 
 /// The blending weights (audio, visual, fused) from the three heads' estimate runs.
@@ -91,8 +78,8 @@ pub struct Settings {
     #[serde(alias = "super_epoch")]
     pub gblend_super_epoch: usize,
     /// Gradient-Blending's estimate: `heads` (each head's copy on its own logits, the hold-out) or `bb` (BalanceBenchmark's: the fused logits with the other modality's input zeroed, on the split the run selects on).
-    #[arg(long, value_enum, default_value_t = Estimate::Heads)]
-    pub gblend_estimate: Estimate,
+    #[arg(long, value_enum, default_value_t = EstimateRule::Heads)]
+    pub gblend_estimate: EstimateRule,
 }
 
 impl Default for Settings {
@@ -106,17 +93,13 @@ impl Default for Settings {
 pub struct GradientBlending {
     mode: Mode,
     super_epoch: usize,
-    #[serde(default = "heads")]
-    estimate: Estimate,
+    #[serde(default)]
+    estimate: EstimateRule,
     /// Audio, visual, fused.
     weights: Option<[f64; 3]>,
     /// The epoch of the last estimate and its runs.
     estimated_at: Option<usize>,
     estimates: Vec<HeadEstimate>,
-}
-
-fn heads() -> Estimate {
-    Estimate::Heads
 }
 
 impl GradientBlending {

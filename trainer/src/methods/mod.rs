@@ -222,16 +222,39 @@ impl Head {
     }
 }
 
+/// How the copies of an estimate run train and what their losses are (Gradient-Blending's
+/// `--gblend-estimate`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EstimateRule {
+    /// Each head's copy trains its own head at the run's current learning rate; per-sample mean
+    /// losses; validation on the hold-out.
+    #[default]
+    Heads,
+    /// BalanceBenchmark's: the fused logits with the other modality's input zeroed, a fresh
+    /// optimiser at the base learning rate, sums of batch means, validation on the split the run
+    /// selects on.
+    Bb,
+}
+
+impl EstimateRule {
+    /// Whether the copies validate on the hold-out, rather than on whichever split the run
+    /// selects on.
+    pub fn needs_holdout(self) -> bool {
+        self == Self::Heads
+    }
+}
+
 /// Estimate runs a method asks for before an epoch: a copy of the model per head, trained
 /// `epochs` epochs as `rule` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EstimateRequest {
     pub epochs: usize,
-    pub rule: gblend::Estimate,
+    pub rule: EstimateRule,
 }
 
 /// One head's estimate run: its copy's losses after the first and after the last of its epochs
-/// (per-sample means, or BalanceBenchmark's sums of batch means under [`gblend::Estimate::Bb`]).
+/// (per-sample means, or BalanceBenchmark's sums of batch means under [`EstimateRule::Bb`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HeadEstimate {
     pub head: Head,

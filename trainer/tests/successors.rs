@@ -117,6 +117,27 @@ fn opm_drops_the_dominant_modality_per_sample() {
     assert!((drop - q_a).abs() < 5.0 * sigma(q_a, dropped + kept), "audio dropped per sample with q_a {q_a}: {drop}");
 }
 
+/// Registers the golden's gradient `v` of `shape` as parameter `id`'s.
+fn register(g: &mut GradientsParams, id: ParamId, shape: &[usize], v: &Value) {
+    let data = TensorData::new(floats(v), shape.to_vec());
+    match shape.len() {
+        1 => g.register::<I, 1>(id, Tensor::from_data(data, &Default::default())),
+        2 => g.register::<I, 2>(id, Tensor::from_data(data, &Default::default())),
+        4 => g.register::<I, 4>(id, Tensor::from_data(data, &Default::default())),
+        _ => unreachable!(),
+    }
+}
+
+/// Parameter `id`'s gradient, of `rank`, as values.
+fn read(g: &GradientsParams, id: ParamId, rank: usize) -> Vec<f32> {
+    match rank {
+        1 => values(g.get::<I, 1>(id).unwrap()),
+        2 => values(g.get::<I, 2>(id).unwrap()),
+        4 => values(g.get::<I, 4>(id).unwrap()),
+        _ => unreachable!(),
+    }
+}
+
 /// MMPareto's per-encoder combination, through the method's `combine` on real gradients: the
 /// official rule (min-norm weights under conflict, per-tensor rescale, x gamma) and
 /// BalanceBenchmark's (x 2 gamma); the head gets the sum.
@@ -127,23 +148,6 @@ fn mmpareto_combines_as_the_authors_code() {
         let head_shapes: Vec<Vec<usize>> = case["head_shapes"].as_array().unwrap().iter().map(|s| s.as_array().unwrap().iter().map(n).collect()).collect();
         let ids = |shapes: &[Vec<usize>]| shapes.iter().map(|s| (ParamId::new(), s.len())).collect::<Vec<_>>();
         let parts = Parts { audio: ids(&shapes), visual: ids(&shapes), head: ids(&head_shapes) };
-        let register = |g: &mut GradientsParams, id: ParamId, shape: &[usize], v: &Value| {
-            let data = TensorData::new(floats(v), shape.to_vec());
-            match shape.len() {
-                1 => g.register::<I, 1>(id, Tensor::from_data(data, &Default::default())),
-                2 => g.register::<I, 2>(id, Tensor::from_data(data, &Default::default())),
-                4 => g.register::<I, 4>(id, Tensor::from_data(data, &Default::default())),
-                _ => unreachable!(),
-            }
-        };
-        let read = |g: &GradientsParams, id: ParamId, rank: usize| -> Vec<f32> {
-            match rank {
-                1 => values(g.get::<I, 1>(id).unwrap()),
-                2 => values(g.get::<I, 2>(id).unwrap()),
-                4 => values(g.get::<I, 4>(id).unwrap()),
-                _ => unreachable!(),
-            }
-        };
         for (balance, key) in [(Balance::Mmpareto, "official"), (Balance::MmparetoBb, "bb")] {
             let (mut mm, mut uni) = (GradientsParams::new(), GradientsParams::new());
             for (part, name) in [(&parts.audio, "audio"), (&parts.visual, "visual")] {
@@ -543,14 +547,14 @@ mod gblend_toy {
 /// from its initial state at the base rate) and BB's weights.
 #[test]
 fn gblend_bb_estimate_is_bbs_super_epoch_origin() {
-    use trainer::methods::gblend::{blend_weights, Estimate};
-    use trainer::methods::{EstimateRequest, Head};
+    use trainer::methods::gblend::blend_weights;
+    use trainer::methods::{EstimateRequest, EstimateRule, Head};
     let g = &golden()["gblend_bb"];
     let task = gblend_toy::ToyTask::from(g);
     let model = gblend_toy::Toy::<B>::from(g);
     let new_optim = || trainer::optim::adamw(f(&g["weight_decay"])).init::<B, gblend_toy::Toy<B>>();
     let ce = CrossEntropyLossConfig::new().init(&Default::default());
-    let request = EstimateRequest { epochs: n(&g["super_epoch"]), rule: Estimate::Bb };
+    let request = EstimateRequest { epochs: n(&g["super_epoch"]), rule: EstimateRule::Bb };
     let estimates = trainer::driver::estimate_heads(&task, &model, &new_optim, &ce, f(&g["lr"]), 0, request).unwrap();
     for (e, key) in estimates.iter().zip(["audio", "visual", "output"]) {
         let want = &g["losses"][key];
@@ -582,11 +586,7 @@ fn mmpareto_bb_is_bbs_training_step() {
         let mut out = GradientsParams::new();
         for (k, shape) in shapes.iter().enumerate() {
             // PyTorch's Linear weight is [out, in]; the combination is elementwise per tensor.
-            let data = TensorData::new(floats(&g[key][k]), shape.clone());
-            match shape.len() {
-                1 => out.register::<I, 1>(ids[k], Tensor::from_data(data, &Default::default())),
-                _ => out.register::<I, 2>(ids[k], Tensor::from_data(data, &Default::default())),
-            }
+            register(&mut out, ids[k], shape, &g[key][k]);
         }
         out
     };
@@ -596,7 +596,6 @@ fn mmpareto_bb_is_bbs_training_step() {
     let c = Coefficients::default();
     let (out, _) = m.combine(grads("mm"), grads("uni"), &ctx(&parts, &c, 0, 0, None));
     for (k, shape) in shapes.iter().enumerate() {
-        let have = if shape.len() == 1 { values(out.get::<I, 1>(ids[k]).unwrap()) } else { values(out.get::<I, 2>(ids[k]).unwrap()) };
-        close(&have, &floats(&g["bb"][k]), 1e-5, &g["names"][k].to_string());
+        close(&read(&out, ids[k], shape.len()), &floats(&g["bb"][k]), 1e-5, &g["names"][k].to_string());
     }
 }

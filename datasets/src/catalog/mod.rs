@@ -265,6 +265,16 @@ impl SplitRule {
     }
 }
 
+/// A split other than the published one: its rule, in words, and who is on each side (recorded
+/// in `index.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitRecord {
+    pub rule: SplitRule,
+    pub description: String,
+    /// The actors of each split's clips found on disk (CREMA-D).
+    pub actors: std::collections::BTreeMap<Split, Vec<u32>>,
+}
+
 /// The result of scanning one dataset.
 #[derive(Debug, Clone)]
 pub struct Catalog {
@@ -390,14 +400,4 @@ mod tests {
             assert_eq!(DatasetKind::from_name(k.name()), Some(k));
         }
     }
-}
-
-/// A split other than the published one: its rule, in words, and who is on each side (recorded
-/// in `index.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SplitRecord {
-    pub rule: SplitRule,
-    pub description: String,
-    /// The actors of each split's clips found on disk (CREMA-D).
-    pub actors: std::collections::BTreeMap<Split, Vec<u32>>,
 }

@@ -121,23 +121,11 @@ impl DatasetIndex {
     /// Writes the index atomically (temporary file, fsync, rename).
     pub fn write(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(|source| Error::Json { path: path.to_owned(), source })?;
-        write_atomic(path, &json)
+        crate::durable::write_atomic(path, &json)
     }
 
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(io(path))?;
         serde_json::from_slice(&bytes).map_err(|source| Error::Json { path: path.to_owned(), source })
     }
-}
-
-/// Writes `bytes` to `path` so that readers see the old file or the new one, never a mix.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-    }
-    let tmp = crate::shard::tmp_path_for(path);
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
 }

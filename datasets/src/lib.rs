@@ -7,11 +7,13 @@
 //! - [`preset`]: the preprocessing parameters, serialisable and recorded in every shard;
 //! - [`schema`], [`shard`]: the Parquet shard format, its writer (atomic, deterministic) and its
 //!   streaming reader;
-//! - [`index`], [`card`]: the per-dataset `index.json` and dataset card `README.md`.
+//! - [`index`], [`card`]: the per-dataset `index.json` and dataset card `README.md`;
+//! - [`durable`]: writes that a full disk or a kill never leave half done.
 
 pub mod card;
 pub mod catalog;
 pub mod clip_id;
+pub mod durable;
 mod error;
 pub mod index;
 pub mod manifest_text;

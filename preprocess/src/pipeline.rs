@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use datasets::catalog::{Catalog, ClipEntry};
-use datasets::index::{write_atomic, DatasetIndex, Failed, IndexedShard, INDEX_FILE};
+use datasets::durable::write_atomic;
+use datasets::index::{DatasetIndex, Failed, IndexedShard, INDEX_FILE};
 use datasets::preset::AudioTransform;
 use datasets::schema::ShardMeta;
 use datasets::shard::{file_sha256, shard_file_name, ClipRecord, ShardInfo, ShardWriter, WriterOptions};

@@ -5,14 +5,21 @@
 //! at any moment leaves either the previous committed checkpoint or the new one. A resumed run
 //! reloads model and optimiser, drops log lines of epochs after the checkpoint, reseeds per epoch
 //! as the uninterrupted run does, and so ends with the same metrics and logs.
+//!
+//! Every file of a run folder is written whole or not at all (`datasets::durable`): a full disk
+//! or a read-only folder stops the run with the path and the system's reason, leaves the last
+//! committed checkpoint and whole log lines, and `--resume` then ends as an uninterrupted run.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::module::AutodiffModule;
+use burn::module::Module;
 use burn::optim::Optimizer;
-use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::record::{BinBytesRecorder, BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::Backend;
+use datasets::durable::write_atomic;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -78,7 +85,7 @@ impl Checkpoints {
             let _ = std::fs::remove_file(&progress_path);
             None
         };
-        std::fs::write(dir.join("config.json"), &config_json).with_context(|| dir.display().to_string())?;
+        write_atomic(&config_path, config_json.as_bytes())?;
         let next_epoch = resumed.as_ref().map_or(0, |p| p.next_epoch);
         for f in ["epochs.jsonl", "steps.jsonl", "method.jsonl"] {
             truncate_log(&dir.join(f), next_epoch)?;
@@ -105,7 +112,8 @@ impl Checkpoints {
     }
 
     /// Saves the checkpoint after `epoch` (model and optimiser files first, then the progress
-    /// file that commits them) and removes the previous epoch's files.
+    /// file that commits them) and removes the previous epoch's files. When any of it fails, this
+    /// epoch's files are removed again and the previous checkpoint stays the committed one.
     pub fn save<B, Mo, O, M>(&self, epoch: usize, model: &Mo, optim: &O, progress: &Progress<M>) -> Result<()>
     where
         B: AutodiffBackend,
@@ -113,10 +121,21 @@ impl Checkpoints {
         O: Optimizer<Mo, B>,
         M: Serialize,
     {
-        model.clone().save_file(self.stem("model", epoch), &self.rec).context("saving the model")?;
-        self.rec.record(optim.to_record(), self.stem("optim", epoch)).context("saving the optimiser")?;
-        let json = serde_json::to_string_pretty(progress)?;
-        datasets::index::write_atomic(&self.dir.join("checkpoint/progress.json"), json.as_bytes())?;
+        let files = ["model", "optim"].map(|what| self.stem(what, epoch).with_extension("bin"));
+        let committed = (|| -> Result<()> {
+            save_model(model, &self.stem("model", epoch))?;
+            let optim_bytes = BinBytesRecorder::<FullPrecisionSettings>::default().record(optim.to_record(), ()).context("recording the optimiser")?;
+            write_atomic(&files[1], &optim_bytes)?;
+            let json = serde_json::to_string_pretty(progress)?;
+            Ok(write_atomic(&self.dir.join("checkpoint/progress.json"), json.as_bytes())?)
+        })();
+        if committed.is_err() {
+            // Not committed (a full disk, say): only the previous checkpoint stays in view.
+            for f in &files {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+        committed?;
         if epoch > 0 {
             for what in ["model", "optim"] {
                 let _ = std::fs::remove_file(self.stem(what, epoch - 1).with_extension("bin"));
@@ -124,6 +143,13 @@ impl Checkpoints {
         }
         Ok(())
     }
+}
+
+/// Saves `model` as `<stem>.bin` (Burn's full-precision binary record, what `load_file` reads),
+/// written whole or not at all.
+pub fn save_model<B: Backend, M: Module<B>>(model: &M, stem: &Path) -> Result<()> {
+    let bytes = BinBytesRecorder::<FullPrecisionSettings>::default().record(model.clone().into_record(), ()).context("recording the model")?;
+    Ok(write_atomic(&stem.with_extension("bin"), &bytes)?)
 }
 
 /// Keeps only log lines of epochs before `next_epoch` (a resumed run rewrites the rest).
@@ -134,5 +160,5 @@ fn truncate_log(path: &Path, next_epoch: usize) -> Result<()> {
         .filter(|l| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["epoch"].as_u64()).is_some_and(|e| (e as usize) < next_epoch))
         .map(|l| format!("{l}\n"))
         .collect();
-    std::fs::write(path, kept).with_context(|| path.display().to_string())
+    Ok(write_atomic(path, kept.as_bytes())?)
 }

@@ -104,7 +104,10 @@ fn finish<'a, 'b: 'a>(
 
 /// Saves an RGB buffer of `w x h` as a PNG.
 fn save(path: &Path, w: u32, h: u32, buf: Vec<u8>) -> Result<()> {
-    image::RgbImage::from_raw(w, h, buf).context("plot buffer size")?.save(path).with_context(|| format!("writing {}", path.display()))
+    let image = image::RgbImage::from_raw(w, h, buf).context("plot buffer size")?;
+    let mut png = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut png, image::ImageFormat::Png).with_context(|| format!("encoding {}", path.display()))?;
+    Ok(datasets::durable::write_atomic(path, png.get_ref())?)
 }
 
 /// `coefficients.png` (the k_a, k_v the optimiser used per step: 1 outside the window or

@@ -154,6 +154,6 @@ pub fn probe<B: AutodiffBackend>(cfg: &ProbeConfig, device: &B::Device) -> Resul
         audio: probe_one(&fit.audio, &test.audio, &test.audio_logits),
         visual: probe_one(&fit.visual, &test.visual, &test.visual_logits),
     };
-    std::fs::write(run.join("probe.json"), serde_json::to_string_pretty(&report)?).with_context(|| run.display().to_string())?;
+    datasets::durable::write_atomic(&run.join("probe.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     Ok(report)
 }

@@ -3,7 +3,6 @@
 //! `config.json` come from `checkpoint::Checkpoints::open`). Below the loops that fill these logs
 //! and the plots that draw them: it imports neither.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -61,9 +60,9 @@ pub struct LocalizeEpoch {
 
 /// Appends one JSON line.
 pub fn append_line(path: &Path, value: &impl Serialize) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| path.display().to_string())?;
-    writeln!(f, "{}", serde_json::to_string(value)?)?;
-    Ok(())
+    let mut line = serde_json::to_string(value)?;
+    line.push('\n');
+    Ok(datasets::durable::append_whole(path, line.as_bytes())?)
 }
 
 /// Writes a CSV file: the header, then one line per row.
@@ -73,7 +72,7 @@ pub fn write_csv(path: &Path, header: &str, rows: impl Iterator<Item = String>) 
         out += &r;
         out.push('\n');
     }
-    std::fs::write(path, out).with_context(|| path.display().to_string())
+    Ok(datasets::durable::write_atomic(path, out.as_bytes())?)
 }
 
 /// The lines of a JSONL log (none when the file does not exist).

@@ -7,7 +7,6 @@
 //! = 3, `summary` = 5 holding `Value { tag = 1, simple_value = 2 }`s). Below the loops, like
 //! `run_log`: it knows JSON values, not what a loop logs.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -65,17 +64,14 @@ impl EventWriter {
         for line in history {
             bytes.extend(line_record(now, line)?);
         }
-        let tmp = dir.join(format!(".{EVENT_FILE}.tmp"));
-        std::fs::write(&tmp, &bytes).with_context(|| tmp.display().to_string())?;
-        std::fs::rename(&tmp, &path).with_context(|| path.display().to_string())?;
+        datasets::durable::write_atomic(&path, &bytes)?;
         Ok(Self { path })
     }
 
     /// Appends one log line's scalars (at its `epoch` field as the step).
     pub fn append(&self, line: &impl Serialize) -> Result<()> {
         let bytes = line_record(wall_time(), line)?;
-        let mut f = std::fs::OpenOptions::new().append(true).open(&self.path).with_context(|| self.path.display().to_string())?;
-        f.write_all(&bytes).with_context(|| self.path.display().to_string())
+        Ok(datasets::durable::append_whole(&self.path, &bytes)?)
     }
 }
 

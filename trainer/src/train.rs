@@ -9,7 +9,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use burn::module::{Module, ParamId};
+use burn::module::ParamId;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -511,8 +511,7 @@ impl<B: AutodiffBackend> Task<B> for Classification<'_, B> {
 
     /// Keeps the selected epoch's model (`model-best.bin`, what `trainer probe` reads).
     fn on_selected(&self, model: &AvClassifier<B::InnerBackend>, dir: &Path) -> Result<()> {
-        use burn::record::{BinFileRecorder, FullPrecisionSettings};
-        model.clone().save_file(dir.join("model-best"), &BinFileRecorder::<FullPrecisionSettings>::new()).context("saving the selected model")
+        crate::checkpoint::save_model(model, &dir.join("model-best")).context("saving the selected model")
     }
 }
 
@@ -611,6 +610,6 @@ pub fn train<B: AutodiffBackend>(cfg: &TrainConfig, device: &B::Device, progress
     let done = drive(&task, &run, model, device)?;
     let last = done.history.last().context("no epoch ran")?.test;
     let summary = RunSummary { best_epoch: done.best_epoch, test: done.selected, last, run_dir: dir.clone() };
-    std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
+    datasets::durable::write_atomic(&dir.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
     Ok(summary)
 }

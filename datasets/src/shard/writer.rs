@@ -131,20 +131,32 @@ impl ShardWriter {
         Ok(())
     }
 
-    /// Closes the file, makes it durable and moves it onto its final name.
+    /// Closes the file, makes it durable and moves it onto its final name. If any of that fails
+    /// (a full disk shows here, when the last pages are flushed), the temporary file is removed:
+    /// no half shard stays behind, under either name.
     pub fn finish(mut self) -> Result<ShardInfo> {
         let writer = self.writer.take().expect("finish is called once");
-        let sink = writer.into_inner().map_err(|source| Error::Parquet { path: self.tmp_path.clone(), source })?;
+        let finished = Self::close(writer, &self.tmp_path, &self.final_path);
+        if finished.is_err() {
+            let _ = std::fs::remove_file(&self.tmp_path);
+        }
+        let (bytes, sha256) = finished?;
+        Ok(ShardInfo { file: self.relative_name.clone(), rows: self.rows, bytes, sha256 })
+    }
+
+    /// Flushes, syncs and renames; the shard's size and SHA-256.
+    fn close(writer: ArrowWriter<HashingWriter>, tmp_path: &Path, final_path: &Path) -> Result<(u64, String)> {
+        let sink = writer.into_inner().map_err(|source| Error::Parquet { path: tmp_path.to_owned(), source })?;
         let HashingWriter { inner, hasher, bytes } = sink;
-        let file = inner.into_inner().map_err(|e| Error::Io { path: self.tmp_path.clone(), source: e.into_error() })?;
-        file.sync_all().map_err(io(&self.tmp_path))?;
+        let file = inner.into_inner().map_err(|e| Error::Io { path: tmp_path.to_owned(), source: e.into_error() })?;
+        file.sync_all().map_err(io(tmp_path))?;
         drop(file);
-        std::fs::rename(&self.tmp_path, &self.final_path).map_err(io(&self.final_path))?;
-        if let Some(parent) = self.final_path.parent() {
+        std::fs::rename(tmp_path, final_path).map_err(io(final_path))?;
+        if let Some(parent) = final_path.parent() {
             // Make the rename itself durable.
             File::open(parent).and_then(|d| d.sync_all()).map_err(io(parent))?;
         }
-        Ok(ShardInfo { file: self.relative_name.clone(), rows: self.rows, bytes, sha256: hex::encode(hasher.finalize()) })
+        Ok((bytes, hex::encode(hasher.finalize())))
     }
 }
 

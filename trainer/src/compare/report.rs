@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::plan::{collect, Arm, Plan, RunKey};
 use crate::methods::Balance;
@@ -246,8 +246,8 @@ pub fn merge(plan: &Plan, probes: &[(RunKey, ProbeReport)]) -> Result<(Vec<ArmSu
     let dir: &Path = &plan.template.out;
     std::fs::create_dir_all(dir)?;
     let md = dir.join("compare.md");
-    std::fs::write(&md, markdown(plan, &table, &rows)).with_context(|| format!("writing {}", md.display()))?;
-    std::fs::write(dir.join("compare.csv"), csv(plan, &rows, probes))?;
+    datasets::durable::write_atomic(&md, markdown(plan, &table, &rows).as_bytes())?;
+    datasets::durable::write_atomic(&dir.join("compare.csv"), csv(plan, &rows, probes).as_bytes())?;
     let arms: Vec<String> = table.iter().map(|a| format!("{}{}", a.arm.label(), a.optimizer.name_suffix())).collect();
     let series =
         [("fused", 0), ("audio", 1), ("visual", 2)].map(|(name, i)| Spread { name: name.into(), values: table.iter().map(|a| a.metrics[i]).collect() });

@@ -9,10 +9,9 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use burn::module::{Module, ParamId};
+use burn::module::ParamId;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
-use burn::record::{BinFileRecorder, FullPrecisionSettings};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use datasets::catalog::{AVE_BACKGROUND, AVE_SEGMENTS};
@@ -300,7 +299,7 @@ impl<B: AutodiffBackend> Task<B> for Localization<B> {
 
     /// The selected epoch's model is kept as `model-best.bin`.
     fn on_selected(&self, model: &AvLocalizer<B::InnerBackend>, dir: &Path) -> Result<()> {
-        model.clone().save_file(dir.join("model-best"), &BinFileRecorder::<FullPrecisionSettings>::new()).context("saving the best model")
+        crate::checkpoint::save_model(model, &dir.join("model-best")).context("saving the best model")
     }
 }
 
@@ -353,6 +352,6 @@ pub fn localize<B: AutodiffBackend>(cfg: &LocalizeConfig, device: &B::Device, pr
     let run = Run { schedule: &schedule, name: &cfg.name, dir: &dir, config: cfg, progress, resume };
     let done = drive(&task, &run, model, device)?;
     let summary = LocalizeSummary { best_epoch: done.best_epoch, test: done.selected, run_dir: dir.clone() };
-    std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
+    datasets::durable::write_atomic(&dir.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
     Ok(summary)
 }

@@ -80,6 +80,11 @@ impl<B: Backend> BatchNorm<B> {
         let per_row = |t: Tensor<B, 3>| t.repeat_dim(0, batch);
         let column = |t: Tensor<B, 1>| t.reshape([1, channels, 1]);
         let tracked = B::ad_enabled(&x.device());
+        #[cfg(feature = "tch")]
+        let x = match self.torch_forward(x, tracked) {
+            Ok(y) => return y.reshape(dims),
+            Err(x) => x,
+        };
         let out = if tracked || BATCH.get() {
             let n = (batch * spatial) as f64;
             let mean = x.clone().sum_dim(2).sum_dim(0).div_scalar(n);
@@ -101,5 +106,63 @@ impl<B: Backend> BatchNorm<B> {
             x * per_row(column(scale)) + per_row(column(shift))
         };
         out.reshape(dims)
+    }
+}
+
+#[cfg(feature = "tch")]
+impl<B: Backend> BatchNorm<B> {
+    /// On LibTorch's autodiff backend, training: PyTorch's own batch norm (one fused kernel each
+    /// way, through `crate::torch_autograd`), which also updates the running statistics as
+    /// PyTorch does, on copies (unless frozen). `Err(x)` on every other backend, and at evaluation.
+    fn torch_forward(&self, x: Tensor<B, 3>, tracked: bool) -> Result<Tensor<B, 3>, Tensor<B, 3>> {
+        use crate::torch_autograd::{cast, enabled, float, run, tensor, Tch, Tracked};
+        use burn::tensor::TensorPrimitive;
+        // One value per channel (a batch of one clip at 1x1): PyTorch's kernel would put
+        // 0 * n / (n - 1) = NaN into the running variance (its Python module refuses such a
+        // batch); the path below keeps the running variance finite, as before.
+        let [batch, _, spatial] = x.dims();
+        if !tracked || !enabled() || batch * spatial < 2 {
+            return Err(x);
+        }
+        let x: Tensor<Tracked, 3> = cast(x)?;
+        let same = |t: Tensor<B, 1>| -> Tensor<Tracked, 1> { cast(t).unwrap_or_else(|_| unreachable!("the backend of x")) };
+        let (gamma, beta) = (same(self.gamma.val()), same(self.beta.val()));
+        let copy = |t: Tensor<B, 1>| same(t).inner().into_primitive().tensor().tensor.copy();
+        let running = (!FROZEN.get()).then(|| (copy(self.running_mean.value_sync()), copy(self.running_var.value_sync())));
+        let (m, eps) = (self.momentum, self.epsilon);
+        let y = run([float(x), float(gamma), float(beta)], |t| {
+            let (mean, var) = running.as_ref().map(|(a, b)| (a, b)).unzip();
+            t[0].batch_norm(Some(&t[1]), Some(&t[2]), mean, var, true, m, eps, false)
+        });
+        if let Some((mean, var)) = running {
+            let back = |t: tch::Tensor| -> Tensor<B, 1> {
+                let inner = Tensor::<Tch, 1>::from_primitive(TensorPrimitive::Float(burn::backend::libtorch::TchTensor::new(t)));
+                cast(Tensor::<Tracked, 1>::from_inner(inner)).unwrap_or_else(|_| unreachable!("the backend of x"))
+            };
+            self.running_mean.update(back(mean));
+            self.running_var.update(back(var));
+        }
+        Ok(cast(tensor::<3>(y)).unwrap_or_else(|_| unreachable!("the backend of x")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Tensor;
+
+    use super::BatchNorm;
+
+    /// A batch with one value per channel (one clip, 1x1) leaves a finite running variance, on
+    /// every backend (PyTorch's own kernel would make it NaN: n / (n - 1) with n = 1).
+    #[test]
+    fn one_value_per_channel_keeps_the_running_variance_finite() {
+        type B = crate::Backend;
+        let device = Default::default();
+        let bn = BatchNorm::<B>::new(4, &device);
+        let x = Tensor::<B, 4>::from_floats([[[[1.0]], [[2.0]], [[3.0]], [[4.0]]]], &device).require_grad();
+        let y = bn.forward(x);
+        assert_eq!(y.into_data().to_vec::<f32>().unwrap(), [0.0; 4], "normalised by its own statistics");
+        let var = bn.running_var.value_sync().into_data().to_vec::<f32>().unwrap();
+        assert!(var.iter().all(|v| (v - 0.9).abs() < 1e-6), "{var:?}");
     }
 }

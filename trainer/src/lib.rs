@@ -22,6 +22,7 @@ pub mod batch_norm;
 pub mod checkpoint;
 pub mod compare;
 pub mod config_file;
+pub mod conv;
 pub mod data;
 pub mod device;
 pub mod driver;
@@ -40,6 +41,8 @@ pub mod recipe;
 pub mod run_folder;
 pub mod run_log;
 pub mod tensorboard;
+#[cfg(feature = "tch")]
+pub mod torch_autograd;
 #[cfg(feature = "tch")]
 mod torch_version;
 pub mod train;

@@ -74,7 +74,8 @@ pub fn average_precision(scores: &[f64], positive: &[bool]) -> Option<f64> {
     while i < order.len() {
         // Ties share one threshold.
         let s = scores[order[i]];
-        while i < order.len() && scores[order[i]] == s {
+        // (`total_cmp`: a NaN score is a tie with itself, not a threshold never reached.)
+        while i < order.len() && scores[order[i]].total_cmp(&s).is_eq() {
             if positive[order[i]] {
                 tp += 1;
             } else {

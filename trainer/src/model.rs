@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::{audio_windows, consensus, Arch};
 use crate::batch_norm::BatchNorm;
+use crate::conv::conv2d as conv2d_module;
 pub use crate::fusion_kind::FusionKind;
 
 /// Model size presets.
@@ -74,10 +75,11 @@ impl<B: Backend> Downsample<B> {
     /// an empty range), so the shortcut's gradient never reached the earlier layers on a GPU
     /// (`tests/cubecl_backend.rs` caught it).
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.bn.forward(self.strided_conv(x))
+        self.bn.forward(crate::conv::conv2d_or(&self.conv, x, |x| self.strided_conv(x)))
     }
 
-    /// `self.conv` (1x1, strided) on `x`, computed as above.
+    /// `self.conv` (1x1, strided) on `x`, computed as above (LibTorch's own strided convolution
+    /// is right, and runs there: `crate::conv`).
     fn strided_conv(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [sh, sw] = self.conv.stride;
         let [_, _, h, w] = x.dims();
@@ -117,8 +119,8 @@ impl<B: Backend> BasicBlock<B> {
             Some(t) => crate::arch::temporal_shift(x.clone(), t, crate::arch::TSM_DIV),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(self.conv1.forward(branch)));
-        let out = self.bn2.forward(self.conv2.forward(out));
+        let out = relu(self.bn1.forward(conv2d_module(&self.conv1, branch)));
+        let out = self.bn2.forward(conv2d_module(&self.conv2, out));
         let identity = match &self.downsample {
             Some(d) => d.forward(x),
             None => x,
@@ -161,7 +163,7 @@ impl<B: Backend> ResNet<B> {
     /// With `shift`, TSM's temporal shift (that many segments per clip) before the first
     /// convolution of every residual block ("blockres").
     pub fn forward_shifted(&self, x: Tensor<B, 4>, shift: Option<usize>) -> Tensor<B, 4> {
-        let mut x = self.maxpool.forward(relu(self.bn1.forward(self.conv1.forward(x))));
+        let mut x = self.maxpool.forward(relu(self.bn1.forward(conv2d_module(&self.conv1, x))));
         for b in &self.blocks {
             x = b.forward(x, shift);
         }

@@ -3,7 +3,8 @@
 //! after another on the same cores: `bench-trainer` built for Flex and for LibTorch (`--features
 //! tch`), and PyTorch itself (`trainer/bench/reference_step.py`, eager, the `.venv`'s torch, the
 //! same version LibTorch links). Prints each step's median and median parts, and the ratios to
-//! PyTorch.
+//! PyTorch. `tch-burn` (not in the default set) is the LibTorch binary with `--burn-gradients`:
+//! Burn's generic convolution gradients and batch norm, as LibTorch builds trained before.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,7 +20,7 @@ pub struct Plan {
     backends: Vec<String>,
 }
 
-const BACKENDS: [&str; 3] = ["flex", "tch", "torch"];
+const BACKENDS: [&str; 4] = ["flex", "tch", "tch-burn", "torch"];
 
 impl Plan {
     /// The comparison's own flags, or None where `args` are `bench-trainer`'s (passed through).
@@ -38,7 +39,7 @@ impl Plan {
         }
         let backends = list(get("--backends", "flex,tch,torch"));
         if let Some(b) = backends.iter().find(|b| !BACKENDS.contains(&b.as_str())) {
-            bail!("--backends: no backend {b} (flex, tch, torch)");
+            bail!("--backends: no backend {b} (flex, tch, tch-burn, torch)");
         }
         let batches = list(get("--batches", "16,64")).iter().map(|b| b.parse().with_context(|| format!("--batches {b}"))).collect::<Result<_>>()?;
         let steps = get("--steps", "3").parse().context("--steps")?;
@@ -82,12 +83,19 @@ fn build(name: &str, feature: Option<&str>, dir: &Path) -> Result<PathBuf> {
 pub fn run(plan: &Plan, py: &Path) -> Result<()> {
     let dir = PathBuf::from("target/bench-backends");
     std::fs::create_dir_all(&dir)?;
-    let mut bins = Vec::new();
+    let mut bins: Vec<(&str, Option<PathBuf>, &[&str])> = Vec::new();
+    let mut tch = None;
     for b in &plan.backends {
         match b.as_str() {
-            "flex" => bins.push(("Flex", Some(build("flex", None, &dir)?))),
-            "tch" => bins.push(("LibTorch", Some(build("tch", Some("tch"), &dir)?))),
-            _ => bins.push(("PyTorch", None)),
+            "flex" => bins.push(("Flex", Some(build("flex", None, &dir)?), &[])),
+            "tch" | "tch-burn" => {
+                if tch.is_none() {
+                    tch = Some(build("tch", Some("tch"), &dir)?);
+                }
+                let (name, extra): (&str, &[&str]) = if b == "tch" { ("LibTorch", &[]) } else { ("LibTorch, Burn's grads", &["--burn-gradients"]) };
+                bins.push((name, tch.clone(), extra));
+            }
+            _ => bins.push(("PyTorch", None, &[])),
         }
     }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -100,17 +108,20 @@ pub fn run(plan: &Plan, py: &Path) -> Result<()> {
         let (width, image) = if model == "tiny" { ("8", "64") } else { ("64", "224") };
         for &batch in &plan.batches {
             let mut measured = Vec::new();
-            for (name, bin) in &bins {
-                let json = dir.join(format!("{model}-{batch}-{name}.json"));
+            for (name, bin, extra) in &bins {
+                let json = dir.join(format!("{model}-{batch}-{}.json", name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")));
                 let (b, s) = (batch.to_string(), plan.steps.to_string());
                 let mut cmd = match bin {
                     Some(bin) => {
                         let mut c = Command::new(bin);
-                        c.args(["--model", model, "--batch", &b, "--steps", &s, "--frames", "3", "--json"]).arg(&json);
+                        c.args(["--model", model, "--batch", &b, "--steps", &s, "--frames", "3", "--json"]).arg(&json).args(*extra);
                         c
                     }
                     None => {
                         let mut c = Command::new(py);
+                        // The allocator setting LibTorch binaries start with (trainer's
+                        // `device::keep_heap`), so that both sides allocate alike.
+                        c.envs([("MALLOC_MMAP_THRESHOLD_", "17179869184"), ("MALLOC_TRIM_THRESHOLD_", "17179869184")]);
                         c.arg("trainer/bench/reference_step.py")
                             .args(["--device", "cpu", "--batch", &b, "--steps", &s, "--frames", "3", "--width", width, "--image", image, "--json"])
                             .arg(&json);
@@ -131,7 +142,7 @@ pub fn run(plan: &Plan, py: &Path) -> Result<()> {
         }
     }
     println!();
-    let names: Vec<&str> = bins.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = bins.iter().map(|(n, _, _)| *n).collect();
     let has_torch = names.contains(&"PyTorch");
     let mut head = format!("| model | batch | {} |", names.iter().map(|n| format!("{n} ms/step")).collect::<Vec<_>>().join(" | "));
     if has_torch {

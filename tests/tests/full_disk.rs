@@ -176,10 +176,12 @@ fn a_full_or_read_only_disk_loses_nothing() {
     assert_eq!(summary.shards_verified, finished.len(), "finished shards are kept, not redone");
     assert_eq!(files(&out), shards_ref, "byte-identical to the uninterrupted run");
 
-    // Training: the disk fills in the checkpoint of the second epoch (the first checkpoint and
-    // every log fit, the second checkpoint's two files do not).
+    // Training: the disk fills in the checkpoint of the second epoch. What the finished run
+    // holds fits, plus 3/4 of a checkpoint (model and optimiser, about half each): room for the
+    // selected model's rewrite (written aside, then the old one goes) and for the new model file,
+    // not for the optimiser's beside the previous checkpoint.
     let runs = fs.path().join("runs");
-    let filler = fs.fill_leaving(pages(&run_ref) + checkpoint / 2);
+    let filler = fs.fill_leaving(pages(&run_ref) + checkpoint * 3 / 4);
     let err = message(train::<trainer::Backend>(&run(&runs), &Default::default(), false, false).unwrap_err());
     let dir = runs.join("run");
     assert!(err.contains("No space left on device") && err.contains(&dir.join("checkpoint").display().to_string()), "{err}");

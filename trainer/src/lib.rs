@@ -46,6 +46,7 @@ pub mod torch_autograd;
 #[cfg(feature = "tch")]
 mod torch_version;
 pub mod train;
+pub mod train_config;
 pub mod transform;
 
 /// The autodiff backend of this build: LibTorch with `--features tch` (CPU, or CUDA with

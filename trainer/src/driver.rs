@@ -2,11 +2,11 @@
 //! folder and its checkpoints, resuming, per-epoch seeding, the step learning-rate schedule, the
 //! modulation window, the balancing method's hooks on each step and between epochs (its estimate
 //! runs included), the step log and the epoch's tallies, evaluation and model selection, the epoch
-//! log, the CSV view and the plots. A task supplies what differs: its batches, its forward pass,
-//! its evaluation and how its logs read; a method (`methods/`) what it does to a step.
+//! log, the CSV view and the plots. A task (`task.rs`) supplies what differs: its batches, its
+//! forward pass, its evaluation and how its logs read; a method (`methods/`) what it does to a
+//! step; a between-epoch estimate a method asks for runs in `estimate.rs`.
 
 use std::path::Path;
-use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -19,15 +19,13 @@ use serde::Serialize;
 
 use crate::balance::{coefficients, logits_vec, Coefficients};
 use crate::checkpoint::{Checkpoints, Progress};
-use crate::methods::params::Parts;
+use crate::estimate::estimate_heads;
 use crate::methods::Balance;
-use crate::methods::{
-    self, Applied, EstimateRequest, EstimateRule, FeatureStep, Head, HeadEstimate, HeadLosses, LossInput, Method, MethodParams, SampledFeatures, StepContext,
-    StepKind,
-};
+use crate::methods::{self, Applied, EstimateRule, Head, LossInput, Method, MethodParams, StepContext, StepKind};
 use crate::model::Logits;
 use crate::optim::{self, OptimizerKind};
-use crate::run_log::{append_line, read_jsonl, write_csv, EpochTally, StepLog, StepRecord, TrainStats};
+use crate::run_log::{append_line, read_jsonl, write_csv, EpochTally, StepLog, StepRecord};
+use crate::task::{Forward, Task};
 use crate::tensorboard::EventWriter;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::GradientsParams;
@@ -63,105 +61,6 @@ impl Schedule {
 
     pub fn modulates(&self, epoch: usize) -> bool {
         self.modulation_start <= epoch && epoch <= self.modulation_end
-    }
-}
-
-/// One training batch through the model: the fused and uni-modal logits (rows matching
-/// `labels`), the logits a run without a method trains, the targets, and how many samples
-/// (clips) it holds.
-pub struct Forward<B: Backend> {
-    pub logits: Logits<B>,
-    /// The pooled audio and visual features the head fused (after the method's hook), where the
-    /// task has them; a one-modality forward has its features in both.
-    pub features: Option<(Tensor<B, 2>, Tensor<B, 2>)>,
-    /// The fused logits, or one modality's for a uni-modal run.
-    pub trained: Tensor<B, 2>,
-    /// A term the task adds to every loss it trains (PSP's weighted AVPS loss).
-    pub aux_loss: Option<Tensor<B, 1>>,
-    pub targets: Tensor<B, 1, Int>,
-    pub labels: Vec<i64>,
-    pub samples: usize,
-}
-
-/// What a method does to the pooled features of a training step (identity for most).
-pub type FeatureHook<'a, B> = &'a mut dyn FnMut(FeatureStep<B>) -> (Tensor<B, 2>, Tensor<B, 2>);
-
-/// What one epoch's evaluation gives the driver.
-pub struct Evaluated<E, L> {
-    /// Model selection maximises it (strictly: the first of equal epochs is kept).
-    pub score: f64,
-    /// The metrics a selected epoch is remembered by (its test metrics).
-    pub selected: E,
-    /// The epoch's line of `epochs.jsonl`.
-    pub log: L,
-}
-
-/// A training task on backend `B`.
-pub trait Task<B: AutodiffBackend> {
-    type Model: AutodiffModule<B>;
-    type Batch: Clone;
-    type Selected: Copy + Serialize + DeserializeOwned;
-    type Log: Clone + Serialize + DeserializeOwned;
-
-    /// Conv-weight parameter ids of the audio and the visual encoder (what the rule modulates).
-    fn encoders(model: &Self::Model) -> (Vec<burn::module::ParamId>, Vec<burn::module::ParamId>);
-    /// The training batches of `epoch`, in the loader's order.
-    fn batches(&self, epoch: usize) -> Receiver<Result<Self::Batch>>;
-    /// A training step's forward pass, the pooled features through `features` before fusion.
-    fn forward(&self, model: &Self::Model, batch: Self::Batch, features: FeatureHook<B>) -> Forward<B>;
-    /// Every parameter of the model by part (the methods that combine gradients per part).
-    fn parts(_model: &Self::Model) -> Parts {
-        Parts::default()
-    }
-    /// The number of training steps in an epoch (0 where unknown).
-    fn steps_per_epoch(&self) -> usize {
-        0
-    }
-    /// One modality's forward alone through a shared head (`trained`: its logits; `features`:
-    /// its features, twice), for an alternating method.
-    fn forward_one(&self, _model: &Self::Model, _batch: Self::Batch, _modality: Head) -> Result<Forward<B>> {
-        anyhow::bail!("this task has no one-modality forward (alternating methods need the classifier with --fusion shared)")
-    }
-    /// Pooled features of a tenth of `epoch`'s training batches (at least one), the model in
-    /// evaluation mode, for a method that needs them between epochs.
-    fn sample_features(&self, _model: &<Self::Model as AutodiffModule<B>>::InnerModule, _epoch: usize) -> Result<Option<SampledFeatures>> {
-        Ok(None)
-    }
-    /// Mean per-sample cross-entropy of each head on the validation hold-out, for a method that
-    /// estimates between epochs; `None` for a task without one.
-    fn holdout_losses(&self, _model: &<Self::Model as AutodiffModule<B>>::InnerModule) -> Result<Option<HeadLosses>> {
-        Ok(None)
-    }
-    /// `batch` with the raw input of every modality but `keep`'s zeroed (`Fused`: as it is), for
-    /// BalanceBenchmark's Gradient-Blending estimate.
-    fn padded(&self, _batch: Self::Batch, _keep: Head) -> Result<Self::Batch> {
-        anyhow::bail!("this task cannot zero a modality's input (Gradient-Blending's bb estimate needs the classifier)")
-    }
-    /// The fused head's cross-entropy on the split the run selects on, every modality's input but
-    /// `keep`'s zeroed, summed over the split's batches (each batch's mean, as BalanceBenchmark
-    /// sums them); `None` for a task without one.
-    fn padded_selection_loss(&self, _model: &<Self::Model as AutodiffModule<B>>::InnerModule, _keep: Head) -> Result<Option<f64>> {
-        Ok(None)
-    }
-    /// Evaluation after an epoch, with the epoch's training totals for its log line.
-    fn evaluate(
-        &self,
-        model: &<Self::Model as AutodiffModule<B>>::InnerModule,
-        epoch: usize,
-        lr: f64,
-        train: TrainStats,
-        started: Instant,
-    ) -> Result<Evaluated<Self::Selected, Self::Log>>;
-    /// The progress line of an epoch.
-    fn summary_line(&self, log: &Self::Log) -> String;
-    /// `epochs.csv`: its header and one row per epoch.
-    fn csv_header(&self) -> String;
-    fn csv_row(&self, log: &Self::Log) -> String;
-    /// The PNG plots of the run so far.
-    fn plots(&self, dir: &Path, history: &[Self::Log], steps: &[StepRecord]) -> Result<()>;
-    /// Called when an epoch becomes the selected one (e.g. to keep that model).
-    fn on_selected(&self, _model: &<Self::Model as AutodiffModule<B>>::InnerModule, _dir: &Path) -> Result<()> {
-        Ok(())
     }
 }
 
@@ -252,6 +151,7 @@ where
         let active = schedule.modulates(epoch);
         method.begin_epoch(epoch, active);
         let mut tally = EpochTally::default();
+        let pass_started = Instant::now();
         for (j, batch) in task.batches(epoch).into_iter().enumerate() {
             let batch = batch?;
             let step_started = Instant::now();
@@ -287,6 +187,7 @@ where
             step += 1;
             tally.add(samples, &record, step_started.elapsed().as_secs_f64());
         }
+        tally.pass_took(pass_started.elapsed().as_secs_f64());
         let valid = model.valid();
         let e = task.evaluate(&valid, epoch, lr, tally.stats(), started)?;
         append_line(&dir.join("epochs.jsonl"), &e.log)?;
@@ -403,80 +304,6 @@ where
     let classes = logits[0].len() / labels.len().max(1);
     let c = coefficients(&logits[0], &logits[1], &labels, classes, alpha);
     Ok((model, loss_sum / 2.0, c, applied, samples))
-}
-
-/// A method's estimate runs before `epoch`: a copy of `model` per head trains `request.epochs`
-/// epochs with a fresh optimiser at `lr`, the three copies stepping through the same batches (the
-/// run's own order from `epoch` on); each copy's running training loss and validation loss are
-/// taken after its first and its last epoch. Under [`EstimateRule::Heads`] a copy trains its head's
-/// logits and its losses are per-sample means, validation on the hold-out; under [`EstimateRule::Bb`]
-/// it trains the fused logits with the other modality's input zeroed ([`Task::padded`]) and its
-/// losses are sums of batch means, validation on the selection split.
-pub fn estimate_heads<B, T, O>(
-    task: &T,
-    model: &T::Model,
-    new_optim: &dyn Fn() -> O,
-    ce: &CrossEntropyLoss<B>,
-    lr: f64,
-    epoch: usize,
-    request: EstimateRequest,
-) -> Result<Vec<HeadEstimate>>
-where
-    B: AutodiffBackend,
-    T: Task<B>,
-    O: Optimizer<T::Model, B>,
-{
-    let bb = request.rule == EstimateRule::Bb;
-    let mut copies: Vec<(Head, T::Model, O)> = Head::ALL.iter().map(|&h| (h, model.clone(), new_optim())).collect();
-    let mut first: Vec<(f64, f64)> = Vec::new();
-    let mut last: Vec<(f64, f64)> = Vec::new();
-    let epochs = request.epochs;
-    for e in 0..epochs {
-        let mut sums = [0.0f64; 3];
-        let mut samples = 0usize;
-        for batch in task.batches(epoch + e) {
-            let batch = batch?;
-            for (i, (head, copy, optim)) in copies.iter_mut().enumerate() {
-                let input = if bb { task.padded(batch.clone(), *head)? } else { batch.clone() };
-                let out = task.forward(copy, input, &mut |s| (s.audio, s.visual));
-                let trained = if bb { out.logits.fused.clone() } else { head.logits(&out.logits) };
-                let loss = ce.forward(trained, out.targets);
-                let value: f64 = loss.clone().into_scalar().elem();
-                sums[i] += if bb { value } else { value * out.samples as f64 };
-                if i == 0 {
-                    samples += out.samples;
-                }
-                let grads = GradientsParams::from_grads(loss.backward(), &*copy);
-                *copy = optim.step(lr, copy.clone(), grads);
-            }
-        }
-        if e == 0 || e + 1 == epochs {
-            let mut taken = Vec::new();
-            for (i, (head, copy, _)) in copies.iter().enumerate() {
-                let (train, val) = if bb {
-                    let val = task.padded_selection_loss(&copy.valid(), *head)?.context("this task has no selection split to estimate on")?;
-                    (sums[i], val)
-                } else {
-                    let val = task
-                        .holdout_losses(&copy.valid())?
-                        .context("this method needs a validation hold-out: set --val-fraction above 0, without --select-on-test")?;
-                    (sums[i] / samples.max(1) as f64, head.of(&val))
-                };
-                taken.push((train, val));
-            }
-            if e == 0 {
-                first = taken.clone();
-            }
-            if e + 1 == epochs {
-                last = taken;
-            }
-        }
-    }
-    Ok(Head::ALL
-        .iter()
-        .enumerate()
-        .map(|(i, &head)| HeadEstimate { head, train_first: first[i].0, val_first: first[i].1, train_last: last[i].0, val_last: last[i].1 })
-        .collect())
 }
 
 /// What `steps.jsonl` records of a step: the step's scores, the rule's coefficients at the

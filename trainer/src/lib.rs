@@ -26,6 +26,7 @@ pub mod conv;
 pub mod data;
 pub mod device;
 pub mod driver;
+pub mod estimate;
 pub mod fusion_kind;
 pub mod kernel_cache;
 pub mod layout;
@@ -40,6 +41,7 @@ pub mod progress;
 pub mod recipe;
 pub mod run_folder;
 pub mod run_log;
+pub mod task;
 pub mod tensorboard;
 #[cfg(feature = "tch")]
 pub mod torch_autograd;

@@ -139,6 +139,11 @@ pub struct TrainStats {
     /// not the wait for the loader): what a method costs.
     #[serde(default)]
     pub step_seconds: f64,
+    /// Wall-clock seconds of the whole training pass, from asking the loader for the first batch
+    /// to the last update: the steps plus every wait for data (evaluation excluded). Samples per
+    /// second end to end are the epoch's train samples over this.
+    #[serde(default)]
+    pub train_seconds: f64,
 }
 
 /// Running totals of an epoch's steps.
@@ -148,6 +153,7 @@ pub struct EpochTally {
     samples: usize,
     steps: Vec<StepRecord>,
     seconds: f64,
+    pass_seconds: f64,
 }
 
 impl EpochTally {
@@ -159,6 +165,11 @@ impl EpochTally {
         self.steps.push(*step);
     }
 
+    /// The training pass ended after `seconds` of wall-clock time (loader waits included).
+    pub fn pass_took(&mut self, seconds: f64) {
+        self.pass_seconds = seconds;
+    }
+
     pub fn stats(&self) -> TrainStats {
         let mean = |f: fn(&StepRecord) -> f64| self.steps.iter().map(f).sum::<f64>() / self.steps.len().max(1) as f64;
         TrainStats {
@@ -167,6 +178,7 @@ impl EpochTally {
             mean_k_v: mean(|c| c.k_v),
             mean_ratio_a: mean(|c| c.ratio_a),
             step_seconds: self.seconds / self.steps.len().max(1) as f64,
+            train_seconds: self.pass_seconds,
         }
     }
 }

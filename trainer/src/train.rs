@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::balance::{encoder_conv_ids, logits_vec};
 use crate::data::{Batch, LoaderConfig, ShardSet, Subset};
-use crate::driver::{drive, Evaluated, FeatureHook, Forward, Run, Schedule, Task};
+use crate::driver::{drive, Run, Schedule};
 use crate::methods::params::Parts;
 use crate::methods::umt::Teachers;
 use crate::methods::Balance;
@@ -27,6 +27,7 @@ use crate::methods::{FeatureStep, Head, HeadLosses, MethodParams, SampledFeature
 use crate::metrics::{accuracy, evaluate, Contribution, HeadMetrics};
 use crate::model::{AvClassifier, FusionKind};
 use crate::run_log::{StepRecord, TrainStats};
+use crate::task::{Evaluated, FeatureHook, Forward, Task};
 
 pub use crate::run_log::{EpochLog, EvalMetrics};
 pub use crate::train_config::{TrainConfig, TrainHead};

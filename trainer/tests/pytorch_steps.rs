@@ -14,10 +14,11 @@ use burn::tensor::TensorData;
 use datasets::rng::{fnv1a, Rng};
 use serde_json::Value;
 use trainer::balance::{encoder_conv_ids, Coefficients};
-use trainer::driver::{train_step, Forward, StepTools};
+use trainer::driver::{train_step, StepTools};
 use trainer::methods::Balance;
 use trainer::methods::{build, MethodParams, StepContext};
 use trainer::model::{AvClassifier, FusionKind, ModelPreset};
+use trainer::task::Forward;
 
 type B = trainer::Backend;
 

@@ -82,6 +82,10 @@ fn an_existing_run_is_never_overwritten_and_names_follow_the_config_file() {
     let epochs: serde_json::Value = serde_json::from_str(std::fs::read_to_string(run.join("epochs.jsonl")).unwrap().lines().next().unwrap()).unwrap();
     assert_eq!((epochs["mean_k_a"].as_f64(), epochs["mean_k_v"].as_f64()), (Some(1.0), Some(1.0)), "{epochs}");
     let steps = std::fs::read_to_string(run.join("steps.jsonl")).unwrap();
+    // The pass's wall time holds every step and the loader's waits between them.
+    let in_steps = epochs["step_seconds"].as_f64().unwrap() * steps.lines().filter(|l| l.contains("\"epoch\":0,")).count() as f64;
+    let pass = epochs["train_seconds"].as_f64().unwrap();
+    assert!(in_steps > 0.0 && pass >= in_steps && pass < epochs["seconds"].as_f64().unwrap(), "pass {pass} s, steps {in_steps} s: {epochs}");
     for line in steps.lines() {
         let s: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!((s["k_a"].as_f64(), s["k_v"].as_f64(), s["modulated"].as_bool()), (Some(1.0), Some(1.0), Some(false)), "{s}");

@@ -420,9 +420,9 @@ mod gblend_toy {
     use std::path::Path;
     use std::sync::mpsc::{channel, Receiver};
     use std::time::Instant;
-    use trainer::driver::{Evaluated, FeatureHook, Forward, Task};
     use trainer::methods::Head;
     use trainer::run_log::{StepRecord, TrainStats};
+    use trainer::task::{Evaluated, FeatureHook, Forward, Task};
 
     #[derive(Module, Debug)]
     pub struct Toy<B: Backend> {
@@ -555,7 +555,7 @@ fn gblend_bb_estimate_is_bbs_super_epoch_origin() {
     let new_optim = || trainer::optim::adamw(f(&g["weight_decay"])).init::<B, gblend_toy::Toy<B>>();
     let ce = CrossEntropyLossConfig::new().init(&Default::default());
     let request = EstimateRequest { epochs: n(&g["super_epoch"]), rule: EstimateRule::Bb };
-    let estimates = trainer::driver::estimate_heads(&task, &model, &new_optim, &ce, f(&g["lr"]), 0, request).unwrap();
+    let estimates = trainer::estimate::estimate_heads(&task, &model, &new_optim, &ce, f(&g["lr"]), 0, request).unwrap();
     for (e, key) in estimates.iter().zip(["audio", "visual", "output"]) {
         let want = &g["losses"][key];
         for (have, name) in [(e.train_first, "train_first"), (e.val_first, "val_first"), (e.train_last, "train_last"), (e.val_last, "val_last")] {

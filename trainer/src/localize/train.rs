@@ -23,13 +23,14 @@ use super::model::{AvLocalizer, LocalizerHead, LocalizerSize};
 use super::psp::{avps_loss, avps_targets, AVPS_WEIGHT, PSP_THRESHOLD};
 use crate::balance::{encoder_conv_ids, logits_vec};
 use crate::data::{LoaderConfig, ShardSet, Subset};
-use crate::driver::{drive, Evaluated, FeatureHook, Forward, Run, Schedule, Task};
+use crate::driver::{drive, Run, Schedule};
 use crate::methods::Balance;
 use crate::methods::MethodParams;
 use crate::model::Logits;
 use crate::model::ModelPreset;
 use crate::optim::OptimizerKind;
 use crate::run_log::{StepRecord, TrainStats};
+use crate::task::{Evaluated, FeatureHook, Forward, Task};
 
 /// Everything that decides a localization run; saved as `config.json` in the run folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]

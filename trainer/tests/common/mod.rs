@@ -72,15 +72,14 @@ pub fn kill_after_first_checkpoint(mut cmd: std::process::Command, progress: &st
     child.wait().unwrap();
 }
 
-/// A run's `epochs.jsonl` without the wall-clock field.
+/// A run's `epochs.jsonl` without the wall-clock fields (`*seconds`).
 pub fn epochs_without_time(run: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("epochs.jsonl"))
         .unwrap()
         .lines()
         .map(|l| {
             let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("seconds");
-            v.as_object_mut().unwrap().remove("step_seconds");
+            v.as_object_mut().unwrap().retain(|k, _| !k.ends_with("seconds"));
             v
         })
         .collect()

@@ -115,7 +115,7 @@ impl<B: Backend> BatchNorm<B> {
     /// way, through `crate::torch_autograd`), which also updates the running statistics as
     /// PyTorch does, on copies (unless frozen). `Err(x)` on every other backend, and at evaluation.
     fn torch_forward(&self, x: Tensor<B, 3>, tracked: bool) -> Result<Tensor<B, 3>, Tensor<B, 3>> {
-        use crate::torch_autograd::{cast, enabled, float, run, tensor, Tch, Tracked};
+        use crate::torch_autograd::{cast, enabled, float, run, same, tensor, Tch, Tracked};
         use burn::tensor::TensorPrimitive;
         // One value per channel (a batch of one clip at 1x1): PyTorch's kernel would put
         // 0 * n / (n - 1) = NaN into the running variance (its Python module refuses such a
@@ -125,9 +125,8 @@ impl<B: Backend> BatchNorm<B> {
             return Err(x);
         }
         let x: Tensor<Tracked, 3> = cast(x)?;
-        let same = |t: Tensor<B, 1>| -> Tensor<Tracked, 1> { cast(t).unwrap_or_else(|_| unreachable!("the backend of x")) };
-        let (gamma, beta) = (same(self.gamma.val()), same(self.beta.val()));
-        let copy = |t: Tensor<B, 1>| same(t).inner().into_primitive().tensor().tensor.copy();
+        let (gamma, beta): (Tensor<Tracked, 1>, Tensor<Tracked, 1>) = (same(self.gamma.val()), same(self.beta.val()));
+        let copy = |t: Tensor<B, 1>| same::<Tensor<Tracked, 1>, _>(t).inner().into_primitive().tensor().tensor.copy();
         let running = (!FROZEN.get()).then(|| (copy(self.running_mean.value_sync()), copy(self.running_var.value_sync())));
         let (m, eps) = (self.momentum, self.epsilon);
         let y = run([float(x), float(gamma), float(beta)], |t| {
@@ -137,12 +136,12 @@ impl<B: Backend> BatchNorm<B> {
         if let Some((mean, var)) = running {
             let back = |t: tch::Tensor| -> Tensor<B, 1> {
                 let inner = Tensor::<Tch, 1>::from_primitive(TensorPrimitive::Float(burn::backend::libtorch::TchTensor::new(t)));
-                cast(Tensor::<Tracked, 1>::from_inner(inner)).unwrap_or_else(|_| unreachable!("the backend of x"))
+                same(Tensor::<Tracked, 1>::from_inner(inner))
             };
             self.running_mean.update(back(mean));
             self.running_var.update(back(var));
         }
-        Ok(cast(tensor::<3>(y)).unwrap_or_else(|_| unreachable!("the backend of x")))
+        Ok(same(tensor::<3>(y)))
     }
 }
 

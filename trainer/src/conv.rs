@@ -33,7 +33,7 @@ pub fn conv2d_or<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>, otherwise: impl 
 /// padding explicit and symmetric, or none (every convolution of the models); `Err(x)` otherwise.
 #[cfg(feature = "tch")]
 fn torch_conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Result<Tensor<B, 4>, Tensor<B, 4>> {
-    use crate::torch_autograd::{cast, enabled, float, run, tensor};
+    use crate::torch_autograd::{cast, enabled, float, run, same, tensor};
     use burn::nn::PaddingConfig2d;
     let (top, left) = match conv.padding {
         _ if !enabled() => return Err(x),
@@ -42,16 +42,16 @@ fn torch_conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Result<Tensor<
         _ => return Err(x),
     };
     let x = float::<4>(cast(x)?);
-    let weight = float::<4>(cast(conv.weight.val()).unwrap_or_else(|_| unreachable!("the backend of x")));
+    let weight = float::<4>(same(conv.weight.val()));
     let (stride, padding, dilation, groups) = (conv.stride.map(|s| s as i64), [top as i64, left as i64], conv.dilation.map(|d| d as i64), conv.groups as i64);
     let y = match &conv.bias {
         Some(b) => {
-            let b = float::<1>(cast(b.val()).unwrap_or_else(|_| unreachable!("the backend of x")));
+            let b = float::<1>(same(b.val()));
             run([x, weight, b], |t| tch::Tensor::conv2d(&t[0], &t[1], Some(&t[2]), stride, padding, dilation, groups))
         }
         None => run([x, weight], |t| tch::Tensor::conv2d(&t[0], &t[1], None::<&tch::Tensor>, stride, padding, dilation, groups)),
     };
-    Ok(cast(tensor::<4>(y)).unwrap_or_else(|_| unreachable!("the backend of x")))
+    Ok(same(tensor::<4>(y)))
 }
 
 #[cfg(all(test, feature = "tch"))]

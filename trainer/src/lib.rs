@@ -39,6 +39,7 @@ pub mod plot;
 pub mod probe;
 pub mod progress;
 pub mod recipe;
+pub mod relu;
 pub mod run_folder;
 pub mod run_log;
 pub mod task;

@@ -8,7 +8,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ use crate::arch::{audio_windows, consensus, Arch};
 use crate::batch_norm::BatchNorm;
 use crate::conv::conv2d as conv2d_module;
 pub use crate::fusion_kind::FusionKind;
+use crate::relu::relu;
 
 /// Model size presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

@@ -47,6 +47,12 @@ pub fn cast<T: 'static, U: 'static>(value: U) -> Result<T, U> {
     }
 }
 
+/// `value` as type `T`, where a [`cast`] of another value already showed that the backend is
+/// LibTorch's autodiff one (a model's weights after its input, a result back to the input's type).
+pub fn same<T: 'static, U: 'static>(value: U) -> T {
+    cast(value).unwrap_or_else(|_| unreachable!("{} is not {}", std::any::type_name::<U>(), std::any::type_name::<T>()))
+}
+
 /// A tensor's autodiff primitive.
 pub fn float<const D: usize>(t: Tensor<Tracked, D>) -> FloatTensor<Tracked> {
     t.into_primitive().tensor()
@@ -111,9 +117,10 @@ impl<const N: usize> Backward<Tch, N> for TorchOp {
         if wanted.is_empty() {
             return;
         }
-        // The gradient of sum(output * grad) with respect to the leaves is the vector-Jacobian
-        // product of `f` with `grad`: what Burn's graph asks of this node.
-        let seed = (&graph.output * &grad.tensor).sum(graph.output.kind());
+        // The gradient of <output, grad> with respect to the leaves is the vector-Jacobian
+        // product of `f` with `grad`: what Burn's graph asks of this node. A dot product, not
+        // sum(output * grad): it reads both once and writes no product as large as the output.
+        let seed = graph.output.flatten(0, -1).dot(&grad.tensor.flatten(0, -1));
         let leaves: Vec<&tch::Tensor> = wanted.iter().map(|&(i, _)| &graph.leaves[i]).collect();
         let out = tch::Tensor::run_backward(&[seed], &leaves, false, false);
         for ((_, id), g) in wanted.into_iter().zip(out) {

@@ -66,20 +66,6 @@ fn read(file: &Path) -> Result<Measured> {
     Ok(Measured { median: median(&steady(&v["steps_ms"])), parts })
 }
 
-/// Builds `bench-trainer` with `feature` (release) and keeps a copy under `dir` named `name`.
-fn build(name: &str, feature: Option<&str>, dir: &Path) -> Result<PathBuf> {
-    let mut args = vec!["build", "--release", "--quiet", "-p", "trainer", "--bin", "bench-trainer"];
-    if let Some(f) = feature {
-        args.extend(["--features", f]);
-    }
-    eprintln!("xtask: building bench-trainer for {name}");
-    crate::cargo(&args, &[], &[])?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    let to = dir.join(format!("bench-trainer-{name}"));
-    std::fs::copy(target.join("release/bench-trainer"), &to).with_context(|| format!("copying bench-trainer to {}", to.display()))?;
-    Ok(to)
-}
-
 pub fn run(plan: &Plan, py: &Path) -> Result<()> {
     let dir = PathBuf::from("target/bench-backends");
     std::fs::create_dir_all(&dir)?;
@@ -87,10 +73,10 @@ pub fn run(plan: &Plan, py: &Path) -> Result<()> {
     let mut tch = None;
     for b in &plan.backends {
         match b.as_str() {
-            "flex" => bins.push(("Flex", Some(build("flex", None, &dir)?), &[])),
+            "flex" => bins.push(("Flex", Some(crate::build_release("bench-trainer", "flex", None, &dir)?), &[])),
             "tch" | "tch-burn" => {
                 if tch.is_none() {
-                    tch = Some(build("tch", Some("tch"), &dir)?);
+                    tch = Some(crate::build_release("bench-trainer", "tch", Some("tch"), &dir)?);
                 }
                 let (name, extra): (&str, &[&str]) = if b == "tch" { ("LibTorch", &[]) } else { ("LibTorch, Burn's grads", &["--burn-gradients"]) };
                 bins.push((name, tch.clone(), extra));

@@ -3,6 +3,7 @@
 //! It links neither FFmpeg nor Burn, so it builds on a machine that has neither yet.
 
 mod bench_backends;
+mod bench_epoch;
 mod python;
 mod system;
 
@@ -75,9 +76,12 @@ enum Cmd {
     /// `trainer`: with no arguments (or only `--models tiny,paper --batches 16,64 --steps 3
     /// --backends flex,tch,torch`), the same OGM-GE step on Flex, LibTorch and PyTorch, one after
     /// another, with ratios; with `bench-trainer`'s flags, that program on Flex (loader samples/s,
-    /// ms per step, methods).
+    /// ms per step, methods); `epoch --ogm-ge PATH` (a checkout of OGM-GE's code): one training
+    /// epoch end to end, loading included, of `trainer train` on Flex and LibTorch against OGM-GE's
+    /// own `train_epoch` over its `AVDataset` on the same clips (`[--train-per-class 24] [--batch 16]
+    /// [--backends flex,tch,ogm-ge] [--corpora 2,10]`).
     Bench {
-        #[arg(value_parser = ["preprocess", "trainer"])]
+        #[arg(value_parser = ["preprocess", "trainer", "epoch"])]
         what: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -158,6 +162,14 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Bench { what, args } if what == "epoch" => {
+            let plan = bench_epoch::Plan::parse(&args)?;
+            system::ensure_all(&[&system::BUILD, &system::PYTHON_VENV])?;
+            python::ensure_libtorch(&root)?;
+            let py = python::ensure_venv_with(&root, python::EPOCH_PACKAGES)?;
+            python::ensure_package(&root, &py)?;
+            bench_epoch::run(&plan, &py)
+        }
         Cmd::Bench { what, args } if what == "trainer" => match bench_backends::Plan::parse(&args)? {
             Some(plan) => {
                 system::ensure_all(&[&system::BUILD, &system::PYTHON_VENV])?;
@@ -228,6 +240,21 @@ fn folder_bytes(dir: &Path) -> Result<u64> {
         n += if e.file_type()?.is_dir() { folder_bytes(&e.path())? } else { e.metadata()?.len() };
     }
     Ok(n)
+}
+
+/// Builds the trainer's binary `bin` (release) with `feature` and keeps a copy under `dir`
+/// named `<bin>-<name>`, so that builds for several backends can run one after another.
+fn build_release(bin: &str, name: &str, feature: Option<&str>, dir: &Path) -> Result<PathBuf> {
+    let mut args = vec!["build", "--release", "--quiet", "-p", "trainer", "--bin", bin];
+    if let Some(f) = feature {
+        args.extend(["--features", f]);
+    }
+    eprintln!("xtask: building {bin} for {name}");
+    cargo(&args, &[], &[])?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let to = dir.join(format!("{bin}-{name}"));
+    std::fs::copy(target.join("release").join(bin), &to).with_context(|| format!("copying {bin} to {}", to.display()))?;
+    Ok(to)
 }
 
 fn cargo(base: &[&str], extra: &[String], env: &[(&str, &str)]) -> Result<()> {

@@ -14,6 +14,9 @@ pub const INTEROP_PACKAGES: &[&str] = &["pyarrow", "pandas", "datasets", "duckdb
 pub const TORCH: &str = "torch==2.11.0";
 /// References for the golden files (torch/torchaudio pinned as a pair, CPU wheels).
 pub const GOLDEN_PACKAGES: &[&str] = &["librosa", "scipy", "soundfile", "numpy", TORCH, "torchaudio==2.11.0"];
+/// `bench epoch`: OGM-GE's own program (its `main.py` imports librosa, scipy and tensorboard) and
+/// the export that feeds it.
+pub const EPOCH_PACKAGES: &[&str] = &["pyarrow", "numpy", "pillow", TORCH, "torchvision==0.26.0", "tensorboard", "librosa", "scipy"];
 /// The Python reference pipeline of the preprocessing benchmark.
 pub const BENCH_PACKAGES: &[&str] = &["librosa", "scipy", "soundfile", "numpy", "pillow"];
 

@@ -105,9 +105,7 @@ pub fn run(plan: &Plan, py: &Path) -> Result<()> {
                     }
                     None => {
                         let mut c = Command::new(py);
-                        // The allocator setting LibTorch binaries start with (trainer's
-                        // `device::keep_heap`), so that both sides allocate alike.
-                        c.envs([("MALLOC_MMAP_THRESHOLD_", "17179869184"), ("MALLOC_TRIM_THRESHOLD_", "17179869184")]);
+                        c.envs(crate::KEEP_HEAP);
                         c.arg("trainer/bench/reference_step.py")
                             .args(["--device", "cpu", "--batch", &b, "--steps", &s, "--frames", "3", "--width", width, "--image", image, "--json"])
                             .arg(&json);

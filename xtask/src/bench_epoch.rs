@@ -26,8 +26,6 @@ pub struct Plan {
 }
 
 const BACKENDS: [&str; 3] = ["flex", "tch", "ogm-ge"];
-/// The allocator setting `trainer::device::keep_heap` gives LibTorch binaries.
-const KEEP_HEAP: [(&str, &str); 2] = [("MALLOC_MMAP_THRESHOLD_", "17179869184"), ("MALLOC_TRIM_THRESHOLD_", "17179869184")];
 
 impl Plan {
     pub fn parse(args: &[String]) -> Result<Plan> {
@@ -133,7 +131,7 @@ pub fn run(plan: &Plan, py: &Path) -> Result<()> {
             rows.push(Row { corpus: frames, name: (*name).to_owned(), samples, seconds });
         }
         if plan.backends.iter().any(|b| b == "ogm-ge") {
-            for (name, env) in [("OGM-GE main.py, allocator as LibTorch's", &KEEP_HEAP[..]), ("OGM-GE main.py, default allocator", &[][..])] {
+            for (name, env) in [("OGM-GE main.py, allocator as LibTorch's", &crate::KEEP_HEAP[..]), ("OGM-GE main.py, default allocator", &[][..])] {
                 eprintln!("xtask: {frames}-frame clips, {name}");
                 let json = dir.join(format!("{frames}-frames/ogm-ge-{}.json", env.len()));
                 let batch = plan.batch.to_string();

@@ -242,6 +242,10 @@ fn folder_bytes(dir: &Path) -> Result<u64> {
     Ok(n)
 }
 
+/// The allocator setting LibTorch binaries start with (`trainer::device::keep_heap`), given to
+/// the PyTorch programs the benchmarks compare them with, so that both sides allocate alike.
+const KEEP_HEAP: [(&str, &str); 2] = [("MALLOC_MMAP_THRESHOLD_", "17179869184"), ("MALLOC_TRIM_THRESHOLD_", "17179869184")];
+
 /// Builds the trainer's binary `bin` (release) with `feature` and keeps a copy under `dir`
 /// named `<bin>-<name>`, so that builds for several backends can run one after another.
 fn build_release(bin: &str, name: &str, feature: Option<&str>, dir: &Path) -> Result<PathBuf> {

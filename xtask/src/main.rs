@@ -38,7 +38,7 @@ enum Cmd {
         /// The trainer's backend: `tch` (LibTorch: installs the pinned torch wheel into `.venv`
         /// first, 4.8 GB from PyPI, and trains 3x faster) or `flex` (Burn's CPU backend: nothing
         /// beyond the Rust build). Put it before `trainer compare`'s arguments.
-        #[arg(long, value_enum, default_value_t = DemoBackend::Flex)]
+        #[arg(long, value_enum, default_value_t = DemoBackend::Tch)]
         backend: DemoBackend,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,

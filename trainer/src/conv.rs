@@ -5,9 +5,12 @@
 //! (both gradients from one call, as PyTorch trains). burn-tch 0.21 implements no convolution
 //! gradients: Burn's generic ones run there instead (a transposed convolution for the input, a
 //! swapped-axes convolution for the weights), and they were most of LibTorch's step gap to PyTorch
-//! (docs/libtorch.md). Every other backend runs Burn's `Conv2d::forward`, the same numbers.
+//! (docs/libtorch.md). On Flex, the forward pass is Flex's and the backward pass
+//! `crate::flex_conv`'s im2col one, for the same reason. Every other backend runs Burn's
+//! `Conv2d::forward`, the same numbers.
 
 use burn::nn::conv::Conv2d;
+use burn::nn::PaddingConfig2d;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
@@ -16,17 +19,46 @@ pub fn conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     conv2d_or(conv, x, |x| conv.forward(x))
 }
 
-/// `conv` applied to `x` by PyTorch's autograd where that applies (above), else by `otherwise`
-/// (a module that computes its convolution another way on Burn's backends).
+/// `conv` applied to `x` by PyTorch's autograd or with Flex's own gradients where that applies
+/// (above), else by `otherwise` (a module that computes its convolution another way on Burn's
+/// other backends).
 pub fn conv2d_or<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>, otherwise: impl FnOnce(Tensor<B, 4>) -> Tensor<B, 4>) -> Tensor<B, 4> {
     #[cfg(feature = "tch")]
     let x = match torch_conv2d(conv, x) {
         Ok(y) => return y,
         Err(x) => x,
     };
-    #[cfg(not(feature = "tch"))]
-    let _ = conv;
+    let x = match flex_conv2d(conv, x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
     otherwise(x)
+}
+
+/// The padding of `conv` when it is explicit and symmetric, or none (every convolution of the
+/// models): `[top, left]`.
+fn symmetric_padding<B: Backend>(conv: &Conv2d<B>) -> Option<[usize; 2]> {
+    match conv.padding {
+        PaddingConfig2d::Valid => Some([0, 0]),
+        PaddingConfig2d::Explicit(top, left, bottom, right) if (top, left) == (bottom, right) => Some([top, left]),
+        _ => None,
+    }
+}
+
+/// The convolution with `crate::flex_conv`'s gradients when `B` is Flex's autodiff backend, the
+/// padding symmetric and the convolution ungrouped; `Err(x)` otherwise.
+fn flex_conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Result<Tensor<B, 4>, Tensor<B, 4>> {
+    use crate::downcast::{cast, same};
+    use crate::flex_conv::{conv2d_tracked, enabled, Tracked};
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::TensorPrimitive;
+    let Some(padding) = symmetric_padding(conv).filter(|_| enabled() && conv.groups == 1) else { return Err(x) };
+    let x: Tensor<Tracked, 4> = cast(x)?;
+    let weight: Tensor<Tracked, 4> = same(conv.weight.val());
+    let bias = conv.bias.as_ref().map(|b| same::<Tensor<Tracked, 1>, _>(b.val()).into_primitive().tensor());
+    let options = ConvOptions::new(conv.stride, padding, conv.dilation, 1);
+    let y = conv2d_tracked(x.into_primitive().tensor(), weight.into_primitive().tensor(), bias, options);
+    Ok(same(Tensor::<Tracked, 4>::from_primitive(TensorPrimitive::Float(y))))
 }
 
 /// The convolution through PyTorch's autograd when `B` is LibTorch's autodiff backend and the
@@ -34,13 +66,7 @@ pub fn conv2d_or<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>, otherwise: impl 
 #[cfg(feature = "tch")]
 fn torch_conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Result<Tensor<B, 4>, Tensor<B, 4>> {
     use crate::torch_autograd::{cast, enabled, float, run, same, tensor};
-    use burn::nn::PaddingConfig2d;
-    let (top, left) = match conv.padding {
-        _ if !enabled() => return Err(x),
-        PaddingConfig2d::Valid => (0, 0),
-        PaddingConfig2d::Explicit(top, left, bottom, right) if (top, left) == (bottom, right) => (top, left),
-        _ => return Err(x),
-    };
+    let Some([top, left]) = symmetric_padding(conv).filter(|_| enabled()) else { return Err(x) };
     let x = float::<4>(cast(x)?);
     let weight = float::<4>(same(conv.weight.val()));
     let (stride, padding, dilation, groups) = (conv.stride.map(|s| s as i64), [top as i64, left as i64], conv.dilation.map(|d| d as i64), conv.groups as i64);
@@ -54,48 +80,80 @@ fn torch_conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Result<Tensor<
     Ok(same(tensor::<4>(y)))
 }
 
-#[cfg(all(test, feature = "tch"))]
+#[cfg(test)]
 mod tests {
     use burn::nn::conv::Conv2dConfig;
     use burn::nn::PaddingConfig2d;
+    use burn::tensor::backend::AutodiffBackend;
     use burn::tensor::{Distribution, Tensor};
 
-    use crate::torch_autograd::Tracked;
+    /// Channels in and out, kernel, stride, padding, dilation, input height and width: the
+    /// models' kinds (3x3 at stride 1 and 2, the 7x7 stem, the strided 1x1 shortcut), and odd
+    /// ones (unequal strides, dilation, padding wider than the stride).
+    #[allow(clippy::type_complexity)]
+    const CASES: &[([usize; 2], [usize; 2], [usize; 2], [usize; 2], [usize; 2], [usize; 2])] = &[
+        ([3, 5], [3, 3], [2, 1], [1, 1], [1, 1], [9, 7]),
+        ([4, 6], [3, 3], [1, 1], [1, 1], [1, 1], [6, 5]),
+        ([2, 4], [7, 7], [2, 2], [3, 3], [1, 1], [13, 10]),
+        ([5, 3], [1, 1], [2, 2], [0, 0], [1, 1], [7, 8]),
+        ([3, 2], [3, 2], [1, 3], [2, 0], [2, 1], [8, 11]),
+    ];
 
-    /// PyTorch's convolution gradients equal Burn's generic ones on the same backend: input,
-    /// weight and bias, strided and padded, with and without bias.
-    #[test]
-    fn torch_gradients_are_burns() {
+    /// This module's convolution (`super::conv2d`) and Burn's generic one (`Conv2d::forward`)
+    /// on `B`: the same output, and the same gradients of the input, weight and bias, with and
+    /// without bias, with and without an input gradient (a model's first convolution).
+    fn same_as_burns<B: AutodiffBackend>() {
         let device = Default::default();
-        for bias in [true, false] {
-            let conv = Conv2dConfig::new([3, 5], [3, 3])
-                .with_stride([2, 1])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .with_bias(bias)
-                .init::<Tracked>(&device);
-            let x = Tensor::<Tracked, 4>::random([2, 3, 9, 7], Distribution::Normal(0.0, 1.0), &device);
-            let r = Tensor::<Tracked, 4>::random([2, 5, 5, 7], Distribution::Normal(0.0, 1.0), &device);
-            let grads = |torch: bool| {
-                let x = x.clone().require_grad();
-                let y = if torch { super::conv2d(&conv, x.clone()) } else { conv.forward(x.clone()) };
-                let g = (y.clone() * r.clone()).sum().backward();
-                let flat = |t: Option<Tensor<crate::torch_autograd::Tch, 4>>| t.map(|t| t.into_data().to_vec::<f32>().unwrap());
-                let b = conv.bias.as_ref().and_then(|b| b.val().grad(&g)).map(|t| t.into_data().to_vec::<f32>().unwrap());
-                (y.into_data().to_vec::<f32>().unwrap(), flat(x.grad(&g)), flat(conv.weight.val().grad(&g)), b)
-            };
-            let (torch, burn) = (grads(true), grads(false));
-            let close = |a: &[f32], b: &[f32], what: &str| {
-                assert_eq!(a.len(), b.len(), "{what}");
-                let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-                assert!(worst < 1e-5, "{what} (bias {bias}): {worst}");
-            };
-            close(&torch.0, &burn.0, "output");
-            close(&torch.1.unwrap(), &burn.1.unwrap(), "input gradient");
-            close(&torch.2.unwrap(), &burn.2.unwrap(), "weight gradient");
-            assert_eq!(torch.3.is_some(), bias);
-            if let (Some(a), Some(b)) = (torch.3, burn.3) {
-                close(&a, &b, "bias gradient");
+        for &(channels, kernel, stride, [ph, pw], dilation, [h, w]) in CASES {
+            for (bias, input_grad) in [(true, true), (false, true), (true, false)] {
+                let conv = Conv2dConfig::new(channels, kernel)
+                    .with_stride(stride)
+                    .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+                    .with_dilation(dilation)
+                    .with_bias(bias)
+                    .init::<B>(&device);
+                let x = Tensor::<B, 4>::random([2, channels[0], h, w], Distribution::Normal(0.0, 1.0), &device);
+                let y_dims = conv.forward(x.clone()).dims();
+                let r = Tensor::<B, 4>::random(y_dims, Distribution::Normal(0.0, 1.0), &device);
+                let run = |ours: bool| {
+                    let x = if input_grad { x.clone().require_grad() } else { x.clone() };
+                    let y = if ours { super::conv2d(&conv, x.clone()) } else { conv.forward(x.clone()) };
+                    let g = (y.clone() * r.clone()).sum().backward();
+                    let flat = |t: Option<Tensor<B::InnerBackend, 4>>| t.map(|t| t.into_data().to_vec::<f32>().unwrap());
+                    let b = conv.bias.as_ref().and_then(|b| b.val().grad(&g)).map(|t| t.into_data().to_vec::<f32>().unwrap());
+                    (y.into_data().to_vec::<f32>().unwrap(), flat(x.grad(&g)), flat(conv.weight.val().grad(&g)), b)
+                };
+                let (ours, burn) = (run(true), run(false));
+                let what = format!("{channels:?} k{kernel:?} s{stride:?} p{:?} d{dilation:?}, bias {bias}, input gradient {input_grad}", [ph, pw]);
+                let close = |a: &[f32], b: &[f32], part: &str| {
+                    assert_eq!(a.len(), b.len(), "{part} of {what}");
+                    let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs() / (1.0 + y.abs())).fold(0.0f32, f32::max);
+                    assert!(worst < 1e-5, "{part} of {what}: {worst}");
+                };
+                close(&ours.0, &burn.0, "output");
+                assert_eq!(ours.1.is_some(), input_grad, "{what}");
+                if let (Some(a), Some(b)) = (&ours.1, &burn.1) {
+                    close(a, b, "input gradient");
+                }
+                close(&ours.2.unwrap(), &burn.2.unwrap(), "weight gradient");
+                assert_eq!(ours.3.is_some(), bias, "{what}");
+                if let (Some(a), Some(b)) = (ours.3, burn.3) {
+                    close(&a, &b, "bias gradient");
+                }
             }
         }
+    }
+
+    /// `flex_conv`'s im2col gradients.
+    #[test]
+    fn flex_gradients_are_burns() {
+        same_as_burns::<crate::flex_conv::Tracked>();
+    }
+
+    /// PyTorch's convolution gradients through `torch_autograd`.
+    #[cfg(feature = "tch")]
+    #[test]
+    fn torch_gradients_are_burns() {
+        same_as_burns::<crate::torch_autograd::Tracked>();
     }
 }

@@ -7,7 +7,6 @@
 //! the numbers and kernels PyTorch trains with. Callers reach it only when the backend is
 //! `Autodiff<LibTorch>` ([`cast`] checks, by type), so every other backend is untouched.
 
-use std::any::{Any, TypeId};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +18,8 @@ use burn::backend::libtorch::TchTensor;
 use burn::backend::{Autodiff, LibTorch};
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive};
+
+pub use crate::downcast::{cast, same};
 
 /// LibTorch's backend, and its autodiff backend (the trainer's `Backend` with `--features tch`).
 pub type Tch = LibTorch;
@@ -35,22 +36,6 @@ pub fn set_enabled(on: bool) {
 /// See [`set_enabled`].
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
-}
-
-/// `value` as type `T` when it is one (a tensor of the backend's type, checked by `TypeId`), else
-/// `value` back.
-pub fn cast<T: 'static, U: 'static>(value: U) -> Result<T, U> {
-    if TypeId::of::<T>() == TypeId::of::<U>() {
-        Ok(*(Box::new(value) as Box<dyn Any>).downcast::<T>().expect("same TypeId"))
-    } else {
-        Err(value)
-    }
-}
-
-/// `value` as type `T`, where a [`cast`] of another value already showed that the backend is
-/// LibTorch's autodiff one (a model's weights after its input, a result back to the input's type).
-pub fn same<T: 'static, U: 'static>(value: U) -> T {
-    cast(value).unwrap_or_else(|_| unreachable!("{} is not {}", std::any::type_name::<U>(), std::any::type_name::<T>()))
 }
 
 /// A tensor's autodiff primitive.

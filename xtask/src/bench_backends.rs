@@ -3,8 +3,10 @@
 //! after another on the same cores: `bench-trainer` built for Flex and for LibTorch (`--features
 //! tch`), and PyTorch itself (`trainer/bench/reference_step.py`, eager, the `.venv`'s torch, the
 //! same version LibTorch links). Prints each step's median and median parts, and the ratios to
-//! PyTorch. `tch-burn` (not in the default set) is the LibTorch binary with `--burn-gradients`:
-//! Burn's generic convolution gradients and batch norm, as LibTorch builds trained before.
+//! PyTorch. Not in the default set: `tch-burn`, the LibTorch binary with `--burn-gradients`
+//! (Burn's generic convolution gradients and batch norm, as LibTorch builds trained before), and
+//! `flex-burn`, the Flex binary with it (Burn's generic convolution gradients instead of
+//! `flex_conv`'s).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,7 +22,7 @@ pub struct Plan {
     backends: Vec<String>,
 }
 
-const BACKENDS: [&str; 4] = ["flex", "tch", "tch-burn", "torch"];
+const BACKENDS: [&str; 5] = ["flex", "flex-burn", "tch", "tch-burn", "torch"];
 
 impl Plan {
     /// The comparison's own flags, or None where `args` are `bench-trainer`'s (passed through).
@@ -39,7 +41,7 @@ impl Plan {
         }
         let backends = list(get("--backends", "flex,tch,torch"));
         if let Some(b) = backends.iter().find(|b| !BACKENDS.contains(&b.as_str())) {
-            bail!("--backends: no backend {b} (flex, tch, tch-burn, torch)");
+            bail!("--backends: no backend {b} (flex, flex-burn, tch, tch-burn, torch)");
         }
         let batches = list(get("--batches", "16,64")).iter().map(|b| b.parse().with_context(|| format!("--batches {b}"))).collect::<Result<_>>()?;
         let steps = get("--steps", "3").parse().context("--steps")?;
@@ -70,10 +72,16 @@ pub fn run(plan: &Plan, py: &Path) -> Result<()> {
     let dir = PathBuf::from("target/bench-backends");
     std::fs::create_dir_all(&dir)?;
     let mut bins: Vec<(&str, Option<PathBuf>, &[&str])> = Vec::new();
-    let mut tch = None;
+    let (mut flex, mut tch) = (None, None);
     for b in &plan.backends {
         match b.as_str() {
-            "flex" => bins.push(("Flex", Some(crate::build_release("bench-trainer", "flex", None, &dir)?), &[])),
+            "flex" | "flex-burn" => {
+                if flex.is_none() {
+                    flex = Some(crate::build_release("bench-trainer", "flex", None, &dir)?);
+                }
+                let (name, extra): (&str, &[&str]) = if b == "flex" { ("Flex", &[]) } else { ("Flex, Burn's grads", &["--burn-gradients"]) };
+                bins.push((name, flex.clone(), extra));
+            }
             "tch" | "tch-burn" => {
                 if tch.is_none() {
                     tch = Some(crate::build_release("bench-trainer", "tch", Some("tch"), &dir)?);

@@ -18,8 +18,9 @@
 //!   (--check: one OGM step of each tiny model (default: all four) on the GPU backend against the
 //!    same step on Flex, and GE's noise statistics on the GPU; exits non-zero at the first
 //!    disagreement; --plant-fault perturbs the GPU's logits, to show that it does)
-//! LibTorch builds: [--burn-gradients] (Burn's generic convolution gradients and batch norm
-//! instead of PyTorch's own, as LibTorch builds trained before; docs/libtorch.md).
+//! [--burn-gradients] (Burn's generic convolution gradients: on Flex instead of `flex_conv`'s;
+//! on LibTorch, with Burn's batch norm, instead of PyTorch's own, as LibTorch builds trained
+//! before; docs/libtorch.md).
 //! Every mode: [--device default|cpu|cuda[:N]|wgpu] (default: this build's backend on its
 //! `auto` device; cpu/cuda: as `trainer --device`; wgpu: CubeCL's Vulkan runtime, in builds with
 //! `wgpu-runtime`) [--kernel-cache DIR] (GPU builds: the kernel
@@ -67,6 +68,7 @@ fn main() -> Result<()> {
     trainer::device::prepare()?;
     #[cfg(feature = "tch")]
     trainer::torch_autograd::set_enabled(!args.has("--burn-gradients"));
+    trainer::flex_conv::set_enabled(!args.has("--burn-gradients"));
     if args.has("--check") {
         return check(args.get("--check-models").as_deref(), args.has("--plant-fault"));
     }

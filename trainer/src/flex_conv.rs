@@ -1,0 +1,323 @@
+//! The models' convolution gradients on Flex (the CPU backend of the default build).
+//!
+//! Burn 0.21 gives Flex no convolution backward of its own: the input gradient runs as a
+//! transposed convolution and the weight gradient as a convolution of the swapped-axes input by
+//! the swapped-axes output gradient (a "kernel" as large as the image), both through Flex's
+//! general paths. Here the forward pass is still Flex's own convolution, and the backward pass is
+//! what PyTorch's CPU backward does: per sample, the input unfolded into columns (im2col), then
+//! one matrix product for the weight gradient (output gradient x columnsᵀ, summed over the batch)
+//! and one for the input's columns (weightᵀ x output gradient), folded back (col2im); the samples
+//! spread over rayon's threads, each product on `gemm`'s kernels (the ones Flex's forward uses).
+//! Callers reach it only when the backend is `Autodiff<Flex>` ([`crate::torch_autograd::cast`]
+//! checks, by type) and the convolution is ungrouped; `bench-trainer --burn-gradients` runs
+//! Burn's generic gradients instead, for comparison.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::{ConvOptions, FloatTensor};
+use burn::tensor::{Tensor, TensorData, TensorPrimitive};
+use rayon::prelude::*;
+
+/// Flex's autodiff backend (the trainer's `Backend` in the default build).
+pub type Tracked = Autodiff<Flex>;
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Whether convolutions on Flex take these gradients (the default) or Burn's generic ones.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// See [`set_enabled`].
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// `conv2d(x, weight, bias, options)` as one node of Burn's graph whose backward pass is
+/// [`ConvBackward`]. `options.groups` must be 1.
+pub fn conv2d_tracked(
+    x: FloatTensor<Tracked>,
+    weight: FloatTensor<Tracked>,
+    bias: Option<FloatTensor<Tracked>>,
+    options: ConvOptions<2>,
+) -> FloatTensor<Tracked> {
+    debug_assert_eq!(options.groups, 1);
+    let inner = |t: &FloatTensor<Tracked>| Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(t.primitive.clone()));
+    let inner_bias = bias.as_ref().map(|b| Tensor::<Flex, 1>::from_primitive(TensorPrimitive::Float(b.primitive.clone())));
+    let output = conv2d(inner(&x), inner(&weight), inner_bias, options.clone()).into_primitive().tensor();
+    let saved = Saved { x: x.primitive.clone(), weight: weight.primitive.clone(), options };
+    match bias {
+        Some(b) => track([x, weight, b], saved, output),
+        None => track([x, weight], saved, output),
+    }
+}
+
+/// `output` as the node over `inputs` (input, weight, and the bias where there is one).
+fn track<const N: usize>(inputs: [FloatTensor<Tracked>; N], saved: Saved, output: FloatTensor<Flex>) -> FloatTensor<Tracked> {
+    match <ConvBackward as Backward<Flex, N>>::prepare::<NoCheckpointing>(ConvBackward, inputs.map(|t| t.node)).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(saved, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
+}
+
+/// What the backward pass reads: the forward pass's input and weight, and its options.
+#[derive(Clone, Debug)]
+pub struct Saved {
+    x: FloatTensor<Flex>,
+    weight: FloatTensor<Flex>,
+    options: ConvOptions<2>,
+}
+
+/// The node whose backward pass is the im2col/col2im one above.
+#[derive(Debug)]
+pub struct ConvBackward;
+
+impl<const N: usize> Backward<Flex, N> for ConvBackward {
+    type State = Saved;
+
+    fn backward(self, ops: Ops<Saved, N>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let grad = grads.consume::<Flex>(&ops.node);
+        let Saved { x, weight, options } = ops.state;
+        let data = |t: FloatTensor<Flex>| Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(t)).into_data().to_vec::<f32>().expect("f32 tensor");
+        let dims = |t: &FloatTensor<Flex>| Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(t.clone())).dims();
+        let g = Geometry::new(dims(&x), dims(&weight), &options);
+        let parents = &ops.parents;
+        let (gx, gw, gb) = backward(&g, &data(x), &data(weight), &data(grad), parents[0].is_some(), parents[1].is_some());
+        if let (Some(node), Some(gx)) = (&parents[0], gx) {
+            grads.register::<Flex>(node.id, primitive(gx, [g.batch, g.cin, g.h, g.w]));
+        }
+        if let (Some(node), Some(gw)) = (&parents[1], gw) {
+            grads.register::<Flex>(node.id, primitive(gw, [g.cout, g.cin, g.kh, g.kw]));
+        }
+        if let Some(Some(node)) = parents.get(2) {
+            grads.register::<Flex>(node.id, primitive(gb, [g.cout]));
+        }
+    }
+}
+
+/// `values` as a Flex tensor of `shape`.
+fn primitive<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FloatTensor<Flex> {
+    Tensor::<Flex, D>::from_data(TensorData::new(values, shape), &Default::default()).into_primitive().tensor()
+}
+
+/// The shapes of one convolution.
+#[derive(Debug, Clone, Copy)]
+pub struct Geometry {
+    pub batch: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Geometry {
+    pub fn new([batch, cin, h, w]: [usize; 4], [cout, _, kh, kw]: [usize; 4], options: &ConvOptions<2>) -> Self {
+        let out = |size: usize, k: usize, i: usize| (size + 2 * options.padding[i] - options.dilation[i] * (k - 1) - 1) / options.stride[i] + 1;
+        Self {
+            batch,
+            cin,
+            h,
+            w,
+            cout,
+            kh,
+            kw,
+            stride: options.stride,
+            padding: options.padding,
+            dilation: options.dilation,
+            oh: out(h, kh, 0),
+            ow: out(w, kw, 1),
+        }
+    }
+
+    /// Rows of a sample's columns: one per input channel and kernel position.
+    fn k(&self) -> usize {
+        self.cin * self.kh * self.kw
+    }
+
+    /// Columns: one per output position.
+    fn l(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// For kernel offset `i` along an axis, the output positions whose input index lies inside
+    /// the image, and the input index of the first: `o` in `range` reads `first + o * stride`.
+    fn valid(&self, axis: usize, i: usize) -> (std::ops::Range<usize>, isize) {
+        let (size, out) = if axis == 0 { (self.h, self.oh) } else { (self.w, self.ow) };
+        let (s, p, d) = (self.stride[axis] as isize, self.padding[axis] as isize, self.dilation[axis] as isize);
+        let offset = i as isize * d - p;
+        // offset + o * s >= 0 and < size.
+        let lo = if offset >= 0 { 0 } else { ((-offset) + s - 1) / s };
+        let hi = if offset >= size as isize { 0 } else { ((size as isize - offset) + s - 1) / s };
+        let (lo, hi) = (lo as usize, (hi as usize).min(out));
+        (lo..hi.max(lo), offset)
+    }
+}
+
+/// One sample `x` (`[cin, h, w]`) unfolded into `cols` (`[k, l]`, zero where the kernel reads
+/// padding).
+fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
+    let l = g.l();
+    for c in 0..g.cin {
+        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for i in 0..g.kh {
+            let (rows, row0) = g.valid(0, i);
+            for j in 0..g.kw {
+                let (colr, col0) = g.valid(1, j);
+                let dst = &mut cols[((c * g.kh + i) * g.kw + j) * l..][..l];
+                dst.fill(0.0);
+                for oh in rows.clone() {
+                    let ih = (row0 + (oh * g.stride[0]) as isize) as usize;
+                    let src = &plane[ih * g.w..(ih + 1) * g.w];
+                    let out = &mut dst[oh * g.ow..(oh + 1) * g.ow];
+                    if g.stride[1] == 1 {
+                        let start = (col0 + colr.start as isize) as usize;
+                        out[colr.clone()].copy_from_slice(&src[start..start + colr.len()]);
+                    } else {
+                        for ow in colr.clone() {
+                            out[ow] = src[(col0 + (ow * g.stride[1]) as isize) as usize];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The reverse of [`im2col`]: each column's values added back into the input positions they
+/// were read from (`gx`, `[cin, h, w]`, zeroed first).
+fn col2im(g: &Geometry, cols: &[f32], gx: &mut [f32]) {
+    let l = g.l();
+    gx.fill(0.0);
+    for c in 0..g.cin {
+        let plane = &mut gx[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for i in 0..g.kh {
+            let (rows, row0) = g.valid(0, i);
+            for j in 0..g.kw {
+                let (colr, col0) = g.valid(1, j);
+                let src = &cols[((c * g.kh + i) * g.kw + j) * l..][..l];
+                for oh in rows.clone() {
+                    let ih = (row0 + (oh * g.stride[0]) as isize) as usize;
+                    let dst = &mut plane[ih * g.w..(ih + 1) * g.w];
+                    let from = &src[oh * g.ow..(oh + 1) * g.ow];
+                    if g.stride[1] == 1 {
+                        let start = (col0 + colr.start as isize) as usize;
+                        for (d, s) in dst[start..start + colr.len()].iter_mut().zip(&from[colr.clone()]) {
+                            *d += s;
+                        }
+                    } else {
+                        for ow in colr.clone() {
+                            dst[(col0 + (ow * g.stride[1]) as isize) as usize] += from[ow];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dst (m x n) (+)= lhs (m x k) x rhs (k x n)`, each given by its row and column strides.
+///
+/// The one `unsafe` block of the workspace (which denies them): `gemm` takes raw pointers and
+/// strides, as Flex's own convolutions call it; the asserts bound every element it touches.
+#[allow(clippy::too_many_arguments, unsafe_code)]
+fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    rhs_cs: usize,
+) {
+    assert!(dst.len() >= m * n);
+    assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
+    assert!(k == 0 || n == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
+    // SAFETY: the asserts above keep every index gemm reads or writes inside the slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// The three gradients of `conv2d(x, weight)` given the output's gradient `gy`
+/// (`[batch, cout, oh, ow]`): the input's (if `want_x`), the weight's (if `want_w`) and the
+/// bias's (always; cheap).
+pub fn backward(g: &Geometry, x: &[f32], weight: &[f32], gy: &[f32], want_x: bool, want_w: bool) -> (Option<Vec<f32>>, Option<Vec<f32>>, Vec<f32>) {
+    let (k, l) = (g.k(), g.l());
+    let (x_size, y_size) = (g.cin * g.h * g.w, g.cout * l);
+    // Without an input gradient, one unused float a sample keeps the per-sample chunks.
+    let mut gx = vec![0.0f32; g.batch * if want_x { x_size } else { 1 }];
+    let chunk = if want_x { x_size } else { 1 };
+    // Per sample: the columns (for the weight) and the input's columns' gradient; the weight's
+    // gradient summed per share of the batch, then across shares.
+    let shares = rayon::current_num_threads().max(1);
+    let gw = gx
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .with_min_len(g.batch.div_ceil(shares).max(1))
+        .fold(
+            || (vec![0.0f32; if want_w { g.cout * k } else { 0 }], vec![0.0f32; k * l]),
+            |(mut gw, mut cols), (n, gx_n)| {
+                let gy_n = &gy[n * y_size..(n + 1) * y_size];
+                if want_w {
+                    im2col(g, &x[n * x_size..(n + 1) * x_size], &mut cols);
+                    // gw (cout x k) += gy_n (cout x l) x colsᵀ (l x k).
+                    matmul(g.cout, k, l, &mut gw, true, gy_n, l, 1, &cols, 1, l);
+                }
+                if want_x {
+                    // cols (k x l) = weightᵀ (k x cout) x gy_n (cout x l).
+                    matmul(k, l, g.cout, &mut cols, false, weight, 1, k, gy_n, l, 1);
+                    col2im(g, &cols, gx_n);
+                }
+                (gw, cols)
+            },
+        )
+        .map(|(gw, _)| gw)
+        .reduce(Vec::new, |a, b| {
+            if a.is_empty() {
+                b
+            } else if b.is_empty() {
+                a
+            } else {
+                a.iter().zip(&b).map(|(p, q)| p + q).collect()
+            }
+        });
+    let gb = (0..g.cout).map(|c| (0..g.batch).map(|n| gy[n * y_size + c * l..][..l].iter().sum::<f32>()).sum()).collect();
+    (want_x.then_some(gx), want_w.then_some(gw), gb)
+}

@@ -275,6 +275,10 @@ fn matmul(
     }
 }
 
+/// How many parts the batch is cut into for the weight gradient's sum (fewer for smaller
+/// batches): enough for the threads of a CPU, few enough that the parts' buffers stay small.
+const SHARES: usize = 8;
+
 /// The three gradients of `conv2d(x, weight)` given the output's gradient `gy`
 /// (`[batch, cout, oh, ow]`): the input's (if `want_x`), the weight's (if `want_w`) and the
 /// bias's (always; cheap).
@@ -282,18 +286,20 @@ pub fn backward(g: &Geometry, x: &[f32], weight: &[f32], gy: &[f32], want_x: boo
     let (k, l) = (g.k(), g.l());
     let (x_size, y_size) = (g.cin * g.h * g.w, g.cout * l);
     // Without an input gradient, one unused float a sample keeps the per-sample chunks.
-    let mut gx = vec![0.0f32; g.batch * if want_x { x_size } else { 1 }];
     let chunk = if want_x { x_size } else { 1 };
-    // Per sample: the columns (for the weight) and the input's columns' gradient; the weight's
-    // gradient summed per share of the batch, then across shares.
-    let shares = rayon::current_num_threads().max(1);
-    let gw = gx
-        .par_chunks_mut(chunk.max(1))
+    let mut gx = vec![0.0f32; g.batch * chunk];
+    // The batch in a fixed number of shares, whatever the number of threads: each share sums its
+    // samples' weight gradients in order, then the shares are summed in order, so the numbers
+    // never depend on how many threads ran (`compare --jobs` gives each run its share of them).
+    let per = g.batch.div_ceil(SHARES.min(g.batch.max(1)));
+    let partials: Vec<Vec<f32>> = gx
+        .par_chunks_mut((per * chunk).max(1))
         .enumerate()
-        .with_min_len(g.batch.div_ceil(shares).max(1))
-        .fold(
-            || (vec![0.0f32; if want_w { g.cout * k } else { 0 }], vec![0.0f32; k * l]),
-            |(mut gw, mut cols), (n, gx_n)| {
+        .map(|(share, gx_share)| {
+            let mut gw = vec![0.0f32; if want_w { g.cout * k } else { 0 }];
+            let mut cols = vec![0.0f32; k * l];
+            for (i, gx_n) in gx_share.chunks_mut(chunk).enumerate() {
+                let n = share * per + i;
                 let gy_n = &gy[n * y_size..(n + 1) * y_size];
                 if want_w {
                     im2col(g, &x[n * x_size..(n + 1) * x_size], &mut cols);
@@ -305,19 +311,37 @@ pub fn backward(g: &Geometry, x: &[f32], weight: &[f32], gy: &[f32], want_x: boo
                     matmul(k, l, g.cout, &mut cols, false, weight, 1, k, gy_n, l, 1);
                     col2im(g, &cols, gx_n);
                 }
-                (gw, cols)
-            },
-        )
-        .map(|(gw, _)| gw)
-        .reduce(Vec::new, |a, b| {
-            if a.is_empty() {
-                b
-            } else if b.is_empty() {
-                a
-            } else {
-                a.iter().zip(&b).map(|(p, q)| p + q).collect()
             }
-        });
+            gw
+        })
+        .collect();
+    let mut partials = partials.into_iter();
+    let mut gw = partials.next().unwrap_or_default();
+    for p in partials {
+        gw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
+    }
     let gb = (0..g.cout).map(|c| (0..g.batch).map(|n| gy[n * y_size + c * l..][..l].iter().sum::<f32>()).sum()).collect();
     (want_x.then_some(gx), want_w.then_some(gw), gb)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::ops::ConvOptions;
+
+    use super::{backward, Geometry};
+
+    /// The gradients are the same to the bit on 1, 2 or 3 threads (`compare --jobs` runs give
+    /// each process its share of the cores, and must equal a run alone).
+    #[test]
+    fn gradients_do_not_depend_on_threads() {
+        let g = Geometry::new([11, 3, 9, 7], [4, 3, 3, 3], &ConvOptions::new([2, 1], [1, 1], [1, 1], 1));
+        let values =
+            |n: usize, seed: u32| (0..n).map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 997.0 - 0.5).collect::<Vec<_>>();
+        let (x, w, gy) = (values(11 * 3 * 9 * 7, 1), values(4 * 3 * 3 * 3, 2), values(11 * 4 * g.oh * g.ow, 3));
+        let on = |threads: usize| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| backward(&g, &x, &w, &gy, true, true));
+        let one = on(1);
+        for threads in [2, 3] {
+            assert_eq!(on(threads), one, "{threads} threads");
+        }
+    }
 }

@@ -48,8 +48,8 @@ fn symmetric_padding<B: Backend>(conv: &Conv2d<B>) -> Option<[usize; 2]> {
 /// The convolution with `crate::flex_conv`'s gradients when `B` is Flex's autodiff backend, the
 /// padding symmetric and the convolution ungrouped; `Err(x)` otherwise.
 fn flex_conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Result<Tensor<B, 4>, Tensor<B, 4>> {
-    use crate::downcast::{cast, same};
-    use crate::flex_conv::{conv2d_tracked, enabled, Tracked};
+    use crate::downcast::{cast, enabled, same};
+    use crate::flex_conv::{conv2d_tracked, Tracked};
     use burn::tensor::ops::ConvOptions;
     use burn::tensor::TensorPrimitive;
     let Some(padding) = symmetric_padding(conv).filter(|_| enabled() && conv.groups == 1) else { return Err(x) };

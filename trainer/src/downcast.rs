@@ -1,8 +1,23 @@
-//! Telling a generic backend's tensor apart by its type: the paths that only one backend takes
-//! (Flex's convolution gradients, `flex_conv`; LibTorch's autograd, `torch_autograd`) reach their
-//! backend's own types through these.
+//! The paths that only one backend takes (Flex's convolution gradients, `flex_conv`; LibTorch's
+//! autograd, `torch_autograd`): how they tell a generic backend's tensor apart by its type, and
+//! the one switch that turns them all off (`bench-trainer --burn-gradients`).
 
 use std::any::{Any, TypeId};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Whether the backends' own gradients are taken (the default): Flex's convolution gradients,
+/// PyTorch's for LibTorch's convolutions, batch norms and ReLUs. Off, Burn's generic ones run, as
+/// before those paths existed.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// See [`set_enabled`].
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
 
 /// `value` as type `T` when it is one (a tensor of the backend's type, checked by `TypeId`), else
 /// `value` back.

@@ -8,11 +8,9 @@
 //! one matrix product for the weight gradient (output gradient x columnsᵀ, summed over the batch)
 //! and one for the input's columns (weightᵀ x output gradient), folded back (col2im); the samples
 //! spread over rayon's threads, each product on `gemm`'s kernels (the ones Flex's forward uses).
-//! Callers reach it only when the backend is `Autodiff<Flex>` ([`crate::torch_autograd::cast`]
-//! checks, by type) and the convolution is ungrouped; `bench-trainer --burn-gradients` runs
-//! Burn's generic gradients instead, for comparison.
-
-use std::sync::atomic::{AtomicBool, Ordering};
+//! Callers reach it only when the backend is `Autodiff<Flex>` ([`crate::downcast::cast`]
+//! checks, by type) and the convolution is ungrouped; `bench-trainer --burn-gradients`
+//! ([`crate::downcast::set_enabled`]) runs Burn's generic gradients instead, for comparison.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -26,18 +24,6 @@ use rayon::prelude::*;
 
 /// Flex's autodiff backend (the trainer's `Backend` in the default build).
 pub type Tracked = Autodiff<Flex>;
-
-static ENABLED: AtomicBool = AtomicBool::new(true);
-
-/// Whether convolutions on Flex take these gradients (the default) or Burn's generic ones.
-pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
-}
-
-/// See [`set_enabled`].
-pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
-}
 
 /// `conv2d(x, weight, bias, options)` as one node of Burn's graph whose backward pass is
 /// [`ConvBackward`]. `options.groups` must be 1.
@@ -88,14 +74,15 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
         let dims = |t: &FloatTensor<Flex>| Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(t.clone())).dims();
         let g = Geometry::new(dims(&x), dims(&weight), &options);
         let parents = &ops.parents;
-        let (gx, gw, gb) = backward(&g, &data(x), &data(weight), &data(grad), parents[0].is_some(), parents[1].is_some());
+        let bias = parents.get(2).and_then(Option::as_ref);
+        let (gx, gw, gb) = backward(&g, &data(x), &data(weight), &data(grad), [parents[0].is_some(), parents[1].is_some(), bias.is_some()]);
         if let (Some(node), Some(gx)) = (&parents[0], gx) {
             grads.register::<Flex>(node.id, primitive(gx, [g.batch, g.cin, g.h, g.w]));
         }
         if let (Some(node), Some(gw)) = (&parents[1], gw) {
             grads.register::<Flex>(node.id, primitive(gw, [g.cout, g.cin, g.kh, g.kw]));
         }
-        if let Some(Some(node)) = parents.get(2) {
+        if let (Some(node), Some(gb)) = (bias, gb) {
             grads.register::<Flex>(node.id, primitive(gb, [g.cout]));
         }
     }
@@ -280,9 +267,16 @@ fn matmul(
 const SHARES: usize = 8;
 
 /// The three gradients of `conv2d(x, weight)` given the output's gradient `gy`
-/// (`[batch, cout, oh, ow]`): the input's (if `want_x`), the weight's (if `want_w`) and the
-/// bias's (always; cheap).
-pub fn backward(g: &Geometry, x: &[f32], weight: &[f32], gy: &[f32], want_x: bool, want_w: bool) -> (Option<Vec<f32>>, Option<Vec<f32>>, Vec<f32>) {
+/// (`[batch, cout, oh, ow]`): those of the input, the weight and the bias that `[want_x, want_w,
+/// want_b]` ask for.
+#[allow(clippy::type_complexity)]
+pub fn backward(
+    g: &Geometry,
+    x: &[f32],
+    weight: &[f32],
+    gy: &[f32],
+    [want_x, want_w, want_b]: [bool; 3],
+) -> (Option<Vec<f32>>, Option<Vec<f32>>, Option<Vec<f32>>) {
     let (k, l) = (g.k(), g.l());
     let (x_size, y_size) = (g.cin * g.h * g.w, g.cout * l);
     // Without an input gradient, one unused float a sample keeps the per-sample chunks.
@@ -320,7 +314,7 @@ pub fn backward(g: &Geometry, x: &[f32], weight: &[f32], gy: &[f32], want_x: boo
     for p in partials {
         gw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
     }
-    let gb = (0..g.cout).map(|c| (0..g.batch).map(|n| gy[n * y_size + c * l..][..l].iter().sum::<f32>()).sum()).collect();
+    let gb = want_b.then(|| (0..g.cout).map(|c| (0..g.batch).map(|n| gy[n * y_size + c * l..][..l].iter().sum::<f32>()).sum()).collect());
     (want_x.then_some(gx), want_w.then_some(gw), gb)
 }
 
@@ -338,7 +332,7 @@ mod tests {
         let values =
             |n: usize, seed: u32| (0..n).map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 997.0 - 0.5).collect::<Vec<_>>();
         let (x, w, gy) = (values(11 * 3 * 9 * 7, 1), values(4 * 3 * 3 * 3, 2), values(11 * 4 * g.oh * g.ow, 3));
-        let on = |threads: usize| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| backward(&g, &x, &w, &gy, true, true));
+        let on = |threads: usize| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| backward(&g, &x, &w, &gy, [true; 3]));
         let one = on(1);
         for threads in [2, 3] {
             assert_eq!(on(threads), one, "{threads} threads");

@@ -7,7 +7,6 @@
 //! the numbers and kernels PyTorch trains with. Callers reach it only when the backend is
 //! `Autodiff<LibTorch>` ([`cast`] checks, by type), so every other backend is untouched.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -19,24 +18,11 @@ use burn::backend::{Autodiff, LibTorch};
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive};
 
-pub use crate::downcast::{cast, same};
+pub use crate::downcast::{cast, enabled, same};
 
 /// LibTorch's backend, and its autodiff backend (the trainer's `Backend` with `--features tch`).
 pub type Tch = LibTorch;
 pub type Tracked = Autodiff<Tch>;
-
-static ENABLED: AtomicBool = AtomicBool::new(true);
-
-/// Whether the models' convolutions and batch norms take PyTorch's gradients (the default), or
-/// Burn's generic ones as before: `bench-trainer --burn-gradients` measures the difference.
-pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
-}
-
-/// See [`set_enabled`].
-pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
-}
 
 /// A tensor's autodiff primitive.
 pub fn float<const D: usize>(t: Tensor<Tracked, D>) -> FloatTensor<Tracked> {

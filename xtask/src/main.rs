@@ -36,7 +36,7 @@ enum Cmd {
     /// OGM-GE demo table; arguments go to `trainer compare`, e.g. `--methods none,ogm,ogm-ge`).
     Demo {
         /// The trainer's backend: `tch` (LibTorch: installs the pinned torch wheel into `.venv`
-        /// first, 4.8 GB from PyPI, and trains 3x faster) or `flex` (Burn's CPU backend: nothing
+        /// first, 4.6 GB from PyPI, and trains 3x faster) or `flex` (Burn's CPU backend: nothing
         /// beyond the Rust build). Put it before `trainer compare`'s arguments.
         #[arg(long, value_enum, default_value_t = DemoBackend::Tch)]
         backend: DemoBackend,

@@ -66,9 +66,7 @@ fn main() -> Result<()> {
     }
     // Before any tensor, `--check` included: a LibTorch build first makes sure it loaded its torch.
     trainer::device::prepare()?;
-    #[cfg(feature = "tch")]
-    trainer::torch_autograd::set_enabled(!args.has("--burn-gradients"));
-    trainer::flex_conv::set_enabled(!args.has("--burn-gradients"));
+    trainer::downcast::set_enabled(!args.has("--burn-gradients"));
     if args.has("--check") {
         return check(args.get("--check-models").as_deref(), args.has("--plant-fault"));
     }

@@ -15,7 +15,6 @@ use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
 /// One step's scores, ratio and coefficients.
@@ -99,7 +98,7 @@ pub fn modulate_encoders<B: AutodiffBackend>(
             let mut out = if scale.is_some() { g.clone() * k } else { g.clone() };
             if noise {
                 let std = std_unbiased(&g) + 1e-8;
-                out = out + g.random_like(Distribution::Normal(0.0, std));
+                out = out + crate::noise::normal_like(&g, std);
             }
             grads.register::<B::InnerBackend, 4>(id, out);
         }

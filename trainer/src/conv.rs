@@ -45,20 +45,31 @@ fn symmetric_padding<B: Backend>(conv: &Conv2d<B>) -> Option<[usize; 2]> {
     }
 }
 
-/// The convolution with `crate::flex_conv`'s gradients when `B` is Flex's autodiff backend, the
-/// padding symmetric and the convolution ungrouped; `Err(x)` otherwise.
+/// The convolution by `crate::flex_conv` (its forward pass, and its gradients where they are
+/// tracked) when `B` is Flex or Flex's autodiff backend, the padding symmetric and the
+/// convolution ungrouped; `Err(x)` otherwise.
 fn flex_conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Result<Tensor<B, 4>, Tensor<B, 4>> {
     use crate::downcast::{cast, enabled, same};
-    use crate::flex_conv::{conv2d_tracked, Tracked};
+    use crate::flex_conv::Tracked;
+    use burn::backend::Flex;
     use burn::tensor::ops::ConvOptions;
     use burn::tensor::TensorPrimitive;
     let Some(padding) = symmetric_padding(conv).filter(|_| enabled() && conv.groups == 1) else { return Err(x) };
-    let x: Tensor<Tracked, 4> = cast(x)?;
-    let weight: Tensor<Tracked, 4> = same(conv.weight.val());
-    let bias = conv.bias.as_ref().map(|b| same::<Tensor<Tracked, 1>, _>(b.val()).into_primitive().tensor());
     let options = ConvOptions::new(conv.stride, padding, conv.dilation, 1);
-    let y = conv2d_tracked(x.into_primitive().tensor(), weight.into_primitive().tensor(), bias, options);
-    Ok(same(Tensor::<Tracked, 4>::from_primitive(TensorPrimitive::Float(y))))
+    let x = match cast::<Tensor<Tracked, 4>, _>(x) {
+        Ok(x) => {
+            let weight: Tensor<Tracked, 4> = same(conv.weight.val());
+            let bias = conv.bias.as_ref().map(|b| same::<Tensor<Tracked, 1>, _>(b.val()).into_primitive().tensor());
+            let y = crate::flex_conv::conv2d_tracked(x.into_primitive().tensor(), weight.into_primitive().tensor(), bias, options);
+            return Ok(same(Tensor::<Tracked, 4>::from_primitive(TensorPrimitive::Float(y))));
+        }
+        Err(x) => x,
+    };
+    let x: Tensor<Flex, 4> = cast(x)?;
+    let weight: Tensor<Flex, 4> = same(conv.weight.val());
+    let bias = conv.bias.as_ref().map(|b| same::<Tensor<Flex, 1>, _>(b.val()).into_primitive().tensor());
+    let y = crate::flex_conv::conv2d(&x.into_primitive().tensor(), &weight.into_primitive().tensor(), bias.as_ref(), &options);
+    Ok(same(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y))))
 }
 
 /// The convolution through PyTorch's autograd when `B` is LibTorch's autodiff backend and the
@@ -82,6 +93,7 @@ fn torch_conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Result<Tensor<
 
 #[cfg(test)]
 mod tests {
+    use burn::module::AutodiffModule;
     use burn::nn::conv::Conv2dConfig;
     use burn::nn::PaddingConfig2d;
     use burn::tensor::backend::AutodiffBackend;
@@ -100,7 +112,7 @@ mod tests {
     ];
 
     /// This module's convolution (`super::conv2d`) and Burn's generic one (`Conv2d::forward`)
-    /// on `B`: the same output, and the same gradients of the input, weight and bias, with and
+    /// on `B` and on its inner backend: the same output, and the same gradients of the input, weight and bias, with and
     /// without bias, with and without an input gradient (a model's first convolution).
     fn same_as_burns<B: AutodiffBackend>() {
         let device = Default::default();
@@ -131,6 +143,15 @@ mod tests {
                     assert!(worst < 1e-5, "{part} of {what}: {worst}");
                 };
                 close(&ours.0, &burn.0, "output");
+                // Without autodiff (evaluation), on one thread (the samples spread) and on more
+                // threads than samples (each product spread).
+                let inner = conv.valid();
+                let burn_inner = inner.forward(x.clone().inner()).into_data().to_vec::<f32>().unwrap();
+                for threads in [1, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    let y = pool.install(|| super::conv2d(&inner, x.clone().inner())).into_data().to_vec::<f32>().unwrap();
+                    close(&y, &burn_inner, &format!("output without autodiff on {threads} threads"));
+                }
                 assert_eq!(ours.1.is_some(), input_grad, "{what}");
                 if let (Some(a), Some(b)) = (&ours.1, &burn.1) {
                     close(a, b, "input gradient");

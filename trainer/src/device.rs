@@ -89,14 +89,14 @@ pub fn parse(spec: &str) -> Result<Device, DeviceError> {
     }
 }
 
-/// Before the first tensor: on LibTorch, keeps large tensors in the heap ([`keep_heap`]), checks
-/// that the libtorch this process loaded is the version it was built against, and gives it
-/// `RAYON_NUM_THREADS` threads where that is set (each of `compare --jobs`'s processes gets its
-/// share of the cores that way). Nothing elsewhere.
+/// Before the first tensor: keeps large tensors in the heap ([`keep_heap`]); on LibTorch, also
+/// checks that the libtorch this process loaded is the version it was built against, and gives
+/// it `RAYON_NUM_THREADS` threads where that is set (each of `compare --jobs`'s processes gets its
+/// share of the cores that way).
 pub fn prepare() -> Result<(), DeviceError> {
+    keep_heap();
     #[cfg(feature = "tch")]
     {
-        keep_heap();
         if let Some((found, dir)) = loaded_torch() {
             let plain = |v: &str| v.split('+').next().unwrap_or(v).to_owned();
             if plain(&found) != plain(TORCH_BUILT) {
@@ -112,17 +112,16 @@ pub fn prepare() -> Result<(), DeviceError> {
 
 /// glibc's thresholds above which an allocation gets its own mapping, and above which freed heap
 /// goes back to the system (16 GiB: never, in practice).
-#[cfg(feature = "tch")]
 const MALLOC_KEEP: [(&str, &str); 2] = [("MALLOC_MMAP_THRESHOLD_", "17179869184"), ("MALLOC_TRIM_THRESHOLD_", "17179869184")];
 
-/// LibTorch allocates its tensors with `malloc`; glibc maps every allocation over 32 MiB afresh
-/// and unmaps it when freed, so each training step of the `paper` model faulted its activations'
-/// pages in anew (a fifth of a step's time in the kernel, under `perf`). glibc reads its
-/// thresholds from the environment only when a process starts: the binary starts itself once more
-/// with them set (the process is replaced, its arguments and streams kept), unless the user set
-/// them. Measured (`paper`, batch 16, 2 cores, docs/libtorch.md): 6482 -> 5371 ms a step. Freed
-/// memory then stays with the process: its resident size keeps its peak.
-#[cfg(feature = "tch")]
+/// LibTorch and Flex allocate their tensors with `malloc`; glibc maps every allocation over
+/// 32 MiB afresh and unmaps it when freed, so each training step of the `paper` model faulted its
+/// activations' pages in anew (a fifth of a step's time in the kernel, under `perf`). glibc reads
+/// its thresholds from the environment only when a process starts: the binary starts itself once
+/// more with them set (the process is replaced, its arguments and streams kept), unless the user
+/// set them. Measured (`paper`, batch 16, 2 cores): LibTorch 6482 -> 5371 ms a step
+/// (docs/libtorch.md), Flex 6268 -> 5444 ms (docs/speed.md). Freed memory then stays with the
+/// process: its resident size keeps its peak.
 fn keep_heap() {
     use std::os::unix::process::CommandExt;
     if MALLOC_KEEP.iter().any(|(k, _)| std::env::var_os(k).is_some()) {

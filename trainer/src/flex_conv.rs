@@ -1,42 +1,72 @@
-//! The models' convolution gradients on Flex (the CPU backend of the default build).
+//! The models' convolutions on Flex (the CPU backend of the default build), both ways.
 //!
 //! Burn 0.21 gives Flex no convolution backward of its own: the input gradient runs as a
 //! transposed convolution and the weight gradient as a convolution of the swapped-axes input by
 //! the swapped-axes output gradient (a "kernel" as large as the image), both through Flex's
-//! general paths. Here the forward pass is still Flex's own convolution, and the backward pass is
-//! what PyTorch's CPU backward does: per sample, the input unfolded into columns (im2col), then
-//! one matrix product for the weight gradient (output gradient x columnsᵀ, summed over the batch)
-//! and one for the input's columns (weightᵀ x output gradient), folded back (col2im); the samples
-//! spread over rayon's threads, each product on `gemm`'s kernels (the ones Flex's forward uses).
-//! Callers reach it only when the backend is `Autodiff<Flex>` ([`crate::downcast::cast`]
+//! general paths. Flex's forward pass, for its part, turns each input into channels-last order on
+//! one thread, and writes each tile's product back column by column. Here both passes are what
+//! PyTorch's CPU convolutions do without oneDNN: per sample, the input unfolded into columns
+//! (im2col, `[cin * kh * kw, oh * ow]`), then matrix products on `gemm`'s kernels (the ones Flex
+//! uses): forward, the weight (`[cout, cin * kh * kw]`) by the columns straight into the sample's
+//! output; backward, one product for the weight gradient (output gradient x columnsᵀ, summed over
+//! the batch) and one for the input's columns (weightᵀ x output gradient), folded back (col2im).
+//! The samples spread over rayon's threads (a batch smaller than the thread count spreads each
+//! product instead). Tensors are read and made in place, never copied.
+//! Callers reach it only when the backend is Flex or `Autodiff<Flex>` ([`crate::downcast::cast`]
 //! checks, by type) and the convolution is ungrouped; `bench-trainer --burn-gradients`
-//! ([`crate::downcast::set_enabled`]) runs Burn's generic gradients instead, for comparison.
+//! ([`crate::downcast::set_enabled`]) runs Burn's generic convolution instead, for comparison.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, FloatTensor};
-use burn::tensor::{Tensor, TensorData, TensorPrimitive};
+use burn::tensor::TensorData;
+use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 /// Flex's autodiff backend (the trainer's `Backend` in the default build).
 pub type Tracked = Autodiff<Flex>;
 
-/// `conv2d(x, weight, bias, options)` as one node of Burn's graph whose backward pass is
-/// [`ConvBackward`]. `options.groups` must be 1.
+/// `t`'s values, row-major, read in place (copied only where `t` is a strided view).
+fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    let whole = t.is_contiguous() && t.layout().start_offset() == 0 && t.storage::<f32>().len() == t.layout().num_elements();
+    if whole {
+        std::borrow::Cow::Borrowed(t.storage::<f32>())
+    } else {
+        std::borrow::Cow::Owned(t.to_contiguous().storage::<f32>().to_vec())
+    }
+}
+
+/// A tensor's 4 dimensions.
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let s = t.layout().shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// `values` as a Flex tensor of `shape`, without a copy.
+fn primitive<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// `conv2d(x, weight, bias, options)` on Flex, by [`forward`]. `options.groups` must be 1.
+pub fn conv2d(x: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>, options: &ConvOptions<2>) -> FlexTensor {
+    debug_assert_eq!(options.groups, 1);
+    let g = Geometry::new(dims4(x), dims4(weight), options);
+    let bias = bias.map(values);
+    let y = forward(&g, &values(x), &values(weight), bias.as_deref());
+    primitive(y, [g.batch, g.cout, g.oh, g.ow])
+}
+
+/// [`conv2d`] as one node of Burn's graph whose backward pass is [`ConvBackward`].
 pub fn conv2d_tracked(
     x: FloatTensor<Tracked>,
     weight: FloatTensor<Tracked>,
     bias: Option<FloatTensor<Tracked>>,
     options: ConvOptions<2>,
 ) -> FloatTensor<Tracked> {
-    debug_assert_eq!(options.groups, 1);
-    let inner = |t: &FloatTensor<Tracked>| Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(t.primitive.clone()));
-    let inner_bias = bias.as_ref().map(|b| Tensor::<Flex, 1>::from_primitive(TensorPrimitive::Float(b.primitive.clone())));
-    let output = conv2d(inner(&x), inner(&weight), inner_bias, options.clone()).into_primitive().tensor();
+    let output = conv2d(&x.primitive, &weight.primitive, bias.as_ref().map(|b| &b.primitive), &options);
     let saved = Saved { x: x.primitive.clone(), weight: weight.primitive.clone(), options };
     match bias {
         Some(b) => track([x, weight, b], saved, output),
@@ -52,7 +82,8 @@ fn track<const N: usize>(inputs: [FloatTensor<Tracked>; N], saved: Saved, output
     }
 }
 
-/// What the backward pass reads: the forward pass's input and weight, and its options.
+/// What the backward pass reads: the forward pass's input and weight (shared, not copied), and
+/// its options.
 #[derive(Clone, Debug)]
 pub struct Saved {
     x: FloatTensor<Flex>,
@@ -70,12 +101,11 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
     fn backward(self, ops: Ops<Saved, N>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let grad = grads.consume::<Flex>(&ops.node);
         let Saved { x, weight, options } = ops.state;
-        let data = |t: FloatTensor<Flex>| Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(t)).into_data().to_vec::<f32>().expect("f32 tensor");
-        let dims = |t: &FloatTensor<Flex>| Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(t.clone())).dims();
-        let g = Geometry::new(dims(&x), dims(&weight), &options);
+        let g = Geometry::new(dims4(&x), dims4(&weight), &options);
         let parents = &ops.parents;
         let bias = parents.get(2).and_then(Option::as_ref);
-        let (gx, gw, gb) = backward(&g, &data(x), &data(weight), &data(grad), [parents[0].is_some(), parents[1].is_some(), bias.is_some()]);
+        let want = [parents[0].is_some(), parents[1].is_some(), bias.is_some()];
+        let (gx, gw, gb) = backward(&g, &values(&x), &values(&weight), &values(&grad), want);
         if let (Some(node), Some(gx)) = (&parents[0], gx) {
             grads.register::<Flex>(node.id, primitive(gx, [g.batch, g.cin, g.h, g.w]));
         }
@@ -86,11 +116,6 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
             grads.register::<Flex>(node.id, primitive(gb, [g.cout]));
         }
     }
-}
-
-/// `values` as a Flex tensor of `shape`.
-fn primitive<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FloatTensor<Flex> {
-    Tensor::<Flex, D>::from_data(TensorData::new(values, shape), &Default::default()).into_primitive().tensor()
 }
 
 /// The shapes of one convolution.
@@ -132,6 +157,11 @@ impl Geometry {
     /// Rows of a sample's columns: one per input channel and kernel position.
     fn k(&self) -> usize {
         self.cin * self.kh * self.kw
+    }
+
+    /// Whether a sample's columns are the sample itself (a 1x1 kernel at stride 1, no padding).
+    fn pointwise(&self) -> bool {
+        self.kh * self.kw == 1 && self.stride == [1, 1] && self.padding == [0, 0]
     }
 
     /// Columns: one per output position.
@@ -232,6 +262,7 @@ fn matmul(
     rhs: &[f32],
     rhs_rs: usize,
     rhs_cs: usize,
+    parallelism: gemm::Parallelism,
 ) {
     assert!(dst.len() >= m * n);
     assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
@@ -257,9 +288,44 @@ fn matmul(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
+}
+
+/// `conv2d(x, weight) + bias` (`x`: `[batch, cin, h, w]`, `weight`: `[cout, cin, kh, kw]`), as
+/// `[batch, cout, oh, ow]`: per sample, the weight (`cout x k`) by the sample's columns (`k x l`).
+pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let (k, l) = (g.k(), g.l());
+    let (x_size, y_size) = (g.cin * g.h * g.w, g.cout * l);
+    let mut y = vec![0.0f32; g.batch * y_size];
+    let threads = rayon::current_num_threads();
+    // A batch too small to share among the threads shares each product instead.
+    let parallelism = if g.batch >= threads { gemm::Parallelism::None } else { gemm::Parallelism::Rayon(threads) };
+    let sample = |n: usize, y_n: &mut [f32], cols: &mut Vec<f32>| {
+        let x_n = &x[n * x_size..(n + 1) * x_size];
+        let cols: &[f32] = if g.pointwise() {
+            x_n
+        } else {
+            cols.resize(k * l, 0.0);
+            im2col(g, x_n, cols);
+            cols
+        };
+        // y_n (cout x l) = weight (cout x k) x cols (k x l).
+        matmul(g.cout, l, k, y_n, false, weight, k, 1, cols, l, 1, parallelism);
+        if let Some(bias) = bias {
+            for (row, b) in y_n.chunks_mut(l).zip(bias) {
+                row.iter_mut().for_each(|v| *v += b);
+            }
+        }
+    };
+    if g.batch >= threads {
+        y.par_chunks_mut(y_size.max(1)).enumerate().for_each_init(Vec::new, |cols, (n, y_n)| sample(n, y_n, cols));
+    } else {
+        let mut cols = Vec::new();
+        y.chunks_mut(y_size.max(1)).enumerate().for_each(|(n, y_n)| sample(n, y_n, &mut cols));
+    }
+    y
 }
 
 /// How many parts the batch is cut into for the weight gradient's sum (fewer for smaller
@@ -298,11 +364,11 @@ pub fn backward(
                 if want_w {
                     im2col(g, &x[n * x_size..(n + 1) * x_size], &mut cols);
                     // gw (cout x k) += gy_n (cout x l) x colsᵀ (l x k).
-                    matmul(g.cout, k, l, &mut gw, true, gy_n, l, 1, &cols, 1, l);
+                    matmul(g.cout, k, l, &mut gw, true, gy_n, l, 1, &cols, 1, l, gemm::Parallelism::None);
                 }
                 if want_x {
                     // cols (k x l) = weightᵀ (k x cout) x gy_n (cout x l).
-                    matmul(k, l, g.cout, &mut cols, false, weight, 1, k, gy_n, l, 1);
+                    matmul(k, l, g.cout, &mut cols, false, weight, 1, k, gy_n, l, 1, gemm::Parallelism::None);
                     col2im(g, &cols, gx_n);
                 }
             }

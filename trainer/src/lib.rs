@@ -36,6 +36,7 @@ pub mod localize;
 pub mod methods;
 pub mod metrics;
 pub mod model;
+pub mod noise;
 pub mod optim;
 pub mod plot;
 pub mod probe;

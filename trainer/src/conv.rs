@@ -101,7 +101,7 @@ mod tests {
 
     /// Channels in and out, kernel, stride, padding, dilation, input height and width: the
     /// models' kinds (3x3 at stride 1 and 2, the 7x7 stem, the strided 1x1 shortcut), and odd
-    /// ones (unequal strides, dilation, padding wider than the stride).
+    /// ones (unequal strides, dilation, padding wider than the stride, padding as wide as the image).
     #[allow(clippy::type_complexity)]
     const CASES: &[([usize; 2], [usize; 2], [usize; 2], [usize; 2], [usize; 2], [usize; 2])] = &[
         ([3, 5], [3, 3], [2, 1], [1, 1], [1, 1], [9, 7]),
@@ -109,6 +109,13 @@ mod tests {
         ([2, 4], [7, 7], [2, 2], [3, 3], [1, 1], [13, 10]),
         ([5, 3], [1, 1], [2, 2], [0, 0], [1, 1], [7, 8]),
         ([3, 2], [3, 2], [1, 3], [2, 0], [2, 1], [8, 11]),
+        // Stride 1 with the output as wide as the input (`flex_conv`'s shifted copies): dilated,
+        // a kernel row that reads only padding, a 1x1 kernel.
+        ([2, 3], [3, 3], [1, 1], [2, 2], [2, 2], [5, 6]),
+        ([1, 2], [5, 5], [1, 1], [2, 2], [1, 1], [2, 3]),
+        ([4, 3], [1, 1], [1, 1], [0, 0], [1, 1], [3, 4]),
+        // Strided, with kernel columns that read only padding.
+        ([2, 2], [3, 5], [2, 2], [1, 4], [1, 1], [7, 3]),
     ];
 
     /// This module's convolution (`super::conv2d`) and Burn's generic one (`Conv2d::forward`)

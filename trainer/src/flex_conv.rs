@@ -183,29 +183,90 @@ impl Geometry {
     }
 }
 
+impl Geometry {
+    /// Whether each row of a sample's columns is its input plane shifted (stride 1, output as
+    /// wide as the input: the models' 3x3 convolutions): row `(c, i, j)` is then one contiguous
+    /// stretch of the plane, copied at once, with the few columns that read padding set apart.
+    fn shifted(&self) -> bool {
+        self.stride == [1, 1] && self.ow == self.w
+    }
+
+    /// For kernel position `(i, j)` of a [`Self::shifted`] convolution: the stretch `lo..hi` of a
+    /// column row that reads inside the plane, the plane's index of its first value being
+    /// `lo + offset`, and the output columns that read padding (`ow` outside `cols`).
+    fn stretch(&self, i: usize, j: usize) -> (usize, usize, isize, std::ops::Range<usize>) {
+        let ((rows, row0), (cols, col0)) = (self.valid(0, i), self.valid(1, j));
+        let offset = row0 * self.w as isize + col0;
+        let plane = (self.h * self.w) as isize;
+        let lo = ((rows.start * self.ow) as isize).max(-offset).max(0);
+        let hi = ((rows.end * self.ow) as isize).min(plane - offset);
+        // An empty stretch (the kernel row reads only padding) at 0..0.
+        let (lo, hi) = if hi > lo { (lo as usize, hi as usize) } else { (0, 0) };
+        (lo, hi, offset, cols)
+    }
+}
+
+/// Zero in `rows` (whole output rows of a column row, the last one possibly cut short) the
+/// output columns outside `inside`.
+fn unpad(g: &Geometry, rows: &mut [f32], inside: &std::ops::Range<usize>) {
+    if inside.len() == g.ow {
+        return;
+    }
+    for row in rows.chunks_mut(g.ow) {
+        let n = row.len();
+        row[..inside.start.min(n)].fill(0.0);
+        row[inside.end.min(n)..].fill(0.0);
+    }
+}
+
 /// One sample `x` (`[cin, h, w]`) unfolded into `cols` (`[k, l]`, zero where the kernel reads
 /// padding).
 fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
     let l = g.l();
+    if g.shifted() {
+        for c in 0..g.cin {
+            let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+            for i in 0..g.kh {
+                for j in 0..g.kw {
+                    let (lo, hi, offset, inside) = g.stretch(i, j);
+                    let dst = &mut cols[((c * g.kh + i) * g.kw + j) * l..][..l];
+                    dst[..lo].fill(0.0);
+                    dst[hi..].fill(0.0);
+                    if hi == lo {
+                        continue;
+                    }
+                    let from = (lo as isize + offset) as usize;
+                    dst[lo..hi].copy_from_slice(&plane[from..from + (hi - lo)]);
+                    // Where the kernel reads padding, the stretch read the neighbouring rows.
+                    unpad(g, &mut dst[lo - lo % g.ow..hi], &inside);
+                }
+            }
+        }
+        return;
+    }
+    let (rows, cols_j): (Vec<_>, Vec<_>) = ((0..g.kh).map(|i| g.valid(0, i)).collect(), (0..g.kw).map(|j| g.valid(1, j)).collect());
     for c in 0..g.cin {
         let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for i in 0..g.kh {
-            let (rows, row0) = g.valid(0, i);
-            for j in 0..g.kw {
-                let (colr, col0) = g.valid(1, j);
+        for (i, (rows, row0)) in rows.iter().enumerate() {
+            for (j, (colr, col0)) in cols_j.iter().enumerate() {
                 let dst = &mut cols[((c * g.kh + i) * g.kw + j) * l..][..l];
-                dst.fill(0.0);
+                if colr.is_empty() {
+                    dst.fill(0.0);
+                    continue;
+                }
+                dst[..rows.start * g.ow].fill(0.0);
+                dst[rows.end * g.ow..].fill(0.0);
+                let start = (col0 + (colr.start * g.stride[1]) as isize) as usize;
                 for oh in rows.clone() {
                     let ih = (row0 + (oh * g.stride[0]) as isize) as usize;
                     let src = &plane[ih * g.w..(ih + 1) * g.w];
                     let out = &mut dst[oh * g.ow..(oh + 1) * g.ow];
+                    out[..colr.start].fill(0.0);
+                    out[colr.end..].fill(0.0);
                     if g.stride[1] == 1 {
-                        let start = (col0 + colr.start as isize) as usize;
                         out[colr.clone()].copy_from_slice(&src[start..start + colr.len()]);
                     } else {
-                        for ow in colr.clone() {
-                            out[ow] = src[(col0 + (ow * g.stride[1]) as isize) as usize];
-                        }
+                        out[colr.clone()].iter_mut().zip(src[start..].iter().step_by(g.stride[1])).for_each(|(o, v)| *o = *v);
                     }
                 }
             }
@@ -214,30 +275,49 @@ fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
 }
 
 /// The reverse of [`im2col`]: each column's values added back into the input positions they
-/// were read from (`gx`, `[cin, h, w]`, zeroed first).
-fn col2im(g: &Geometry, cols: &[f32], gx: &mut [f32]) {
+/// were read from (`gx`, `[cin, h, w]`, zeroed first). `cols` is scratch: the values that were
+/// read from padding are zeroed on the way.
+fn col2im(g: &Geometry, cols: &mut [f32], gx: &mut [f32]) {
     let l = g.l();
     gx.fill(0.0);
+    if g.shifted() {
+        for c in 0..g.cin {
+            let plane = &mut gx[c * g.h * g.w..(c + 1) * g.h * g.w];
+            for i in 0..g.kh {
+                for j in 0..g.kw {
+                    let (lo, hi, offset, inside) = g.stretch(i, j);
+                    if hi == lo {
+                        continue;
+                    }
+                    let src = &mut cols[((c * g.kh + i) * g.kw + j) * l..][..l];
+                    unpad(g, &mut src[lo - lo % g.ow..hi], &inside);
+                    let to = (lo as isize + offset) as usize;
+                    for (d, s) in plane[to..to + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+                        *d += s;
+                    }
+                }
+            }
+        }
+        return;
+    }
+    let (rows, cols_j): (Vec<_>, Vec<_>) = ((0..g.kh).map(|i| g.valid(0, i)).collect(), (0..g.kw).map(|j| g.valid(1, j)).collect());
     for c in 0..g.cin {
         let plane = &mut gx[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for i in 0..g.kh {
-            let (rows, row0) = g.valid(0, i);
-            for j in 0..g.kw {
-                let (colr, col0) = g.valid(1, j);
+        for (i, (rows, row0)) in rows.iter().enumerate() {
+            for (j, (colr, col0)) in cols_j.iter().enumerate() {
+                if colr.is_empty() {
+                    continue;
+                }
                 let src = &cols[((c * g.kh + i) * g.kw + j) * l..][..l];
+                let start = (col0 + (colr.start * g.stride[1]) as isize) as usize;
                 for oh in rows.clone() {
                     let ih = (row0 + (oh * g.stride[0]) as isize) as usize;
                     let dst = &mut plane[ih * g.w..(ih + 1) * g.w];
-                    let from = &src[oh * g.ow..(oh + 1) * g.ow];
+                    let from = &src[oh * g.ow..(oh + 1) * g.ow][colr.clone()];
                     if g.stride[1] == 1 {
-                        let start = (col0 + colr.start as isize) as usize;
-                        for (d, s) in dst[start..start + colr.len()].iter_mut().zip(&from[colr.clone()]) {
-                            *d += s;
-                        }
+                        dst[start..start + colr.len()].iter_mut().zip(from).for_each(|(d, s)| *d += s);
                     } else {
-                        for ow in colr.clone() {
-                            dst[(col0 + (ow * g.stride[1]) as isize) as usize] += from[ow];
-                        }
+                        dst[start..].iter_mut().step_by(g.stride[1]).zip(from).for_each(|(d, s)| *d += s);
                     }
                 }
             }
@@ -369,7 +449,7 @@ pub fn backward(
                 if want_x {
                     // cols (k x l) = weightᵀ (k x cout) x gy_n (cout x l).
                     matmul(k, l, g.cout, &mut cols, false, weight, 1, k, gy_n, l, 1, gemm::Parallelism::None);
-                    col2im(g, &cols, gx_n);
+                    col2im(g, &mut cols, gx_n);
                 }
             }
             gw

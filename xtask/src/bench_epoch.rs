@@ -8,7 +8,7 @@
 //! its `train_seconds` in `epochs.jsonl`: the pass from the first batch asked for to the last
 //! update) and `trainer/bench/ogm_ge_epoch.py` (their `train_epoch` over their `AVDataset` and
 //! `AVClassifier`, imported unmodified from the checkout, a DataLoader with one worker per core),
-//! once under the allocator setting LibTorch binaries start with and once as a user runs it.
+//! once under the allocator setting the trainer's binaries start with and once as a user runs it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -131,7 +131,7 @@ pub fn run(plan: &Plan, py: &Path) -> Result<()> {
             rows.push(Row { corpus: frames, name: (*name).to_owned(), samples, seconds });
         }
         if plan.backends.iter().any(|b| b == "ogm-ge") {
-            for (name, env) in [("OGM-GE main.py, allocator as LibTorch's", &crate::KEEP_HEAP[..]), ("OGM-GE main.py, default allocator", &[][..])] {
+            for (name, env) in [("OGM-GE main.py, allocator as the trainer's", &crate::KEEP_HEAP[..]), ("OGM-GE main.py, default allocator", &[][..])] {
                 eprintln!("xtask: {frames}-frame clips, {name}");
                 let json = dir.join(format!("{frames}-frames/ogm-ge-{}.json", env.len()));
                 let batch = plan.batch.to_string();

@@ -267,7 +267,7 @@ fn folder_bytes(dir: &Path) -> Result<u64> {
     Ok(n)
 }
 
-/// The allocator setting LibTorch binaries start with (`trainer::device::keep_heap`), given to
+/// The allocator setting the trainer's binaries start with (`trainer::device::keep_heap`), given to
 /// the PyTorch programs the benchmarks compare them with, so that both sides allocate alike.
 const KEEP_HEAP: [(&str, &str); 2] = [("MALLOC_MMAP_THRESHOLD_", "17179869184"), ("MALLOC_TRIM_THRESHOLD_", "17179869184")];
 

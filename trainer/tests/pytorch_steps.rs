@@ -285,12 +285,15 @@ fn three_ogm_steps_with_sgd_match_pytorch() {
 /// The golden's lr is 5e-4: at 1e-3 its third step sat on a kink. One weight of the audio
 /// encoder's `blocks.6.conv1`, moved 1.1e-4 by such a rounding-decided update, changed the
 /// outcome from 16 to 11885 values off. Flex passed and LibTorch failed only by which side of
-/// the kink their rounding fell on.
+/// the kink their rounding fell on. How many values rounding decides depends on each side's
+/// summation order: Flex with its own forward convolution (`flex_conv`, PyTorch's im2col order)
+/// puts 267 of 1,066,668 off (2.5 in 10^4; 16 with Flex's channels-last convolution), with the
+/// step's scalars within 4e-6 and the SGD test at 0 off: up to 5 in 10^4 may be.
 #[test]
 fn three_ogm_steps_with_adam_match_pytorch() {
     let g = Golden::load();
     let (_, gap) = three_steps(&g, "adam", trainer::optim::adam(g.f64("weight_decay")).init::<B, AvClassifier<B>>());
-    assert!(gap.off * 10_000 <= gap.values, "{} of {} values beyond {TOLERANCE:.0e}", gap.off, gap.values);
+    assert!(gap.off * 2_000 <= gap.values, "{} of {} values beyond {TOLERANCE:.0e}", gap.off, gap.values);
     assert!(gap.param.0 <= 2.0 * 2.0 * g.f64("lr") / 0.05, "largest difference {:.1e} ({})", gap.param.0, gap.param.1);
     // The same rounding reaches the updates of values near those (within the parameter tolerance).
     assert!(gap.update.0 <= 5e-2, "updates {:.1e} apart ({})", gap.update.0, gap.update.1);

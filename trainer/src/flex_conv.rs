@@ -11,7 +11,7 @@
 //! output; backward, one product for the weight gradient (output gradient x columnsᵀ, summed over
 //! the batch) and one for the input's columns (weightᵀ x output gradient), folded back (col2im).
 //! The samples spread over rayon's threads (a batch smaller than the thread count spreads each
-//! product instead). Tensors are read and made in place, never copied.
+//! product instead). Tensors are read and made in place (a strided view is copied first).
 //! Callers reach it only when the backend is Flex or `Autodiff<Flex>` ([`crate::downcast::cast`]
 //! checks, by type) and the convolution is ungrouped; `bench-trainer --burn-gradients`
 //! ([`crate::downcast::set_enabled`]) runs Burn's generic convolution instead, for comparison.
@@ -29,16 +29,6 @@ use rayon::prelude::*;
 /// Flex's autodiff backend (the trainer's `Backend` in the default build).
 pub type Tracked = Autodiff<Flex>;
 
-/// `t`'s values, row-major, read in place (copied only where `t` is a strided view).
-fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    let whole = t.is_contiguous() && t.layout().start_offset() == 0 && t.storage::<f32>().len() == t.layout().num_elements();
-    if whole {
-        std::borrow::Cow::Borrowed(t.storage::<f32>())
-    } else {
-        std::borrow::Cow::Owned(t.to_contiguous().storage::<f32>().to_vec())
-    }
-}
-
 /// A tensor's 4 dimensions.
 fn dims4(t: &FlexTensor) -> [usize; 4] {
     let s = t.layout().shape();
@@ -54,8 +44,10 @@ fn primitive<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor 
 pub fn conv2d(x: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>, options: &ConvOptions<2>) -> FlexTensor {
     debug_assert_eq!(options.groups, 1);
     let g = Geometry::new(dims4(x), dims4(weight), options);
-    let bias = bias.map(values);
-    let y = forward(&g, &values(x), &values(weight), bias.as_deref());
+    // `to_contiguous` shares the buffer of a tensor that is not a strided view (no copy), so
+    // `storage` reads its values row-major from the start.
+    let (x, weight, bias) = (x.to_contiguous(), weight.to_contiguous(), bias.map(FlexTensor::to_contiguous));
+    let y = forward(&g, x.storage(), weight.storage(), bias.as_ref().map(FlexTensor::storage));
     primitive(y, [g.batch, g.cout, g.oh, g.ow])
 }
 
@@ -105,7 +97,8 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
         let parents = &ops.parents;
         let bias = parents.get(2).and_then(Option::as_ref);
         let want = [parents[0].is_some(), parents[1].is_some(), bias.is_some()];
-        let (gx, gw, gb) = backward(&g, &values(&x), &values(&weight), &values(&grad), want);
+        let (x, weight, grad) = (x.to_contiguous(), weight.to_contiguous(), grad.to_contiguous());
+        let (gx, gw, gb) = backward(&g, x.storage(), weight.storage(), grad.storage(), want);
         if let (Some(node), Some(gx)) = (&parents[0], gx) {
             grads.register::<Flex>(node.id, primitive(gx, [g.batch, g.cin, g.h, g.w]));
         }

@@ -116,6 +116,8 @@ mod tests {
         ([4, 3], [1, 1], [1, 1], [0, 0], [1, 1], [3, 4]),
         // Strided, with kernel columns that read only padding.
         ([2, 2], [3, 5], [2, 2], [1, 4], [1, 1], [7, 3]),
+        // Strided and dilated along a row (the phases `flex_conv` deals a strided row into).
+        ([2, 3], [3, 3], [1, 3], [1, 2], [1, 2], [6, 13]),
     ];
 
     /// This module's convolution (`super::conv2d`) and Burn's generic one (`Conv2d::forward`)

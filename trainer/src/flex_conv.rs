@@ -238,8 +238,23 @@ fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
         return;
     }
     let (rows, cols_j): (Vec<_>, Vec<_>) = ((0..g.kh).map(|i| g.valid(0, i)).collect(), (0..g.kw).map(|j| g.valid(1, j)).collect());
+    // Strided along a row, each input row is first dealt into `s` phases (phase `r` holds the
+    // row's values `r, r + s, r + 2s, ...`), so that every stretch a kernel position reads is one
+    // contiguous copy from one phase (the first convolution's 7x7 kernel reads each row 7 times).
+    let s = g.stride[1];
+    let phase = g.w.div_ceil(s);
+    let dealt: Vec<f32> = if s == 1 {
+        Vec::new()
+    } else {
+        let mut dealt = vec![0.0f32; g.cin * g.h * s * phase];
+        for (row, out) in x.chunks_exact(g.w).zip(dealt.chunks_exact_mut(s * phase)) {
+            for (r, out) in out.chunks_exact_mut(phase).enumerate() {
+                out.iter_mut().zip(row[r..].iter().step_by(s)).for_each(|(o, v)| *o = *v);
+            }
+        }
+        dealt
+    };
     for c in 0..g.cin {
-        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for (i, (rows, row0)) in rows.iter().enumerate() {
             for (j, (colr, col0)) in cols_j.iter().enumerate() {
                 let dst = &mut cols[((c * g.kh + i) * g.kw + j) * l..][..l];
@@ -249,30 +264,29 @@ fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
                 }
                 dst[..rows.start * g.ow].fill(0.0);
                 dst[rows.end * g.ow..].fill(0.0);
-                let start = (col0 + (colr.start * g.stride[1]) as isize) as usize;
+                let start = (col0 + (colr.start * s) as isize) as usize;
                 for oh in rows.clone() {
                     let ih = (row0 + (oh * g.stride[0]) as isize) as usize;
-                    let src = &plane[ih * g.w..(ih + 1) * g.w];
+                    let src = if s == 1 {
+                        &x[(c * g.h + ih) * g.w + start..][..colr.len()]
+                    } else {
+                        &dealt[((c * g.h + ih) * s + start % s) * phase + start / s..][..colr.len()]
+                    };
                     let out = &mut dst[oh * g.ow..(oh + 1) * g.ow];
                     out[..colr.start].fill(0.0);
                     out[colr.end..].fill(0.0);
-                    if g.stride[1] == 1 {
-                        out[colr.clone()].copy_from_slice(&src[start..start + colr.len()]);
-                    } else {
-                        out[colr.clone()].iter_mut().zip(src[start..].iter().step_by(g.stride[1])).for_each(|(o, v)| *o = *v);
-                    }
+                    out[colr.clone()].copy_from_slice(src);
                 }
             }
         }
     }
 }
 
-/// The reverse of [`im2col`]: each column's values added back into the input positions they
-/// were read from (`gx`, `[cin, h, w]`, zeroed first). `cols` is scratch: the values that were
-/// read from padding are zeroed on the way.
+/// The reverse of [`im2col`]: each column's values added to the input positions they were read
+/// from (`gx`, `[cin, h, w]`, zeros when called). `cols` is scratch: the values that were read
+/// from padding are zeroed on the way.
 fn col2im(g: &Geometry, cols: &mut [f32], gx: &mut [f32]) {
     let l = g.l();
-    gx.fill(0.0);
     if g.shifted() {
         for c in 0..g.cin {
             let plane = &mut gx[c * g.h * g.w..(c + 1) * g.h * g.w];
@@ -318,7 +332,28 @@ fn col2im(g: &Geometry, cols: &mut [f32], gx: &mut [f32]) {
     }
 }
 
-/// `dst (m x n) (+)= lhs (m x k) x rhs (k x n)`, each given by its row and column strides.
+/// How a matrix lies in its slice: the distance between rows and between columns.
+#[derive(Clone, Copy)]
+struct Strides {
+    row: usize,
+    col: usize,
+}
+
+/// Row after row (columns adjacent), rows `n` apart.
+fn rows(n: usize) -> Strides {
+    Strides { row: n, col: 1 }
+}
+
+/// Column after column (rows adjacent), columns `m` apart.
+fn columns(m: usize) -> Strides {
+    Strides { row: 1, col: m }
+}
+
+/// `dst (m x n) (+)= lhs (m x k) x rhs (k x n)`, each laid out as its [`Strides`] say.
+///
+/// `gemm` packs whichever factor its micro-kernel cannot read as it lies (after it turns a
+/// row-major product around into the column-major one it computes); which layout the caller picks
+/// decides how much is packed.
 ///
 /// The one `unsafe` block of the workspace (which denies them): `gemm` takes raw pointers and
 /// strides, as Flex's own convolutions call it; the asserts bound every element it touches.
@@ -328,16 +363,16 @@ fn matmul(
     n: usize,
     k: usize,
     dst: &mut [f32],
+    dst_at: Strides,
     accumulate: bool,
     lhs: &[f32],
-    lhs_rs: usize,
-    lhs_cs: usize,
+    lhs_at: Strides,
     rhs: &[f32],
-    rhs_rs: usize,
-    rhs_cs: usize,
+    rhs_at: Strides,
     parallelism: gemm::Parallelism,
 ) {
-    assert!(dst.len() >= m * n);
+    let (Strides { row: lhs_rs, col: lhs_cs }, Strides { row: rhs_rs, col: rhs_cs }) = (lhs_at, rhs_at);
+    assert!(m == 0 || n == 0 || dst.len() > (m - 1) * dst_at.row + (n - 1) * dst_at.col);
     assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
     assert!(k == 0 || n == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
     // SAFETY: the asserts above keep every index gemm reads or writes inside the slices.
@@ -347,8 +382,8 @@ fn matmul(
             n,
             k,
             dst.as_mut_ptr(),
-            1,
-            n as isize,
+            dst_at.col as isize,
+            dst_at.row as isize,
             accumulate,
             lhs.as_ptr(),
             lhs_cs as isize,
@@ -385,7 +420,7 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) ->
             cols
         };
         // y_n (cout x l) = weight (cout x k) x cols (k x l).
-        matmul(g.cout, l, k, y_n, false, weight, k, 1, cols, l, 1, parallelism);
+        matmul(g.cout, l, k, y_n, rows(l), false, weight, rows(k), cols, rows(l), parallelism);
         if let Some(bias) = bias {
             for (row, b) in y_n.chunks_mut(l).zip(bias) {
                 row.iter_mut().for_each(|v| *v += b);
@@ -436,12 +471,15 @@ pub fn backward(
                 let gy_n = &gy[n * y_size..(n + 1) * y_size];
                 if want_w {
                     im2col(g, &x[n * x_size..(n + 1) * x_size], &mut cols);
-                    // gw (cout x k) += gy_n (cout x l) x colsᵀ (l x k).
-                    matmul(g.cout, k, l, &mut gw, true, gy_n, l, 1, &cols, 1, l, gemm::Parallelism::None);
+                    // gw (cout x k) += gy_n (cout x l) x colsᵀ (l x k), gw column by column
+                    // (`[k, cout]` in memory): so laid out, gemm packs gy_n (cout x l) and reads
+                    // the columns as they lie, where a row-major gw would have it pack all k x l
+                    // of them.
+                    matmul(g.cout, k, l, &mut gw, columns(g.cout), true, gy_n, rows(l), &cols, columns(l), gemm::Parallelism::None);
                 }
                 if want_x {
                     // cols (k x l) = weightᵀ (k x cout) x gy_n (cout x l).
-                    matmul(k, l, g.cout, &mut cols, false, weight, 1, k, gy_n, l, 1, gemm::Parallelism::None);
+                    matmul(k, l, g.cout, &mut cols, rows(l), false, weight, columns(k), gy_n, rows(l), gemm::Parallelism::None);
                     col2im(g, &mut cols, gx_n);
                 }
             }
@@ -449,10 +487,12 @@ pub fn backward(
         })
         .collect();
     let mut partials = partials.into_iter();
-    let mut gw = partials.next().unwrap_or_default();
+    let mut gw_t = partials.next().unwrap_or_default();
     for p in partials {
-        gw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
+        gw_t.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
     }
+    // `[k, cout]` to `[cout, k]`.
+    let gw: Vec<f32> = if want_w { (0..g.cout * k).map(|i| gw_t[(i % k) * g.cout + i / k]).collect() } else { gw_t };
     let gb = want_b.then(|| (0..g.cout).map(|c| (0..g.batch).map(|n| gy[n * y_size + c * l..][..l].iter().sum::<f32>()).sum()).collect());
     (want_x.then_some(gx), want_w.then_some(gw), gb)
 }

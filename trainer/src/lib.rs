@@ -33,6 +33,7 @@ pub mod fusion_kind;
 pub mod kernel_cache;
 pub mod layout;
 pub mod localize;
+pub mod max_pool;
 pub mod methods;
 pub mod metrics;
 pub mod model;

@@ -164,7 +164,7 @@ impl<B: Backend> ResNet<B> {
     /// With `shift`, TSM's temporal shift (that many segments per clip) before the first
     /// convolution of every residual block ("blockres").
     pub fn forward_shifted(&self, x: Tensor<B, 4>, shift: Option<usize>) -> Tensor<B, 4> {
-        let mut x = self.maxpool.forward(relu(self.bn1.forward(conv2d_module(&self.conv1, x))));
+        let mut x = crate::max_pool::max_pool2d(&self.maxpool, relu(self.bn1.forward(conv2d_module(&self.conv1, x))));
         for b in &self.blocks {
             x = b.forward(x, shift);
         }

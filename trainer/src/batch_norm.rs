@@ -85,6 +85,10 @@ impl<B: Backend> BatchNorm<B> {
             Ok(y) => return y.reshape(dims),
             Err(x) => x,
         };
+        let x = match self.flex_forward(x, tracked) {
+            Ok(y) => return y.reshape(dims),
+            Err(x) => x,
+        };
         let out = if tracked || BATCH.get() {
             let n = (batch * spatial) as f64;
             let mean = x.clone().sum_dim(2).sum_dim(0).div_scalar(n);
@@ -106,6 +110,39 @@ impl<B: Backend> BatchNorm<B> {
             x * per_row(column(scale)) + per_row(column(shift))
         };
         out.reshape(dims)
+    }
+}
+
+impl<B: Backend> BatchNorm<B> {
+    /// On Flex's autodiff backend, training: `crate::flex_batch_norm`'s node, PyTorch's CPU kernels
+    /// (the running statistics updated from the batch's as below, unless frozen). `Err(x)` on
+    /// every other backend, and at evaluation.
+    fn flex_forward(&self, x: Tensor<B, 3>, tracked: bool) -> Result<Tensor<B, 3>, Tensor<B, 3>> {
+        use crate::downcast::{cast, enabled, same};
+        use crate::flex_conv::Tracked;
+        use burn::tensor::{TensorData, TensorPrimitive};
+        if !tracked || !enabled() {
+            return Err(x);
+        }
+        let x: Tensor<Tracked, 3> = cast(x)?;
+        let [batch, channels, spatial] = x.dims();
+        let device = x.device();
+        let (gamma, beta): (Tensor<Tracked, 1>, Tensor<Tracked, 1>) = (same(self.gamma.val()), same(self.beta.val()));
+        let (y, stats) = crate::flex_batch_norm::batch_norm_tracked(
+            x.into_primitive().tensor(),
+            gamma.into_primitive().tensor(),
+            beta.into_primitive().tensor(),
+            self.epsilon,
+        );
+        if !FROZEN.get() {
+            let n = (batch * spatial) as f64;
+            let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
+            let m = self.momentum;
+            let stat = |v: Vec<f32>| same::<Tensor<B, 1>, _>(Tensor::<Tracked, 1>::from_data(TensorData::new(v, [channels]), &device).detach());
+            self.running_mean.update(self.running_mean.value_sync().mul_scalar(1.0 - m).add(stat(stats.mean).mul_scalar(m)).detach());
+            self.running_var.update(self.running_var.value_sync().mul_scalar(1.0 - m).add(stat(stats.var).mul_scalar(m * unbiased)).detach());
+        }
+        Ok(same(Tensor::<Tracked, 3>::from_primitive(TensorPrimitive::Float(y))))
     }
 }
 

@@ -28,6 +28,7 @@ pub mod device;
 pub mod downcast;
 pub mod driver;
 pub mod estimate;
+pub mod flex_batch_norm;
 pub mod flex_conv;
 pub mod fusion_kind;
 pub mod kernel_cache;

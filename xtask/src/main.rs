@@ -35,10 +35,11 @@ enum Cmd {
     /// The main job on the embedded default: synthetic corpus -> shards -> `trainer compare` (the
     /// OGM-GE demo table; arguments go to `trainer compare`, e.g. `--methods none,ogm,ogm-ge`).
     Demo {
-        /// The trainer's backend: `tch` (LibTorch: installs the pinned torch wheel into `.venv`
-        /// first, 4.6 GB from PyPI, and trains 3x faster) or `flex` (Burn's CPU backend: nothing
-        /// beyond the Rust build). Put it before `trainer compare`'s arguments.
-        #[arg(long, value_enum, default_value_t = DemoBackend::Tch)]
+        /// The trainer's backend: `flex` (Burn's CPU backend: nothing beyond the Rust build; the
+        /// faster from cold, docs/speed.md) or `tch` (LibTorch: installs the pinned torch wheel
+        /// into `.venv` first, 4.6 GB from PyPI; its training is a tenth faster). Put it before
+        /// `trainer compare`'s arguments.
+        #[arg(long, value_enum, default_value_t = DemoBackend::Flex)]
         backend: DemoBackend,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,

@@ -95,11 +95,8 @@ impl<B: Backend> BatchNorm<B> {
             let centered = x - per_row(mean.clone());
             let var = centered.clone().square().sum_dim(2).sum_dim(0).div_scalar(n);
             let stat = |t: Tensor<B, 3>| t.detach().reshape([channels]);
-            let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
-            let m = self.momentum;
             if tracked && !FROZEN.get() {
-                self.running_mean.update(self.running_mean.value_sync().mul_scalar(1.0 - m).add(stat(mean).mul_scalar(m)).detach());
-                self.running_var.update(self.running_var.value_sync().mul_scalar(1.0 - m).add(stat(var.clone()).mul_scalar(m * unbiased)).detach());
+                self.update_running(stat(mean), stat(var.clone()), n);
             }
             let scale = column(self.gamma.val()).div(var.add_scalar(self.epsilon).sqrt());
             centered * per_row(scale) + per_row(column(self.beta.val()))
@@ -135,14 +132,19 @@ impl<B: Backend> BatchNorm<B> {
             self.epsilon,
         );
         if !FROZEN.get() {
-            let n = (batch * spatial) as f64;
-            let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
-            let m = self.momentum;
             let stat = |v: Vec<f32>| same::<Tensor<B, 1>, _>(Tensor::<Tracked, 1>::from_data(TensorData::new(v, [channels]), &device).detach());
-            self.running_mean.update(self.running_mean.value_sync().mul_scalar(1.0 - m).add(stat(stats.mean).mul_scalar(m)).detach());
-            self.running_var.update(self.running_var.value_sync().mul_scalar(1.0 - m).add(stat(stats.var).mul_scalar(m * unbiased)).detach());
+            self.update_running(stat(stats.mean), stat(stats.var), (batch * spatial) as f64);
         }
         Ok(same(Tensor::<Tracked, 3>::from_primitive(TensorPrimitive::Float(y))))
+    }
+
+    /// The running statistics moved toward a batch's `mean` and biased `var` over `n` values per
+    /// channel, as PyTorch does: momentum `self.momentum`, the variance made unbiased first.
+    fn update_running(&self, mean: Tensor<B, 1>, var: Tensor<B, 1>, n: f64) {
+        let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
+        let m = self.momentum;
+        self.running_mean.update(self.running_mean.value_sync().mul_scalar(1.0 - m).add(mean.mul_scalar(m)).detach());
+        self.running_var.update(self.running_var.value_sync().mul_scalar(1.0 - m).add(var.mul_scalar(m * unbiased)).detach());
     }
 }
 

@@ -3,11 +3,12 @@
 //! Built from Burn's operations (`batch_norm.rs`), a training batch norm is six passes over its
 //! input forward (two sums, a subtraction, a square, a product, a sum) and as many again backward,
 //! each with its own tensor; on `tiny`'s large spectrograms those passes were a quarter of a
-//! step at batch 64 (286-300 ms with them, 210-240 ms with this node). Here it is what PyTorch's CPU kernels do: forward, the channel's
-//! mean, then its biased variance (sums in `f64`), then `x * a + b` with `a = gamma * invstd`,
-//! `b = beta - mean * a`; backward, the channel's sums of `dy` and `dy * (x - mean)`, then
-//! `dx = (dy - mean(dy) - (x - mean) * invstd² * mean(dy * (x - mean))) * a`. Channels spread over
-//! rayon's threads, each one's sums in a fixed order (the same numbers on any number of threads).
+//! step at batch 64 (286-300 ms with them, 210-240 ms with this node). Here it is what PyTorch's
+//! CPU kernels do: forward, the channel's mean, then its biased variance (sums in `f64`), then
+//! `x * a + b` with `a = gamma * invstd`, `b = beta - mean * a`; backward, the channel's sums of
+//! `dy` and `dy * (x - mean)`, then `dx = (dy - mean(dy) - (x - mean) * invstd² * mean(dy * (x -
+//! mean))) * a`. Channels spread over rayon's threads, each one's sums in a fixed order (the same
+//! numbers on any number of threads).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;

@@ -30,7 +30,7 @@ use rayon::prelude::*;
 pub type Tracked = Autodiff<Flex>;
 
 /// A tensor's 4 dimensions.
-fn dims4(t: &FlexTensor) -> [usize; 4] {
+pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
     let s = t.layout().shape();
     [s[0], s[1], s[2], s[3]]
 }

@@ -26,7 +26,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use crate::downcast::{cast, enabled, same};
-use crate::flex_conv::Tracked;
+use crate::flex_conv::{dims4, Tracked};
 
 /// `pool` applied to `x`.
 pub fn max_pool2d<B: Backend>(pool: &MaxPool2d, x: Tensor<B, 4>) -> Tensor<B, 4> {
@@ -58,11 +58,6 @@ pub fn max_pool2d<B: Backend>(pool: &MaxPool2d, x: Tensor<B, 4>) -> Tensor<B, 4>
         }
         Err(x) => pool.forward(x),
     }
-}
-
-fn dims4(t: &FlexTensor) -> [usize; 4] {
-    let s = t.layout().shape();
-    [s[0], s[1], s[2], s[3]]
 }
 
 /// The shapes of one pool.

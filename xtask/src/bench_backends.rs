@@ -6,7 +6,9 @@
 //! PyTorch. Not in the default set: `tch-burn`, the LibTorch binary with `--burn-gradients`
 //! (Burn's generic convolution gradients and batch norm, as LibTorch builds trained before), and
 //! `flex-burn`, the Flex binary with it (Burn's generic convolution gradients instead of
-//! `flex_conv`'s).
+//! `flex_conv`'s); and `flex-next`, the same step on the next Burn release's Flex with Burn's own
+//! modules (`trainer/bench/flex-next`, built on its own, never a workspace member), the measure
+//! behind the decision to stay on burn 0.21.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +24,7 @@ pub struct Plan {
     backends: Vec<String>,
 }
 
-const BACKENDS: [&str; 5] = ["flex", "flex-burn", "tch", "tch-burn", "torch"];
+const BACKENDS: [&str; 6] = ["flex", "flex-burn", "flex-next", "tch", "tch-burn", "torch"];
 
 impl Plan {
     /// The comparison's own flags, or None where `args` are `bench-trainer`'s (passed through).
@@ -41,7 +43,7 @@ impl Plan {
         }
         let backends = list(get("--backends", "flex,tch,torch"));
         if let Some(b) = backends.iter().find(|b| !BACKENDS.contains(&b.as_str())) {
-            bail!("--backends: no backend {b} (flex, flex-burn, tch, tch-burn, torch)");
+            bail!("--backends: no backend {b} ({})", BACKENDS.join(", "));
         }
         let batches = list(get("--batches", "16,64")).iter().map(|b| b.parse().with_context(|| format!("--batches {b}"))).collect::<Result<_>>()?;
         let steps = get("--steps", "3").parse().context("--steps")?;
@@ -68,6 +70,20 @@ fn read(file: &Path) -> Result<Measured> {
     Ok(Measured { median: median(&steady(&v["steps_ms"])), parts })
 }
 
+/// `trainer/bench/flex-next` (release, its own lock file and target dir under `target/`), copied
+/// to `dir`.
+fn build_flex_next(dir: &Path) -> Result<PathBuf> {
+    eprintln!("xtask: building bench-flex-next (burn 0.22.1)");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from).join("flex-next");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--quiet", "--locked", "--manifest-path", "trainer/bench/flex-next/Cargo.toml", "--target-dir"]).arg(&target);
+    crate::run_cmd(&mut cmd)?;
+    let to = dir.join("bench-flex-next");
+    std::fs::copy(target.join("release/bench-flex-next"), &to).with_context(|| format!("copying bench-flex-next to {}", to.display()))?;
+    Ok(to)
+}
+
 pub fn run(plan: &Plan, py: &Path) -> Result<()> {
     let dir = PathBuf::from("target/bench-backends");
     std::fs::create_dir_all(&dir)?;
@@ -89,6 +105,7 @@ pub fn run(plan: &Plan, py: &Path) -> Result<()> {
                 let (name, extra): (&str, &[&str]) = if b == "tch" { ("LibTorch", &[]) } else { ("LibTorch, Burn's grads", &["--burn-gradients"]) };
                 bins.push((name, tch.clone(), extra));
             }
+            "flex-next" => bins.push(("Flex, burn 0.22.1", Some(build_flex_next(&dir)?), &[])),
             _ => bins.push(("PyTorch", None, &[])),
         }
     }
@@ -108,6 +125,8 @@ pub fn run(plan: &Plan, py: &Path) -> Result<()> {
                 let mut cmd = match bin {
                     Some(bin) => {
                         let mut c = Command::new(bin);
+                        // The trainer's binaries set this allocator themselves; the probe does not.
+                        c.envs(crate::KEEP_HEAP);
                         c.args(["--model", model, "--batch", &b, "--steps", &s, "--frames", "3", "--json"]).arg(&json).args(*extra);
                         c
                     }

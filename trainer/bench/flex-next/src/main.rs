@@ -24,11 +24,7 @@ use burn::tensor::{Device, Distribution, Int, Tensor};
 
 fn conv(cin: usize, cout: usize, k: usize, stride: usize, device: &Device) -> Conv2d {
     let p = k / 2;
-    Conv2dConfig::new([cin, cout], [k, k])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-        .with_bias(false)
-        .init(device)
+    Conv2dConfig::new([cin, cout], [k, k]).with_stride([stride, stride]).with_padding(PaddingConfig2d::Explicit(p, p, p, p)).with_bias(false).init(device)
 }
 
 #[derive(Module, Debug)]
@@ -162,11 +158,8 @@ fn main() {
 
     let device = Device::flex().autodiff();
     device.seed(0);
-    let mut model = AvClassifier {
-        audio: Trunk::new(1, width, &device),
-        visual: Trunk::new(3, width, &device),
-        fc: LinearConfig::new(16 * width, classes).init(&device),
-    };
+    let mut model =
+        AvClassifier { audio: Trunk::new(1, width, &device), visual: Trunk::new(3, width, &device), fc: LinearConfig::new(16 * width, classes).init(&device) };
     let (audio_ids, visual_ids) = (conv_ids(&model.audio), conv_ids(&model.visual));
     let mut optim = SgdConfig::new()
         .with_momentum(Some(MomentumConfig { momentum: 0.9, dampening: 0.0, nesterov: false }))

@@ -16,12 +16,16 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-/// What the comparison runs: `--models tiny,paper --batches 16,64 --steps 3 --backends flex,tch,torch`.
+/// What the comparison runs: `--models tiny,paper --batches 16,64 --steps 3 --backends
+/// flex,tch,torch --rounds 1`. With `--rounds N`, each model and batch runs every backend in turn,
+/// N times over (A B C A B C ...), and each backend's steps of all rounds are pooled: a machine
+/// whose speed drifts slows every backend alike.
 pub struct Plan {
     models: Vec<String>,
     batches: Vec<usize>,
     steps: usize,
     backends: Vec<String>,
+    rounds: usize,
 }
 
 const BACKENDS: [&str; 6] = ["flex", "flex-burn", "flex-next", "tch", "tch-burn", "torch"];
@@ -29,7 +33,7 @@ const BACKENDS: [&str; 6] = ["flex", "flex-burn", "flex-next", "tch", "tch-burn"
 impl Plan {
     /// The comparison's own flags, or None where `args` are `bench-trainer`'s (passed through).
     pub fn parse(args: &[String]) -> Result<Option<Plan>> {
-        let ours = ["--models", "--batches", "--steps", "--backends"];
+        let ours = ["--models", "--batches", "--steps", "--backends", "--rounds"];
         if args.chunks(2).any(|kv| !ours.contains(&kv[0].as_str())) {
             return Ok(None);
         }
@@ -47,27 +51,51 @@ impl Plan {
         }
         let batches = list(get("--batches", "16,64")).iter().map(|b| b.parse().with_context(|| format!("--batches {b}"))).collect::<Result<_>>()?;
         let steps = get("--steps", "3").parse().context("--steps")?;
-        Ok(Some(Plan { models, batches, steps, backends }))
+        let rounds = get("--rounds", "1").parse().context("--rounds")?;
+        if rounds == 0 {
+            bail!("--rounds 0: at least one round");
+        }
+        Ok(Some(Plan { models, batches, steps, backends, rounds }))
     }
 }
 
-/// One measured step: total median and the median of each part, in ms.
+/// One backend's steps after the first of each run (ms), the whole step and each part, pooled
+/// over rounds.
+#[derive(Default)]
 struct Measured {
-    median: f64,
-    parts: Vec<(String, f64)>,
+    steps: Vec<f64>,
+    parts: Vec<(String, Vec<f64>)>,
+}
+
+impl Measured {
+    fn median(&self) -> f64 {
+        median(&self.steps)
+    }
+
+    /// Each part's median, in the order the program gave them.
+    fn parts(&self) -> String {
+        self.parts.iter().map(|(p, ms)| format!("{p} {:.0}", median(ms))).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Adds one run's JSON (`steps_ms`, `parts_ms`; its first step left out).
+    fn add(&mut self, file: &Path) -> Result<()> {
+        let v: Value = serde_json::from_slice(&std::fs::read(file).with_context(|| format!("reading {}", file.display()))?)?;
+        let steady = |a: &Value| -> Vec<f64> { a.as_array().map(|a| a.iter().skip(1).filter_map(Value::as_f64).collect()).unwrap_or_default() };
+        self.steps.extend(steady(&v["steps_ms"]));
+        for (k, a) in v["parts_ms"].as_object().context("no parts_ms")? {
+            match self.parts.iter_mut().find(|(p, _)| p == k) {
+                Some((_, ms)) => ms.extend(steady(a)),
+                None => self.parts.push((k.clone(), steady(a))),
+            }
+        }
+        Ok(())
+    }
 }
 
 fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-fn read(file: &Path) -> Result<Measured> {
-    let v: Value = serde_json::from_slice(&std::fs::read(file).with_context(|| format!("reading {}", file.display()))?)?;
-    let steady = |a: &Value| -> Vec<f64> { a.as_array().map(|a| a.iter().skip(1).filter_map(Value::as_f64).collect()).unwrap_or_default() };
-    let parts = v["parts_ms"].as_object().context("no parts_ms")?.iter().map(|(k, a)| (k.clone(), median(&steady(a)))).collect();
-    Ok(Measured { median: median(&steady(&v["steps_ms"])), parts })
 }
 
 /// `trainer/bench/flex-next` (release, its own lock file and target dir under `target/`), copied
@@ -111,43 +139,49 @@ pub fn run(plan: &Plan, py: &Path) -> Result<()> {
     }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "OGM-GE step, CREMA-D shapes (audio 257x188, 3 frames, 6 classes), SGD; {cores} cores, one backend at a time; median of {} steps after the first",
-        plan.steps
+        "OGM-GE step, CREMA-D shapes (audio 257x188, 3 frames, 6 classes), SGD; {cores} cores, one backend at a time; median of {} steps after the first{}",
+        plan.steps,
+        if plan.rounds > 1 { format!(" of each of {} rounds, the backends in turn", plan.rounds) } else { String::new() }
     );
     let mut rows = Vec::new();
     for model in &plan.models {
         let (width, image) = if model == "tiny" { ("8", "64") } else { ("64", "224") };
         for &batch in &plan.batches {
-            let mut measured = Vec::new();
-            for (name, bin, extra) in &bins {
-                let json = dir.join(format!("{model}-{batch}-{}.json", name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")));
-                let (b, s) = (batch.to_string(), plan.steps.to_string());
-                let mut cmd = match bin {
-                    Some(bin) => {
-                        let mut c = Command::new(bin);
-                        // The trainer's binaries set this allocator themselves; the probe does not.
-                        c.envs(crate::KEEP_HEAP);
-                        c.args(["--model", model, "--batch", &b, "--steps", &s, "--frames", "3", "--json"]).arg(&json).args(*extra);
-                        c
-                    }
-                    None => {
-                        let mut c = Command::new(py);
-                        c.envs(crate::KEEP_HEAP);
-                        c.arg("trainer/bench/reference_step.py")
-                            .args(["--device", "cpu", "--batch", &b, "--steps", &s, "--frames", "3", "--width", width, "--image", image, "--json"])
-                            .arg(&json);
-                        c
-                    }
-                };
-                eprintln!("xtask: {model} batch {batch} on {name}");
-                crate::run_cmd(&mut cmd)?;
-                let m = read(&json)?;
-                println!(
-                    "{model} batch {batch} {name}: {:.0} ms/step ({})",
-                    m.median,
-                    m.parts.iter().map(|(p, ms)| format!("{p} {ms:.0}")).collect::<Vec<_>>().join(", ")
-                );
-                measured.push((*name, m));
+            let mut measured: Vec<(&str, Measured)> = bins.iter().map(|(name, _, _)| (*name, Measured::default())).collect();
+            for round in 1..=plan.rounds {
+                for ((name, bin, extra), (_, pooled)) in bins.iter().zip(measured.iter_mut()) {
+                    let json = dir.join(format!("{model}-{batch}-{}.json", name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")));
+                    let (b, s) = (batch.to_string(), plan.steps.to_string());
+                    let mut cmd = match bin {
+                        Some(bin) => {
+                            let mut c = Command::new(bin);
+                            // The trainer's binaries set this allocator themselves; the probe does not.
+                            c.envs(crate::KEEP_HEAP);
+                            c.args(["--model", model, "--batch", &b, "--steps", &s, "--frames", "3", "--json"]).arg(&json).args(*extra);
+                            c
+                        }
+                        None => {
+                            let mut c = Command::new(py);
+                            c.envs(crate::KEEP_HEAP);
+                            c.arg("trainer/bench/reference_step.py")
+                                .args(["--device", "cpu", "--batch", &b, "--steps", &s, "--frames", "3", "--width", width, "--image", image, "--json"])
+                                .arg(&json);
+                            c
+                        }
+                    };
+                    let of = if plan.rounds > 1 { format!(", round {round} of {}", plan.rounds) } else { String::new() };
+                    eprintln!("xtask: {model} batch {batch} on {name}{of}");
+                    crate::run_cmd(&mut cmd)?;
+                    let mut run = Measured::default();
+                    run.add(&json)?;
+                    println!("{model} batch {batch} {name}{of}: {:.0} ms/step ({})", run.median(), run.parts());
+                    pooled.add(&json)?;
+                }
+            }
+            if plan.rounds > 1 {
+                for (name, m) in &measured {
+                    println!("{model} batch {batch} {name}, {} rounds: {:.0} ms/step ({})", plan.rounds, m.median(), m.parts());
+                }
             }
             rows.push((model.clone(), batch, measured));
         }
@@ -162,11 +196,43 @@ pub fn run(plan: &Plan, py: &Path) -> Result<()> {
     println!("{head}");
     println!("|{}", "---|".repeat(head.matches('|').count() - 1));
     for (model, batch, measured) in &rows {
-        let mut line = format!("| {model} | {batch} | {} |", measured.iter().map(|(_, m)| format!("{:.0}", m.median)).collect::<Vec<_>>().join(" | "));
+        let mut line = format!("| {model} | {batch} | {} |", measured.iter().map(|(_, m)| format!("{:.0}", m.median())).collect::<Vec<_>>().join(" | "));
         if let Some((_, torch)) = measured.iter().find(|(n, _)| *n == "PyTorch") {
-            line += &measured.iter().filter(|(n, _)| *n != "PyTorch").map(|(_, m)| format!(" {:.2}x |", m.median / torch.median)).collect::<String>();
+            line += &measured.iter().filter(|(n, _)| *n != "PyTorch").map(|(_, m)| format!(" {:.2}x |", m.median() / torch.median())).collect::<String>();
         }
         println!("{line}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rounds pool each backend's steps after the first of every run, whole and by part; a plan
+    /// of no rounds is refused.
+    #[test]
+    fn rounds_pool_the_steps_after_each_first() {
+        let dir = std::env::temp_dir().join(format!("bench-backends-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let runs = [
+            r#"{"steps_ms": [900, 10, 30, 20], "parts_ms": {"forward": [500, 4, 6, 5], "backward": [400, 6, 24, 15]}}"#,
+            r#"{"steps_ms": [800, 50, 40], "parts_ms": {"forward": [300, 20, 10], "backward": [500, 30, 30]}}"#,
+        ];
+        let mut m = Measured::default();
+        for (i, run) in runs.iter().enumerate() {
+            let file = dir.join(format!("{i}.json"));
+            std::fs::write(&file, run).unwrap();
+            m.add(&file).unwrap();
+        }
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(m.steps, [10.0, 30.0, 20.0, 50.0, 40.0]);
+        assert_eq!(m.median(), 30.0);
+        assert_eq!(m.parts(), "backward 24, forward 6");
+
+        let args = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(Plan::parse(&args("--rounds 3 --models tiny")).unwrap().map(|p| p.rounds), Some(3));
+        assert!(Plan::parse(&args("--rounds 0")).is_err());
+        assert!(Plan::parse(&args("--data out/synthetic")).unwrap().is_none(), "bench-trainer's own flags pass through");
+    }
 }

@@ -80,8 +80,9 @@ enum Cmd {
     Goldens,
     /// Benchmarks: `preprocess` (vs a Python reference pipeline and a bare ffmpeg decode);
     /// `trainer`: with no arguments (or only `--models tiny,paper --batches 16,64 --steps 3
-    /// --backends flex,tch,torch`; also `flex-burn`, `tch-burn`, `flex-next`), the same OGM-GE
-    /// step on Flex, LibTorch and PyTorch, one after another, with ratios; with `bench-trainer`'s flags, that program on Flex (loader samples/s,
+    /// --backends flex,tch,torch --rounds 1`; also `flex-burn`, `tch-burn`, `flex-next`), the same
+    /// OGM-GE step on Flex, LibTorch and PyTorch, one after another (N rounds: in turn, steps
+    /// pooled), with ratios; with `bench-trainer`'s flags, that program on Flex (loader samples/s,
     /// ms per step, methods); `epoch --ogm-ge PATH` (a checkout of OGM-GE's code): one training
     /// epoch end to end, loading included, of `trainer train` on Flex and LibTorch against OGM-GE's
     /// own `train_epoch` over its `AVDataset` on the same clips (`[--train-per-class 24] [--batch 16]

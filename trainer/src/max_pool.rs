@@ -3,9 +3,12 @@
 //! On Flex (and Flex's autodiff backend) it is computed here, both ways: Flex's own pools every
 //! output through a five-deep loop that checks each kernel position's bounds and keeps an `i64`
 //! index per output: 12.6% of a `perf` profile of `bench-trainer --model tiny`. Here each
-//! plane's kernel windows are clipped to the image once per output row and column, the maxima
-//! found in one pass over them, and the position of each kept as a `u32` inside its plane; the
-//! backward pass adds each output's gradient at that position. The planes spread over rayon's
+//! plane's kernel windows are clipped to the image once per output row and column, and the
+//! maxima of a whole output row are taken one kernel position at a time, a branch-free pass that
+//! vectorises (`forward`; a window at a time, one branch per value, the pool was still 5-6% of
+//! that profile and `paper`'s forward pass took 100-190 ms longer at batch 16). The position of
+//! each maximum is kept as a `u32` inside its plane; the backward pass adds each output's
+//! gradient at that position. The planes spread over rayon's
 //! threads, each one's sums in a fixed order (the same numbers on any number of threads). The
 //! maximum is PyTorch's: the first largest value of the window in row-major order, or its last
 //! NaN. Every other backend runs Burn's `MaxPool2d::forward`.
@@ -101,40 +104,85 @@ impl Window {
 
 /// Each plane's maxima (`[planes, oh, ow]`, as `x`'s batch and channels) and where in its plane
 /// each was read.
+///
+/// One output row at a time, one kernel position at a time over the whole row: for kernel column
+/// `j`, the outputs whose tap `j` lies inside the image form one range, and with the plane's
+/// columns dealt into `stride` phases (column `q + stride * m` at `m` of phase `q`) their inputs
+/// are one contiguous run. The comparison and the kept position are then a branch-free pass over
+/// that run, which the compiler vectorises. The windows are visited in row-major order, as before.
 fn forward(g: &Window, x: &FlexTensor) -> (FlexTensor, Vec<u32>) {
     let x = x.to_contiguous();
     let x: &[f32] = x.storage();
     let (plane, out) = (g.h * g.w, g.oh * g.ow);
+    let (s, d, pad) = (g.stride[1], g.dilation[1] as isize, g.padding[1] as isize);
+    let phase_len = g.w.div_ceil(s);
+    // Kernel column j: its phase, where output o reads (`o + shift` in that phase), and the
+    // outputs whose tap j is inside the image.
+    let col_taps: Vec<(usize, isize, Range<usize>)> = (0..g.kernel[1])
+        .map(|j| {
+            let c = j as isize * d - pad;
+            let (q, shift) = (c.rem_euclid(s as isize) as usize, c.div_euclid(s as isize));
+            // 0 <= o * s + c < w.
+            let lo = if c >= 0 { 0 } else { ((-c) as usize).div_ceil(s) };
+            let hi = if (g.w as isize) <= c { 0 } else { ((g.w as isize - c) as usize).div_ceil(s) };
+            (q, shift, lo.min(g.ow)..hi.min(g.ow).max(lo.min(g.ow)))
+        })
+        .collect();
     let cols: Vec<_> = (0..g.ow).map(|o| g.taps(1, o)).collect();
     let mut y = vec![0.0f32; g.planes() * out];
     let mut at = vec![0u32; g.planes() * out];
-    y.par_chunks_mut(out.max(1)).zip(at.par_chunks_mut(out.max(1))).enumerate().for_each(|(p, (y, at))| {
-        let x = &x[p * plane..(p + 1) * plane];
-        for oh in 0..g.oh {
-            let (rows, row0) = g.taps(0, oh);
-            for (ow, (taps, col0)) in cols.iter().enumerate() {
+    y.par_chunks_mut(out.max(1)).zip(at.par_chunks_mut(out.max(1))).enumerate().for_each_init(
+        || vec![0.0f32; if s == 1 { 0 } else { s * g.h * phase_len }],
+        |dealt, (p, (y, at))| {
+            let x = &x[p * plane..(p + 1) * plane];
+            // Phase q of row r at `(q * h + r) * phase_len`; with stride 1 that is the plane.
+            let phases: &[f32] = if s == 1 {
+                x
+            } else {
+                for (r, row) in x.chunks_exact(g.w).enumerate() {
+                    for q in 0..s {
+                        let to = &mut dealt[(q * g.h + r) * phase_len..][..phase_len];
+                        to.iter_mut().zip(row.iter().skip(q).step_by(s)).for_each(|(to, v)| *to = *v);
+                    }
+                }
+                dealt
+            };
+            for oh in 0..g.oh {
+                let (rows, row0) = g.taps(0, oh);
+                let (y, at) = (&mut y[oh * g.ow..][..g.ow], &mut at[oh * g.ow..][..g.ow]);
                 // PyTorch's rule: -inf at the window's first position, then each value that is
                 // larger or NaN. (A window wholly in the padding, none in these models, reads
                 // -inf at position 0.)
-                // The plane's index of tap (i, j), less the column's part `j * dilation`.
-                let row = |i: usize| (row0 + (i * g.dilation[0]) as isize) * g.w as isize + col0;
-                let tap = |r: isize, j: usize| (r + (j * g.dilation[1]) as isize) as usize;
-                let (mut best, mut best_at) = (f32::NEG_INFINITY, if rows.is_empty() || taps.is_empty() { 0 } else { tap(row(rows.start), taps.start) });
-                for i in rows.clone() {
-                    let r = row(i);
-                    for j in taps.clone() {
-                        let k = tap(r, j);
-                        let v = x[k];
-                        if v > best || v.is_nan() {
-                            (best, best_at) = (v, k);
+                for (o, (taps, col0)) in cols.iter().enumerate() {
+                    y[o] = f32::NEG_INFINITY;
+                    at[o] = if rows.is_empty() || taps.is_empty() {
+                        0
+                    } else {
+                        let r = row0 + (rows.start * g.dilation[0]) as isize;
+                        (r * g.w as isize + col0 + (taps.start * g.dilation[1]) as isize) as u32
+                    };
+                }
+                for i in rows {
+                    let r = (row0 + (i * g.dilation[0]) as isize) as usize;
+                    for (q, shift, valid) in &col_taps {
+                        let from = (valid.start as isize + shift) as usize;
+                        let run = &phases[(q * g.h + r) * phase_len + from..][..valid.len()];
+                        // The plane's index of `run[k]`.
+                        let first = r * g.w + q + s * from;
+                        let n = run.len();
+                        let (ys, ats) = (&mut y[valid.clone()][..n], &mut at[valid.clone()][..n]);
+                        for k in 0..n {
+                            // All ones where the value is taken: bit operations, no branch, so
+                            // that the loop vectorises.
+                            let take = 0u32.wrapping_sub(((run[k] > ys[k]) | run[k].is_nan()) as u32);
+                            ys[k] = f32::from_bits((run[k].to_bits() & take) | (ys[k].to_bits() & !take));
+                            ats[k] = (((first + s * k) as u32) & take) | (ats[k] & !take);
                         }
                     }
                 }
-                y[oh * g.ow + ow] = best;
-                at[oh * g.ow + ow] = best_at as u32;
             }
-        }
-    });
+        },
+    );
     (FlexTensor::from_data(TensorData::new(y, [g.batch, g.channels, g.oh, g.ow])), at)
 }
 
@@ -186,6 +234,8 @@ mod tests {
         ([2, 2], [2, 2], [0, 0], [1, 1], [7, 5]),
         ([3, 2], [1, 2], [1, 0], [1, 1], [5, 6]),
         ([3, 3], [2, 1], [2, 1], [2, 1], [9, 4]),
+        ([3, 3], [2, 2], [1, 1], [1, 1], [13, 41]),
+        ([3, 3], [3, 3], [1, 1], [1, 2], [10, 35]),
     ];
 
     /// This module's pool and Burn's (`MaxPool2d::forward`) on Flex's autodiff backend: the same

@@ -164,7 +164,7 @@ fn forward(g: &Window, x: &FlexTensor) -> (FlexTensor, Vec<u32>) {
                 }
                 for i in rows {
                     let r = (row0 + (i * g.dilation[0]) as isize) as usize;
-                    for (q, shift, valid) in &col_taps {
+                    for (q, shift, valid) in col_taps.iter().filter(|(_, _, valid)| !valid.is_empty()) {
                         let from = (valid.start as isize + shift) as usize;
                         let run = &phases[(q * g.h + r) * phase_len + from..][..valid.len()];
                         // The plane's index of `run[k]`.

@@ -236,6 +236,8 @@ mod tests {
         ([3, 3], [2, 1], [2, 1], [2, 1], [9, 4]),
         ([3, 3], [2, 2], [1, 1], [1, 1], [13, 41]),
         ([3, 3], [3, 3], [1, 1], [1, 2], [10, 35]),
+        // The last kernel column is outside the image for every output.
+        ([3, 3], [1, 2], [1, 1], [3, 3], [7, 5]),
     ];
 
     /// This module's pool and Burn's (`MaxPool2d::forward`) on Flex's autodiff backend: the same

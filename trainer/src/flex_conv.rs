@@ -166,14 +166,21 @@ impl Geometry {
     /// the image, and the input index of the first: `o` in `range` reads `first + o * stride`.
     fn valid(&self, axis: usize, i: usize) -> (std::ops::Range<usize>, isize) {
         let (size, out) = if axis == 0 { (self.h, self.oh) } else { (self.w, self.ow) };
-        let (s, p, d) = (self.stride[axis] as isize, self.padding[axis] as isize, self.dilation[axis] as isize);
-        let offset = i as isize * d - p;
-        // offset + o * s >= 0 and < size.
-        let lo = if offset >= 0 { 0 } else { ((-offset) + s - 1) / s };
-        let hi = if offset >= size as isize { 0 } else { ((size as isize - offset) + s - 1) / s };
-        let (lo, hi) = (lo as usize, (hi as usize).min(out));
-        (lo..hi.max(lo), offset)
+        valid_outputs(size, out, self.stride[axis], self.padding[axis], self.dilation[axis], i)
     }
+}
+
+/// Along one axis of `size` inputs and `out` outputs (a convolution's or a pool's window): for
+/// kernel offset `i`, the outputs whose input lies inside the image, and the input index that
+/// offset reads for output 0: output `o` in the range reads `offset + o * stride`.
+pub(crate) fn valid_outputs(size: usize, out: usize, stride: usize, padding: usize, dilation: usize, i: usize) -> (std::ops::Range<usize>, isize) {
+    let (s, p, d) = (stride as isize, padding as isize, dilation as isize);
+    let offset = i as isize * d - p;
+    // offset + o * s >= 0 and < size.
+    let lo = if offset >= 0 { 0 } else { ((-offset) + s - 1) / s };
+    let hi = if offset >= size as isize { 0 } else { ((size as isize - offset) + s - 1) / s };
+    let (lo, hi) = ((lo as usize).min(out), (hi as usize).min(out));
+    (lo..hi.max(lo), offset)
 }
 
 impl Geometry {

@@ -29,7 +29,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use crate::downcast::{cast, enabled, same};
-use crate::flex_conv::{dims4, Tracked};
+use crate::flex_conv::{dims4, valid_outputs, Tracked};
 
 /// `pool` applied to `x`.
 pub fn max_pool2d<B: Backend>(pool: &MaxPool2d, x: Tensor<B, 4>) -> Tensor<B, 4> {
@@ -114,18 +114,15 @@ fn forward(g: &Window, x: &FlexTensor) -> (FlexTensor, Vec<u32>) {
     let x = x.to_contiguous();
     let x: &[f32] = x.storage();
     let (plane, out) = (g.h * g.w, g.oh * g.ow);
-    let (s, d, pad) = (g.stride[1], g.dilation[1] as isize, g.padding[1] as isize);
+    let s = g.stride[1];
     let phase_len = g.w.div_ceil(s);
     // Kernel column j: its phase, where output o reads (`o + shift` in that phase), and the
     // outputs whose tap j is inside the image.
     let col_taps: Vec<(usize, isize, Range<usize>)> = (0..g.kernel[1])
         .map(|j| {
-            let c = j as isize * d - pad;
-            let (q, shift) = (c.rem_euclid(s as isize) as usize, c.div_euclid(s as isize));
-            // 0 <= o * s + c < w.
-            let lo = if c >= 0 { 0 } else { ((-c) as usize).div_ceil(s) };
-            let hi = if (g.w as isize) <= c { 0 } else { ((g.w as isize - c) as usize).div_ceil(s) };
-            (q, shift, lo.min(g.ow)..hi.min(g.ow).max(lo.min(g.ow)))
+            // Output o reads column `c + o * s`.
+            let (valid, c) = valid_outputs(g.w, g.ow, s, g.padding[1], g.dilation[1], j);
+            (c.rem_euclid(s as isize) as usize, c.div_euclid(s as isize), valid)
         })
         .collect();
     let cols: Vec<_> = (0..g.ow).map(|o| g.taps(1, o)).collect();

@@ -77,18 +77,23 @@ impl Measured {
         self.parts.iter().map(|(p, ms)| format!("{p} {:.0}", median(ms))).collect::<Vec<_>>().join(", ")
     }
 
-    /// Adds one run's JSON (`steps_ms`, `parts_ms`; its first step left out).
-    fn add(&mut self, file: &Path) -> Result<()> {
+    /// One run's JSON (`steps_ms`, `parts_ms`), its first step left out.
+    fn read(file: &Path) -> Result<Measured> {
         let v: Value = serde_json::from_slice(&std::fs::read(file).with_context(|| format!("reading {}", file.display()))?)?;
         let steady = |a: &Value| -> Vec<f64> { a.as_array().map(|a| a.iter().skip(1).filter_map(Value::as_f64).collect()).unwrap_or_default() };
-        self.steps.extend(steady(&v["steps_ms"]));
-        for (k, a) in v["parts_ms"].as_object().context("no parts_ms")? {
-            match self.parts.iter_mut().find(|(p, _)| p == k) {
-                Some((_, ms)) => ms.extend(steady(a)),
-                None => self.parts.push((k.clone(), steady(a))),
+        let parts = v["parts_ms"].as_object().context("no parts_ms")?.iter().map(|(k, a)| (k.clone(), steady(a))).collect();
+        Ok(Measured { steps: steady(&v["steps_ms"]), parts })
+    }
+
+    /// `run`'s steps added to these, part by part.
+    fn pool(&mut self, run: Measured) {
+        self.steps.extend(run.steps);
+        for (k, a) in run.parts {
+            match self.parts.iter_mut().find(|(p, _)| *p == k) {
+                Some((_, ms)) => ms.extend(a),
+                None => self.parts.push((k, a)),
             }
         }
-        Ok(())
     }
 }
 
@@ -102,11 +107,9 @@ fn median(v: &[f64]) -> f64 {
 /// to `dir`.
 fn build_flex_next(dir: &Path) -> Result<PathBuf> {
     eprintln!("xtask: building bench-flex-next (burn 0.22.1)");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from).join("flex-next");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--quiet", "--locked", "--manifest-path", "trainer/bench/flex-next/Cargo.toml", "--target-dir"]).arg(&target);
-    crate::run_cmd(&mut cmd)?;
+    let target = crate::target_dir().join("flex-next");
+    let args = ["build", "--release", "--quiet", "--locked", "--manifest-path", "trainer/bench/flex-next/Cargo.toml", "--target-dir"];
+    crate::cargo(&args, &[target.to_string_lossy().into_owned()], &[])?;
     let to = dir.join("bench-flex-next");
     std::fs::copy(target.join("release/bench-flex-next"), &to).with_context(|| format!("copying bench-flex-next to {}", to.display()))?;
     Ok(to)
@@ -172,10 +175,9 @@ pub fn run(plan: &Plan, py: &Path) -> Result<()> {
                     let of = if plan.rounds > 1 { format!(", round {round} of {}", plan.rounds) } else { String::new() };
                     eprintln!("xtask: {model} batch {batch} on {name}{of}");
                     crate::run_cmd(&mut cmd)?;
-                    let mut run = Measured::default();
-                    run.add(&json)?;
+                    let run = Measured::read(&json)?;
                     println!("{model} batch {batch} {name}{of}: {:.0} ms/step ({})", run.median(), run.parts());
-                    pooled.add(&json)?;
+                    pooled.pool(run);
                 }
             }
             if plan.rounds > 1 {
@@ -223,7 +225,7 @@ mod tests {
         for (i, run) in runs.iter().enumerate() {
             let file = dir.join(format!("{i}.json"));
             std::fs::write(&file, run).unwrap();
-            m.add(&file).unwrap();
+            m.pool(Measured::read(&file).unwrap());
         }
         std::fs::remove_dir_all(&dir).ok();
         assert_eq!(m.steps, [10.0, 30.0, 20.0, 50.0, 40.0]);

@@ -282,10 +282,15 @@ fn build_release(bin: &str, name: &str, feature: Option<&str>, dir: &Path) -> Re
     }
     eprintln!("xtask: building {bin} for {name}");
     cargo(&args, &[], &[])?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let target = target_dir();
     let to = dir.join(format!("{bin}-{name}"));
     std::fs::copy(target.join("release").join(bin), &to).with_context(|| format!("copying {bin} to {}", to.display()))?;
     Ok(to)
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR`, else `target`.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from)
 }
 
 fn cargo(base: &[&str], extra: &[String], env: &[(&str, &str)]) -> Result<()> {
